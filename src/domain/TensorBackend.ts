@@ -45,10 +45,21 @@ export interface LayerNormGrads {
   readonly dbeta: Tensor | undefined
 }
 
+/** Counters for benchmarks and allocation tests. */
+export interface BackendStats {
+  /** Device buffers (GPU) or arrays (CPU) created since the backend was made. */
+  readonly allocations: number
+  /** Kernel dispatches recorded (GPU) or ops executed (CPU) since the backend was made. */
+  readonly dispatches: number
+  /** Command-buffer submissions (GPU; 0 on the CPU). */
+  readonly submits: number
+}
+
 export interface TensorBackend {
   readonly kind: "cpu" | "gpu"
   /** What the computation runs on, e.g. "cpu (f64 accumulation)" or the adapter's description. */
   readonly description: string
+  stats(): BackendStats
 
   // ---- memory -------------------------------------------------------------------------------
   zeros(rows: number, cols: number): Tensor

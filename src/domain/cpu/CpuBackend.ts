@@ -63,9 +63,11 @@ const at = (t: CpuTensor, r: number, c: number): number =>
 
 export const make = (options: CpuBackendOptions = {}): TensorBackend => {
   const precision = options.precision ?? "f32"
+  let allocations = 0
   const alloc = (rows: number, cols: number): CpuTensor => {
     Ops.checkDim("alloc", "rows", rows)
     Ops.checkDim("alloc", "cols", cols)
+    allocations++
     return new CpuTensor(rows, cols, precision === "f64" ? new Float64Array(rows * cols) : new Float32Array(rows * cols))
   }
   const map = (x: CpuTensor, f: (v: number, i: number) => number): CpuTensor => {
@@ -387,6 +389,7 @@ export const make = (options: CpuBackendOptions = {}): TensorBackend => {
   return {
     kind: "cpu",
     description: `cpu (${precision} storage, f64 accumulation)`,
+    stats: () => ({ allocations, dispatches: allocations, submits: 0 }),
     zeros: alloc,
     fill: (rows, cols, value) => {
       const t = alloc(rows, cols)
