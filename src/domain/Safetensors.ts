@@ -1,7 +1,6 @@
 /**
- * The safetensors file format (https://github.com/huggingface/safetensors#format), encoded and decoded
- * by hand: tensor bytes are copied, never read as numbers, so every bit survives. Assumes a
- * little-endian host, as the format stores little-endian data and typed arrays use host order.
+ * The safetensors format (https://github.com/huggingface/safetensors#format), by hand: tensor bytes are
+ * copied, never read as numbers, so every bit survives. Typed arrays use host order: little-endian hosts only.
  */
 import { Result, Schema } from "effect"
 
@@ -138,7 +137,7 @@ export const decode = (bytes: Uint8Array): Result.Result<SafetensorsFile, Safete
   const dataStart = PREFIX_BYTES + Number(headerLength)
   const text = new TextDecoder().decode(bytes.subarray(PREFIX_BYTES, dataStart))
   const header = decodeHeaderJson(text)
-  if (Result.isFailure(header)) return issue("InvalidHeader", `header is not a JSON object: ${oneLine(header.failure)}`)
+  if (Result.isFailure(header)) return issue("InvalidHeader", `invalid header: ${oneLine(header.failure)}`)
   let metadata: Record<string, string> = {}
   const entries: Array<Entry> = []
   for (const [name, raw] of Object.entries(header.success)) {
@@ -173,7 +172,7 @@ export const decode = (bytes: Uint8Array): Result.Result<SafetensorsFile, Safete
   const tensors = entries.map(({ name, dtype, shape, begin, end }): Tensor => ({
     name,
     shape,
-    data: dtypes[dtype].make(bytes.slice(dataStart + begin, dataStart + end).buffer)
+    data: dtypes[dtype].make(new Uint8Array(bytes.subarray(dataStart + begin, dataStart + end)).buffer)
   }))
   return Result.succeed({ tensors, metadata })
 }

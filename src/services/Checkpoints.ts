@@ -72,9 +72,7 @@ export class Checkpoints extends Context.Service<Checkpoints, {
   static readonly layer: Layer.Layer<Checkpoints> = Layer.sync(Checkpoints, () => {
     const save = Effect.fn("Checkpoints.save")(
       function*(path: string, checkpoint: Checkpoint) {
-        const header = yield* encodeHeader(checkpoint.header).pipe(
-          Effect.mapError((error) => new InvalidHeader({ message: error.message }))
-        )
+        const header = yield* encodeHeader(checkpoint.header).pipe(Effect.mapError(invalidHeader))
         const bytes = Safetensors.encode(checkpoint.tensors, { header })
         const directory = dirname(path)
         const temp = `${path}.tmp-${process.pid}-${randomBytes(6).toString("hex")}`
@@ -93,7 +91,7 @@ export class Checkpoints extends Context.Service<Checkpoints, {
           (handle) => Effect.ignore(io(() => handle.close()))
         ))
       },
-      (effect, path) => Effect.mapError(effect, (reason) => new CheckpointError({ path, reason }))
+      atPath
     )
 
     const load = Effect.fn("Checkpoints.load")(
@@ -104,12 +102,10 @@ export class Checkpoints extends Context.Service<Checkpoints, {
         )
         const raw = file.metadata.header
         if (raw === undefined) return yield* new InvalidHeader({ message: "no header entry in __metadata__" })
-        const header = yield* decodeHeader(raw).pipe(
-          Effect.mapError((error) => new InvalidHeader({ message: error.message }))
-        )
+        const header = yield* decodeHeader(raw).pipe(Effect.mapError(invalidHeader))
         return { header, tensors: file.tensors }
       },
-      (effect, path) => Effect.mapError(effect, (reason) => new CheckpointError({ path, reason }))
+      atPath
     )
 
     return Checkpoints.of({ save, load })
@@ -121,6 +117,12 @@ export class Checkpoints extends Context.Service<Checkpoints, {
 const HeaderJson = Schema.fromJsonString(CheckpointHeader)
 const encodeHeader = Schema.encodeEffect(HeaderJson)
 const decodeHeader = Schema.decodeUnknownEffect(HeaderJson)
+
+const atPath = <A>(effect: Effect.Effect<A, CheckpointErrorReason>, path: string): Effect.Effect<A, CheckpointError> =>
+  Effect.mapError(effect, (reason) => new CheckpointError({ path, reason }))
+
+const invalidHeader = (error: Schema.SchemaError): InvalidHeader =>
+  new InvalidHeader({ message: `invalid header: ${error.message.replace(/\n\s*/g, " ")}` })
 
 const io = <A>(run: () => Promise<A>): Effect.Effect<A, NotFound | Io> =>
   Effect.tryPromise({
