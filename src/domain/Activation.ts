@@ -30,6 +30,7 @@ export const apply = (op: UnaryOp, x: number): number => {
     case "abs": return Math.abs(x)
     case "sin": return Math.sin(x)
     case "cos": return Math.cos(x)
+    case "finiteOrZero": return Number.isFinite(x) ? x : 0
   }
 }
 
@@ -66,5 +67,6 @@ export const derivative = (op: UnaryOp, x: number): number => {
     case "abs": return x > 0 ? 1 : x < 0 ? -1 : 0
     case "sin": return Math.cos(x)
     case "cos": return -Math.sin(x)
+    case "finiteOrZero": return Number.isFinite(x) ? 1 : 0
   }
 }

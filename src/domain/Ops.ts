@@ -9,8 +9,11 @@ import { Schema } from "effect"
 export const Activations = ["identity", "relu", "silu", "mish", "gelu", "tanh", "sigmoid", "softplus"] as const
 export type Activation = (typeof Activations)[number]
 
-/** Elementwise unary ops: the activations plus the maths losses and guidance need. */
-export const UnaryOps = [...Activations, "exp", "log", "square", "sqrt", "abs", "sin", "cos"] as const
+/**
+ * Elementwise unary ops: the activations plus the maths losses and guidance need.
+ * `finiteOrZero` maps NaN and ±∞ to 0 (SWG zeroes non-finite guidance gradients).
+ */
+export const UnaryOps = [...Activations, "exp", "log", "square", "sqrt", "abs", "sin", "cos", "finiteOrZero"] as const
 export type UnaryOp = (typeof UnaryOps)[number]
 
 /** Elementwise binary ops with broadcasting of either operand over rows and/or columns. */

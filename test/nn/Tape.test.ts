@@ -73,7 +73,8 @@ describe("Tape gradients vs finite differences (f64 CPU)", () => {
     const domain: Record<UnaryOp, [number, number, Array<number>]> = {
       identity: [-2, 2, []], relu: [-2, 2, [0]], silu: [-3, 3, []], mish: [-3, 3, []], gelu: [-3, 3, []],
       tanh: [-2, 2, []], sigmoid: [-4, 4, []], softplus: [-4, 4, []], exp: [-2, 2, []], log: [0.2, 3, []],
-      square: [-2, 2, []], sqrt: [0.2, 3, []], abs: [-2, 2, [0]], sin: [-3, 3, []], cos: [-3, 3, []]
+      square: [-2, 2, []], sqrt: [0.2, 3, []], abs: [-2, 2, [0]], sin: [-3, 3, []], cos: [-3, 3, []],
+      finiteOrZero: [-2, 2, []]
     }
     for (const op of UnaryOps) {
       const [lo, hi, avoid] = domain[op]
