@@ -1,0 +1,191 @@
+/**
+ * SWG's central claim, checked exactly: with the exact denoiser of a finite point set, the
+ * self-guided score −ε̃/σ equals the score of the *reweighted* mixture (Thm 3.5), and sampling
+ * with it reproduces the reweighted point masses. Plus the guidance invariants.
+ */
+import fc from "fast-check"
+import { describe, expect, it } from "vitest"
+import * as CpuBackend from "../../src/domain/cpu/CpuBackend.ts"
+import * as NoiseSchedule from "../../src/domain/NoiseSchedule.ts"
+import * as Rng from "../../src/domain/Rng.ts"
+import * as SamplerSteps from "../../src/domain/SamplerSteps.ts"
+import type { GridPoint } from "../../src/domain/SamplerSteps.ts"
+import * as Sampler from "../../src/diffusion/Sampler.ts"
+import * as Swg from "../../src/diffusion/Swg.ts"
+import { valuesOf } from "../fixtures/FiniteDifference.ts"
+import { mixtureEps, type PointSet, weightedScore } from "../fixtures/MixtureDenoiser.ts"
+
+const B = CpuBackend.make({ precision: "f64" })
+const noClip = (scale: number) => new Swg.SwgGuidance({ scale, minWeight: 1e-300, maxWeight: 1e300 })
+
+const pointSet = (seed: number, n: number, dim: number): PointSet => {
+  const u = new Float64Array(n * dim)
+  Rng.fillUniform(Rng.named(seed, "points"), u)
+  const points = new Float64Array(n * dim)
+  for (let i = 0; i < n; i++) {
+    for (let d = 0; d < dim - 1; d++) points[i * dim + d] = 2 * u[i * dim + d] - 1
+    points[i * dim + dim - 1] = 0.2 + 2.8 * u[i * dim + dim - 1]
+  }
+  return { points, n, dim }
+}
+
+const weightsOf = (set: PointSet) => Array.from({ length: set.n }, (_, i) => set.points[i * set.dim + set.dim - 1])
+
+const vp = NoiseSchedule.vpContinuous()
+const gridPoint = (t: number): GridPoint => ({ time: t, alpha: NoiseSchedule.alpha(vp, t), sigma: NoiseSchedule.sigma(vp, t) })
+
+/** Noisy points z_t = α z_k + σ·n around random members of the set. */
+const noisy = (set: PointSet, p: GridPoint, rows: number, seed: number) => {
+  const n = new Float32Array(rows * set.dim)
+  Rng.fillNormal(Rng.named(seed, "noise"), n)
+  const z = new Float32Array(rows * set.dim)
+  for (let r = 0; r < rows; r++) {
+    const k = r % set.n
+    for (let d = 0; d < set.dim; d++) z[r * set.dim + d] = p.alpha * set.points[k * set.dim + d] + p.sigma * n[r * set.dim + d]
+  }
+  return B.upload(z, rows, set.dim)
+}
+
+const relativeError = (a: ArrayLike<number>, b: ArrayLike<number>) => {
+  let num = 0
+  let den = 0
+  for (let i = 0; i < a.length; i++) {
+    num += (a[i] - b[i]) ** 2
+    den += b[i] ** 2
+  }
+  return Math.sqrt(num / den)
+}
+
+describe("Theorem 3.5 on an analytic case", () => {
+  it("the SWG score equals the score of the reweighted mixture (relative error ≤ 1e-4)", () => {
+    fc.assert(fc.property(
+      fc.nat(), fc.integer({ min: 2, max: 6 }), fc.integer({ min: 2, max: 4 }), fc.double({ min: 0.05, max: 0.95, noNaN: true }),
+      (seed, n, dim, t) => {
+        const set = pointSet(seed, n, dim)
+        const p = gridPoint(t)
+        const zt = noisy(set, p, 8, seed + 1)
+        const { eps } = Swg.guidedEps(B, mixtureEps(B, set, p), zt, p, noClip(1))
+        const swgScore = valuesOf(eps).map((e) => -e / p.sigma)
+        const z = valuesOf(zt)
+        for (let r = 0; r < 8; r++) {
+          const expected = weightedScore(set, weightsOf(set), p, z.subarray(r * dim, (r + 1) * dim))
+          expect(relativeError(swgScore.subarray(r * dim, (r + 1) * dim), expected)).toBeLessThanOrEqual(1e-4)
+        }
+      }
+    ), { numRuns: 60 })
+  })
+
+  it("without guidance the score is the unweighted mixture's (and differs from the weighted one)", () => {
+    const set = pointSet(3, 4, 3)
+    const p = gridPoint(0.5)
+    const zt = noisy(set, p, 4, 9)
+    const plain = valuesOf(Swg.guidedEps(B, mixtureEps(B, set, p), zt, p, noClip(0)).eps).map((e) => -e / p.sigma)
+    const z = valuesOf(zt)
+    const uniform = weightedScore(set, [1, 1, 1, 1], p, z.subarray(0, 3))
+    const weighted = weightedScore(set, weightsOf(set), p, z.subarray(0, 3))
+    expect(relativeError(plain.subarray(0, 3), uniform)).toBeLessThan(1e-6)
+    expect(relativeError(plain.subarray(0, 3), weighted)).toBeGreaterThan(1e-3)
+  })
+})
+
+describe("guidance invariants", () => {
+  const setup = (seed: number) => {
+    const set = pointSet(seed, 4, 3)
+    const p = gridPoint(0.3 + (seed % 5) / 10)
+    return { set, p, zt: noisy(set, p, 6, seed + 2), network: mixtureEps(B, set, p) }
+  }
+
+  it("ρ = 0 gives the unguided ε exactly", () => {
+    fc.assert(fc.property(fc.nat(), (seed) => {
+      const { p, zt, network } = setup(seed)
+      const t = new (Swg as typeof Swg).SwgGuidance({ scale: 0, minWeight: 1e-4, maxWeight: 10 })
+      const guided = valuesOf(Swg.guidedEps(B, network, zt, p, t).eps)
+      const raw = valuesOf(Swg.guidedEps(B, network, zt, p, noClip(0)).eps)
+      expect(guided).toEqual(raw)
+    }), { numRuns: 20 })
+  })
+
+  it("a predicted clean weight that does not depend on z gives zero guidance", () => {
+    // Data whose weights are all equal to c: the exact ŵ₀ ≡ c, so ∇ log ŵ₀ = 0 and ε̃ = ε.
+    fc.assert(fc.property(fc.nat(), fc.double({ min: 0.1, max: 5, noNaN: true }), (seed, c) => {
+      const base = pointSet(seed, 4, 3)
+      const points = Float64Array.from(base.points)
+      for (let i = 0; i < 4; i++) points[i * 3 + 2] = c
+      const set = { ...base, points }
+      const p = gridPoint(0.5)
+      const zt = noisy(set, p, 6, seed)
+      const network = mixtureEps(B, set, p)
+      const guided = valuesOf(Swg.guidedEps(B, network, zt, p, noClip(3)).eps)
+      const plain = valuesOf(Swg.guidedEps(B, network, zt, p, noClip(0)).eps)
+      guided.forEach((g, i) => expect(g).toBeCloseTo(plain[i], 6))
+    }), { numRuns: 20 })
+  })
+
+  it("scaling every weight by a constant leaves the guided update unchanged", () => {
+    // A network whose ŵ₀ is k times another's (ε_w' = (w_t − k·α·ŵ₀)/σ), clip range scaled alike.
+    fc.assert(fc.property(fc.nat(), fc.double({ min: 0.01, max: 100, noNaN: true }), (seed, k) => {
+      const { p, zt, network } = setup(seed)
+      const scaled: Swg.EpsNetwork = (tape, z) => {
+        const eps = network(tape, z)
+        const w0 = Swg.predictedWeight(tape, z, eps, p)
+        const wT = tape.sliceCols(z, z.cols - 1, 1)
+        const epsW = tape.affine(tape.sub(wT, tape.affine(w0, k * p.alpha)), 1 / p.sigma)
+        return tape.concatCols([tape.sliceCols(eps, 0, z.cols - 1), epsW])
+      }
+      const g = new Swg.SwgGuidance({ scale: 2, minWeight: 1e-3, maxWeight: 50 })
+      const gk = new Swg.SwgGuidance({ scale: 2, minWeight: 1e-3 * k, maxWeight: 50 * k })
+      const base = valuesOf(Swg.guidedEps(B, network, zt, p, g).eps)
+      const plainBase = valuesOf(Swg.guidedEps(B, network, zt, p, noClip(0)).eps)
+      const other = valuesOf(Swg.guidedEps(B, scaled, zt, p, gk).eps)
+      const plainOther = valuesOf(Swg.guidedEps(B, scaled, zt, p, noClip(0)).eps)
+      // The guidance term ε̃ − ε is the same for both networks.
+      base.forEach((v, i) => expect(v - plainBase[i]).toBeCloseTo(other[i] - plainOther[i], 6))
+    }), { numRuns: 20 })
+  })
+
+  it("clipped predicted weights contribute no gradient", () => {
+    const { p, zt, network } = setup(1)
+    // Clip range below every ŵ₀ (weights ≥ 0.2): the log is constant, guidance vanishes.
+    const g = new Swg.SwgGuidance({ scale: 5, minWeight: 1e-4, maxWeight: 0.01 })
+    const guided = valuesOf(Swg.guidedEps(B, network, zt, p, g).eps)
+    const plain = valuesOf(Swg.guidedEps(B, network, zt, p, noClip(0)).eps)
+    expect(guided).toEqual(plain)
+  })
+})
+
+describe("sampling with the exact denoiser and SWG guidance", () => {
+  it("reproduces the reweighted point masses", () => {
+    const set = pointSet(21, 4, 3)
+    const weights = weightsOf(set)
+    const total = weights.reduce((a, b) => a + b, 0)
+    const schedule = NoiseSchedule.cosine(100)
+    const grid = SamplerSteps.discreteGrid(schedule)
+    const samples = 3000
+    const run = (scale: number) => {
+      const denoiser: Sampler.Denoiser = (x, p) => Swg.guidedEps(B, mixtureEps(B, set, p), x, p, noClip(scale)).eps
+      const xT = B.normal(samples, 3, Rng.named(5, "xT"))
+      const x0 = valuesOf(Sampler.sample({ backend: B, denoiser, grid, sampler: new Sampler.Ddpm({ temperature: 1 }), key: Rng.named(5, "ddpm") }, xT))
+      const counts = new Array<number>(set.n).fill(0)
+      let worstDistance = 0
+      for (let r = 0; r < samples; r++) {
+        let best = 0
+        let bestD = Infinity
+        for (let i = 0; i < set.n; i++) {
+          let d2 = 0
+          for (let d = 0; d < 3; d++) d2 += (x0[r * 3 + d] - set.points[i * 3 + d]) ** 2
+          if (d2 < bestD) [best, bestD] = [i, d2]
+        }
+        counts[best]++
+        worstDistance = Math.max(worstDistance, Math.sqrt(bestD))
+      }
+      return { frequencies: counts.map((c) => c / samples), worstDistance }
+    }
+    const guided = run(1)
+    const plain = run(0)
+    // Binomial standard error at 3000 samples is ≤ 0.0092; allow 4 of them.
+    const tolerance = 4 * Math.sqrt(0.25 / samples)
+    guided.frequencies.forEach((f, i) => expect(Math.abs(f - weights[i] / total)).toBeLessThan(tolerance))
+    plain.frequencies.forEach((f) => expect(Math.abs(f - 1 / set.n)).toBeLessThan(tolerance))
+    expect(guided.worstDistance).toBeLessThan(0.05)
+  })
+})
