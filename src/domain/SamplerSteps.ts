@@ -42,6 +42,16 @@ export const continuousGrid = (s: NoiseSchedule.VpContinuous, steps: number, tEn
     return { time: t, alpha: NoiseSchedule.alpha(s, t), sigma: NoiseSchedule.sigma(s, t) }
   })
 
+/** `steps` + 1 points evenly spaced in λ from t = 1 to tEnd (DPM-Solver's 'logSNR' skip type). */
+export const logSnrGrid = (s: NoiseSchedule.VpContinuous, steps: number, tEnd = 1e-3): Array<GridPoint> => {
+  const l0 = NoiseSchedule.lambda(s, 1)
+  const l1 = NoiseSchedule.lambda(s, tEnd)
+  return Array.from({ length: steps + 1 }, (_, i) => {
+    const t = i === 0 ? 1 : i === steps ? tEnd : NoiseSchedule.timeFromLambda(s, l0 + ((l1 - l0) * i) / steps)
+    return { time: t, alpha: NoiseSchedule.alpha(s, t), sigma: NoiseSchedule.sigma(s, t) }
+  })
+}
+
 /** Coefficients of x' = x·x + eps·ε̃ + noise·z. */
 export interface Step {
   readonly x: number
