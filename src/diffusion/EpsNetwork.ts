@@ -1,0 +1,96 @@
+/**
+ * ε-prediction networks ε_θ(z_t, condition, t). The time input (the integer step, unnormalised,
+ * as SWG-JAX/IDQL feed it) goes through learnable Fourier features and a small MLP; the result is
+ * concatenated with z_t and the condition (state, or β for the toys) and fed to the body:
+ *   - `LnResNetBody`: SWG's actor (ALGORITHMS.md §2.6), weight head from the middle block;
+ *   - `MlpBody`: the toys' plain MLP (SWG App. D.1: 6 layers, hidden 512, GELU).
+ */
+import { Schema } from "effect"
+import { Activations } from "../domain/Ops.ts"
+import * as FourierFeatures from "../nn/FourierFeatures.ts"
+import * as LnResNet from "../nn/LnResNet.ts"
+import * as Mlp from "../nn/Mlp.ts"
+import type { Bound, ParamSpec } from "../nn/Parameters.ts"
+import type { Var } from "../nn/Tape.ts"
+
+const Activation = Schema.Literals(Activations)
+const Int = Schema.Int.check(Schema.isGreaterThan(0))
+
+export class LnResNetBody extends Schema.TaggedClass<LnResNetBody>()("LnResNetBody", {
+  hidden: Int,
+  blocks: Int,
+  activation: Activation,
+  dropout: Schema.Finite,
+  /** Feed a separate weight head from this block (SWG); absent: one output layer for all dims. */
+  weightHeadBlock: Schema.optionalKey(Schema.Int),
+  weightHeadWidth: Schema.optionalKey(Int)
+}) {}
+
+export class MlpBody extends Schema.TaggedClass<MlpBody>()("MlpBody", {
+  hidden: Int,
+  /** Number of Dense layers, the output layer included. */
+  layers: Int,
+  activation: Activation
+}) {}
+
+export class EpsNetworkConfig extends Schema.Class<EpsNetworkConfig>("EpsNetworkConfig")({
+  /** Width of z (actions, plus 1 for SWG's weight). */
+  dataDim: Int,
+  /** Width of the condition (state dims, or 1 for the toys' β); 0 for none. */
+  conditionDim: Schema.Int.check(Schema.isGreaterThanOrEqualTo(0)),
+  /** Fourier features of t (SWG-JAX: 128). */
+  timeFeatures: Int,
+  /** Width of the time MLP Dense → act → Dense (SWG-JAX: 256, swish). */
+  timeHidden: Int,
+  body: Schema.Union([LnResNetBody, MlpBody])
+}) {}
+
+/** SWG's D4RL actor: LN-ResNet 3×256 (inner 1024), swish, dropout 0.1, weight head from block 2 of 3. */
+export const swgActor = (actionDim: number, stateDim: number): EpsNetworkConfig =>
+  new EpsNetworkConfig({
+    dataDim: actionDim + 1,
+    conditionDim: stateDim,
+    timeFeatures: 128,
+    timeHidden: 256,
+    body: new LnResNetBody({ hidden: 256, blocks: 3, activation: "silu", dropout: 0.1, weightHeadBlock: 1, weightHeadWidth: 256 })
+  })
+
+const timeMlp = (c: EpsNetworkConfig): Mlp.MlpConfig => ({
+  inputs: c.timeFeatures,
+  widths: [c.timeHidden, c.timeHidden],
+  activation: "silu"
+})
+
+const bodyInputs = (c: EpsNetworkConfig) => c.dataDim + c.conditionDim + c.timeHidden
+
+const resNet = (c: EpsNetworkConfig, b: LnResNetBody): LnResNet.LnResNetConfig => ({
+  inputs: bodyInputs(c),
+  outputs: b.weightHeadBlock === undefined ? c.dataDim : c.dataDim - 1,
+  hidden: b.hidden,
+  blocks: b.blocks,
+  activation: b.activation,
+  dropout: b.dropout,
+  ...(b.weightHeadBlock === undefined ? {} : { weightHeadBlock: b.weightHeadBlock, weightHeadWidth: b.weightHeadWidth ?? 256 })
+})
+
+const mlp = (c: EpsNetworkConfig, b: MlpBody): Mlp.MlpConfig => ({
+  inputs: bodyInputs(c),
+  widths: [...Array.from({ length: b.layers - 1 }, () => b.hidden), c.dataDim],
+  activation: b.activation
+})
+
+export const specs = (c: EpsNetworkConfig): Array<ParamSpec> => [
+  ...FourierFeatures.specs("time.fourier", 1, c.timeFeatures),
+  ...Mlp.specs("time.mlp", timeMlp(c)),
+  ...(c.body._tag === "LnResNetBody" ? LnResNet.specs("body", resNet(c, c.body)) : Mlp.specs("body", mlp(c, c.body)))
+]
+
+/** ε_θ(z_t, condition, t): z [B, dataDim], condition [B, conditionDim] or absent, time [B, 1]. */
+export const apply = (p: Bound, c: EpsNetworkConfig, z: Var, condition: Var | undefined, time: Var): Var => {
+  const t = p.tape
+  const timeEmbedding = Mlp.apply(p, "time.mlp", timeMlp(c), FourierFeatures.apply(p, "time.fourier", time))
+  const input = t.concatCols(condition === undefined ? [z, timeEmbedding] : [z, condition, timeEmbedding])
+  return c.body._tag === "LnResNetBody"
+    ? LnResNet.apply(p, "body", resNet(c, c.body), input)
+    : Mlp.apply(p, "body", mlp(c, c.body), input)
+}

@@ -1,0 +1,54 @@
+/**
+ * The DDPM ε-loss on device-resident data (ALGORITHMS.md §1.3, SWG eq. 17):
+ *   t ~ U{0..T−1}, ε ~ N(0, I), z_t = √ᾱ_t·z₀ + σ_t·ε,  L = mean_batch Σ_dims (ε_θ(z_t, s, t) − ε)².
+ * Minibatch indices, t and ε are all drawn on the device: a training step uploads nothing.
+ */
+import * as NoiseSchedule from "../domain/NoiseSchedule.ts"
+import * as Rng from "../domain/Rng.ts"
+import type { RngKey } from "../domain/Rng.ts"
+import type { Tensor, TensorBackend } from "../domain/TensorBackend.ts"
+import type { Bound } from "../nn/Parameters.ts"
+import type { Var } from "../nn/Tape.ts"
+import * as EpsNetwork from "./EpsNetwork.ts"
+
+/** √ᾱ_t and σ_t of every step as [T, 1] columns, gathered per sample during training. */
+export interface NoiseTables {
+  readonly steps: number
+  readonly alpha: Tensor
+  readonly sigma: Tensor
+}
+
+export const noiseTables = (backend: TensorBackend, schedule: NoiseSchedule.Discrete): NoiseTables => {
+  const { alpha, sigma } = NoiseSchedule.scales(schedule)
+  return {
+    steps: schedule.steps,
+    alpha: backend.upload(Float32Array.from(alpha), schedule.steps, 1),
+    sigma: backend.upload(Float32Array.from(sigma), schedule.steps, 1)
+  }
+}
+
+/** A dataset on the device: clean samples z₀ [N, D] and their conditions [N, C] (if any). */
+export interface DiffusionData {
+  readonly z0: Tensor
+  readonly condition: Tensor | undefined
+}
+
+/** The ε-loss of one minibatch drawn from `data` with the stream `key` (moved per step by the caller). */
+export const epsLoss = (
+  p: Bound,
+  config: EpsNetwork.EpsNetworkConfig,
+  tables: NoiseTables,
+  data: DiffusionData,
+  batch: number,
+  key: RngKey
+): Var => {
+  const B = p.tape.backend
+  const index = B.randint(batch, 1, Rng.at(Rng.split(key, "index"), key.offset), data.z0.rows)
+  const z0 = B.gatherRows(data.z0, index)
+  const t = B.randint(batch, 1, Rng.at(Rng.split(key, "time"), key.offset), tables.steps)
+  const eps = B.normal(batch, data.z0.cols, Rng.at(Rng.split(key, "noise"), key.offset))
+  const zt = B.binary("add", B.binary("mul", z0, B.gatherRows(tables.alpha, t)), B.binary("mul", eps, B.gatherRows(tables.sigma, t)))
+  const condition = data.condition === undefined ? undefined : p.tape.leaf(B.gatherRows(data.condition, index))
+  const prediction = EpsNetwork.apply(p, config, p.tape.leaf(zt), condition, p.tape.leaf(t))
+  return p.tape.mseLoss(prediction, eps)
+}
