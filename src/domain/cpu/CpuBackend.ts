@@ -9,7 +9,7 @@ import type { AdamWParams, BinaryOp, ReduceAxis, ReduceOp, UnaryOp } from "../Op
 import * as Rng from "../Rng.ts"
 import type { RngKey } from "../Rng.ts"
 import type { LayerNormGrads, LayerNormResult, MatmulOptions, MatmulResult, Tensor, TensorBackend } from "../TensorBackend.ts"
-import { type Floats, matmulInto, transpose } from "./Matmul.ts"
+import { type Floats, matmulInto } from "./Matmul.ts"
 
 export class CpuTensor implements Tensor {
   readonly rows: number
@@ -85,11 +85,7 @@ export const make = (options: CpuBackendOptions = {}): TensorBackend => {
     const activation = o.activation ?? "identity"
     const out = alloc(m, n)
     const pre = o.keepPreActivation && activation !== "identity" ? alloc(m, n) : undefined
-    matmulInto(
-      o.transA ? transpose(a.data, a.rows, a.cols) : a.data,
-      o.transB ? transpose(b.data, b.rows, b.cols) : b.data,
-      m, k, n, bias?.data, activation, out.data, pre?.data
-    )
+    matmulInto({ a: a.data, b: b.data, m, k, n, transA: o.transA ?? false, transB: o.transB ?? false }, bias?.data, activation, out.data, pre?.data)
     return { out, pre }
   }
 
