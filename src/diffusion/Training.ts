@@ -33,6 +33,23 @@ export interface DiffusionData {
   readonly condition: Tensor | undefined
 }
 
+/** The ε-loss of a given batch z₀ [B, D] with conditions [B, C] (or none), noise drawn from `key`. */
+export const epsLossOn = (
+  p: Bound,
+  config: EpsNetwork.EpsNetworkConfig,
+  tables: NoiseTables,
+  z0: Tensor,
+  condition: Tensor | undefined,
+  key: RngKey
+): Var => {
+  const B = p.tape.backend
+  const t = B.randint(z0.rows, 1, Rng.at(Rng.split(key, "time"), key.offset), tables.steps)
+  const eps = B.normal(z0.rows, z0.cols, Rng.at(Rng.split(key, "noise"), key.offset))
+  const zt = B.binary("add", B.binary("mul", z0, B.gatherRows(tables.alpha, t)), B.binary("mul", eps, B.gatherRows(tables.sigma, t)))
+  const prediction = EpsNetwork.apply(p, config, p.tape.leaf(zt), condition === undefined ? undefined : p.tape.leaf(condition), p.tape.leaf(t))
+  return p.tape.mseLoss(prediction, eps)
+}
+
 /** The ε-loss of one minibatch drawn from `data` with the stream `key` (moved per step by the caller). */
 export const epsLoss = (
   p: Bound,
@@ -44,11 +61,6 @@ export const epsLoss = (
 ): Var => {
   const B = p.tape.backend
   const index = B.randint(batch, 1, Rng.at(Rng.split(key, "index"), key.offset), data.z0.rows)
-  const z0 = B.gatherRows(data.z0, index)
-  const t = B.randint(batch, 1, Rng.at(Rng.split(key, "time"), key.offset), tables.steps)
-  const eps = B.normal(batch, data.z0.cols, Rng.at(Rng.split(key, "noise"), key.offset))
-  const zt = B.binary("add", B.binary("mul", z0, B.gatherRows(tables.alpha, t)), B.binary("mul", eps, B.gatherRows(tables.sigma, t)))
-  const condition = data.condition === undefined ? undefined : p.tape.leaf(B.gatherRows(data.condition, index))
-  const prediction = EpsNetwork.apply(p, config, p.tape.leaf(zt), condition, p.tape.leaf(t))
-  return p.tape.mseLoss(prediction, eps)
+  const condition = data.condition === undefined ? undefined : B.gatherRows(data.condition, index)
+  return epsLossOn(p, config, tables, B.gatherRows(data.z0, index), condition, key)
 }
