@@ -1,0 +1,691 @@
+/**
+ * The WebGPU TensorBackend: every op checks shapes (throwing ShapeError before anything reaches
+ * Dawn), allocates its outputs from the buffer pool and records its dispatches into the pending
+ * command stream; only `read` waits. Plain WebGPU, no Effect: the Gpu service owns the device.
+ *
+ * Tensors are windows of pooled buffers (`offset` in elements, a multiple of 64 for views so that
+ * bindings stay 256-byte aligned); `view` works on any tensor's storage, so a model can keep all its
+ * parameters in one flat buffer and bind views of it. Host writes (`upload`, `write`) flush pending
+ * work first, since `queue.writeBuffer` runs ahead of commands that are not yet submitted.
+ */
+import * as Ops from "../domain/Ops.ts"
+import type { AdamWParams, BinaryOp, ReduceAxis, ReduceOp, Shape, UnaryOp } from "../domain/Ops.ts"
+import type { RngKey } from "../domain/Rng.ts"
+import type {
+  BackendStats,
+  LayerNormGrads,
+  LayerNormResult,
+  MatmulOptions,
+  MatmulResult,
+  Tensor,
+  TensorBackend
+} from "../domain/TensorBackend.ts"
+import { type Allocation, makeBufferPool, sizeClass } from "./BufferPool.ts"
+import { compileKernel, type Kernel, type KernelSpec } from "./Kernel.ts"
+import { adamwSpec, encodeAdamw } from "./kernels/adamw.ts"
+import { binarySpec, broadcastStrides, encodeBinary } from "./kernels/binary.ts"
+import { binaryOpCode } from "./kernels/binary.wgsl.ts"
+import { dropoutSpec, encodeDropout } from "./kernels/dropout.ts"
+import { emaSpec, encodeEma } from "./kernels/ema.ts"
+import { encodeFill, fillSpec } from "./kernels/fill.ts"
+import { encodeGatherRows, gatherRowsSpec } from "./kernels/gatherRows.ts"
+import { encodeLayerNorm, encodeLayerNormBackward, layerNormBackwardSpec, layerNormSpec } from "./kernels/layerNorm.ts"
+import { encodeLoss, lossSpec } from "./kernels/loss.ts"
+import { LOSS_EXPECTILE, LOSS_MSE } from "./kernels/loss.wgsl.ts"
+import { encodeMatmulPack, matmulPackSpec } from "./kernels/matmulPack.ts"
+import { encodeMatmulRegister, matmulRegisterSpec } from "./kernels/matmulRegister.ts"
+import { encodeMatmulTiled, matmulTiledSpec } from "./kernels/matmulTiled.ts"
+import { encodeRandom, randomSpec } from "./kernels/random.ts"
+import { RANDOM_INT, RANDOM_NORMAL, RANDOM_UNIFORM } from "./kernels/random.wgsl.ts"
+import { encodeReduce, reduceSpec } from "./kernels/reduce.ts"
+import { encodeScatterAddRows, scatterAddRowsSpec } from "./kernels/scatterAddRows.ts"
+import { encodeStridedCopy, stridedCopySpec } from "./kernels/stridedCopy.ts"
+import { clampWindow, encodeUnary, unarySpec } from "./kernels/unary.ts"
+import { UNARY_AFFINE, UNARY_CLAMP } from "./kernels/unary.wgsl.ts"
+import type { Binding } from "./Recorder.ts"
+import { makeRecorder } from "./Recorder.ts"
+import { unaryOpCode } from "./wgsl/activation.wgsl.ts"
+
+/** A tensor of the GPU backend: `size` floats at element `offset` of `buffer`. */
+export class GpuTensor implements Tensor {
+  readonly rows: number
+  readonly cols: number
+  readonly size: number
+  readonly buffer: GPUBuffer
+  readonly offset: number
+  /** The pooled allocation backing the storage (shared by views). */
+  readonly allocation: Allocation
+  /** False for views: disposing a view does not release its storage. */
+  readonly owner: boolean
+  constructor(rows: number, cols: number, allocation: Allocation, offset: number, owner: boolean) {
+    this.rows = rows
+    this.cols = cols
+    this.size = rows * cols
+    this.buffer = allocation.buffer
+    this.offset = offset
+    this.allocation = allocation
+    this.owner = owner
+  }
+}
+
+/** Which matmul kernel to use: register-blocked (software adapters) or workgroup-tiled (real GPUs). */
+export type MatmulVariant = "register" | "tiled"
+
+export interface GpuBackendOptions {
+  readonly matmul: MatmulVariant
+  /** The adapter's description, reported as the backend's. */
+  readonly description: string
+  /** Rewrites kernel specs before they are compiled (tests use it to inject a broken shader). */
+  readonly patch?: (spec: KernelSpec) => KernelSpec
+}
+
+export interface KernelFailure {
+  readonly kernel: string
+  readonly message: string
+}
+
+export interface GpuBackend {
+  readonly backend: TensorBackend
+  /** Resolves with the kernels that failed to compile (empty when all did). */
+  readonly compilation: Promise<ReadonlyArray<KernelFailure>>
+}
+
+/** The kernels a backend compiles for a matmul variant. */
+export const kernelSpecs = (matmul: MatmulVariant): ReadonlyArray<KernelSpec> => [
+  ...(matmul === "register" ? [matmulRegisterSpec, matmulPackSpec] : [matmulTiledSpec]),
+  unarySpec,
+  binarySpec,
+  reduceSpec,
+  stridedCopySpec,
+  fillSpec,
+  gatherRowsSpec,
+  scatterAddRowsSpec,
+  layerNormSpec,
+  layerNormBackwardSpec,
+  lossSpec,
+  randomSpec,
+  dropoutSpec,
+  adamwSpec,
+  emaSpec
+]
+
+/**
+ * Whether `device` can run matmulRegister: it needs the subgroups feature with subgroups of exactly
+ * 8 lanes (llvmpipe's AVX2 width), since each subgroup shares 8 rows of A by broadcast.
+ */
+export const supportsRegisterMatmul = (device: GPUDevice): boolean =>
+  device.features.has("subgroups") && device.adapterInfo.subgroupMinSize === 8 && device.adapterInfo.subgroupMaxSize === 8
+
+/** WebGPU spec values, so this module needs no globals installed. */
+const MAP_READ = 0x01
+const COPY_SRC = 0x04
+const COPY_DST = 0x08
+const STORAGE = 0x80
+const MAP_MODE_READ = 0x1
+
+/** Views start at multiples of this many elements (256 bytes, the binding-offset alignment). */
+const VIEW_ALIGNMENT = 64
+
+export const make = (device: GPUDevice, options: GpuBackendOptions): GpuBackend => {
+  const patch = options.patch ?? ((spec: KernelSpec) => spec)
+  const compiled = kernelSpecs(options.matmul).map((spec) => compileKernel(device, patch(spec)))
+  const kernels = new Map<string, Kernel>(compiled.map((c) => [c.kernel.name, c.kernel]))
+  const compilation = Promise.all(
+    compiled.map((c) => c.error.then((message) => (message === undefined ? [] : [{ kernel: c.kernel.name, message }])))
+  ).then((failures) => failures.flat())
+  const kernel = (name: string): Kernel => kernels.get(name)!
+
+  const recorder = makeRecorder(device)
+  const pool = makeBufferPool(device, STORAGE | COPY_SRC | COPY_DST, "tensor")
+  const placeholder = (label: string): Binding => ({
+    buffer: device.createBuffer({ label, size: 256, usage: STORAGE }),
+    offset: 0,
+    size: 256
+  })
+  const placeholders = { read: placeholder("placeholder.read"), write: placeholder("placeholder.write") }
+  const staging = new Map<number, Array<GPUBuffer>>()
+  let stagingCreated = 0
+  let readSubmits = 0
+  const maxBindingBytes = device.limits.maxStorageBufferBindingSize
+
+  // ---- tensors and memory -------------------------------------------------------------------
+
+  const alloc = (op: string, rows: number, cols: number): GpuTensor => {
+    Ops.checkDim(op, "rows", rows)
+    Ops.checkDim(op, "cols", cols)
+    const bytes = rows * cols * 4
+    if (bytes > maxBindingBytes) {
+      throw new Ops.ShapeError({ op, detail: `[${rows}, ${cols}] exceeds the ${maxBindingBytes}-byte binding limit` })
+    }
+    return new GpuTensor(rows, cols, pool.acquire(bytes), 0, true)
+  }
+
+  const asGpu = (op: string, t: Tensor): GpuTensor => {
+    if (!(t instanceof GpuTensor)) throw new Ops.ShapeError({ op, detail: "tensor belongs to another backend" })
+    if (!t.allocation.live) throw new Ops.ShapeError({ op, detail: `${Ops.show(t)} tensor used after it was disposed` })
+    return t
+  }
+
+  const bind = (t: GpuTensor): Binding => ({ buffer: t.buffer, offset: t.offset * 4, size: t.size * 4 })
+
+  /** Temporary buffers for one op; back in the pool once its commands are recorded. */
+  const scratchBindings = (): { readonly get: (floats: number) => Binding; readonly release: () => void } => {
+    const taken: Array<Allocation> = []
+    return {
+      get: (floats) => {
+        const allocation = pool.acquire(floats * 4)
+        taken.push(allocation)
+        return { buffer: allocation.buffer, offset: 0, size: floats * 4 }
+      },
+      release: () => taken.forEach(pool.release)
+    }
+  }
+
+  const overlaps = (a: GpuTensor, b: GpuTensor): boolean =>
+    a.buffer === b.buffer && a.offset < b.offset + b.size && b.offset < a.offset + a.size
+
+  const checkDisjoint = (op: string, written: ReadonlyArray<GpuTensor>, all: ReadonlyArray<GpuTensor>): void => {
+    for (const w of written) {
+      for (const t of all) {
+        if (t !== w && overlaps(w, t)) {
+          throw new Ops.ShapeError({ op, detail: "an in-place operand overlaps another operand's storage" })
+        }
+      }
+    }
+  }
+
+  const hostCopy = (data: Float32Array): Float32Array =>
+    data.buffer instanceof ArrayBuffer ? data : new Float32Array(data)
+
+  const writeInto = (op: string, dst: GpuTensor, data: Float32Array): void => {
+    if (data.length !== dst.size) {
+      throw new Ops.ShapeError({ op, detail: `${data.length} values for ${Ops.show(dst)}` })
+    }
+    recorder.flush()
+    device.queue.writeBuffer(dst.buffer, dst.offset * 4, hostCopy(data))
+  }
+
+  const takeStaging = (bytes: number): GPUBuffer => {
+    const size = sizeClass(bytes)
+    const free = staging.get(size)?.pop()
+    if (free !== undefined) return free
+    stagingCreated++
+    return device.createBuffer({ label: `staging[${size}]`, size, usage: MAP_READ | COPY_DST })
+  }
+
+  const giveStaging = (buffer: GPUBuffer): void => {
+    const list = staging.get(buffer.size)
+    if (list === undefined) staging.set(buffer.size, [buffer])
+    else list.push(buffer)
+  }
+
+  const read = (tT: Tensor): Promise<Float32Array> => readBack(asGpu("read", tT))
+
+  const readBack = async (t: GpuTensor): Promise<Float32Array> => {
+    const bytes = t.size * 4
+    recorder.flush()
+    const target = takeStaging(bytes)
+    const encoder = device.createCommandEncoder({ label: "read.encoder" })
+    encoder.copyBufferToBuffer(t.buffer, t.offset * 4, target, 0, bytes)
+    device.queue.submit([encoder.finish()])
+    readSubmits++
+    await target.mapAsync(MAP_MODE_READ, 0, bytes)
+    const data = new Float32Array(target.getMappedRange(0, bytes).slice(0))
+    target.unmap()
+    giveStaging(target)
+    return data
+  }
+
+  const collect = (value: unknown, keep: Set<Allocation>, seen: WeakSet<object>): void => {
+    if (value instanceof GpuTensor) {
+      keep.add(value.allocation)
+      return
+    }
+    if (typeof value !== "object" || value === null || seen.has(value)) return
+    seen.add(value)
+    for (const v of Array.isArray(value) ? value : Object.values(value)) collect(v, keep, seen)
+  }
+
+  const scope = <A>(f: () => A): A => {
+    pool.enter()
+    let result: A
+    try {
+      result = f()
+    } catch (error) {
+      pool.exit(new Set())
+      throw error
+    }
+    if (typeof (result as { then?: unknown } | null)?.then === "function") {
+      pool.exit(new Set())
+      throw new Error("scope: the function must be synchronous (it returned a promise)")
+    }
+    const keep = new Set<Allocation>()
+    collect(result, keep, new WeakSet())
+    pool.exit(keep)
+    return result
+  }
+
+  const view = (tT: Tensor, offset: number, rows: number, cols: number): Tensor => {
+    const t = asGpu("view", tT)
+    Ops.checkDim("view", "rows", rows)
+    Ops.checkDim("view", "cols", cols)
+    if (!Number.isInteger(offset) || offset % VIEW_ALIGNMENT !== 0 || offset < 0 || offset + rows * cols > t.size) {
+      throw new Ops.ShapeError({
+        op: "view",
+        detail: `[${rows}, ${cols}] at ${offset} does not fit in ${t.size} (offset must be a multiple of ${VIEW_ALIGNMENT})`
+      })
+    }
+    return new GpuTensor(rows, cols, t.allocation, t.offset + offset, false)
+  }
+
+  const fill = (rows: number, cols: number, value: number, op = "fill"): Tensor => {
+    const out = alloc(op, rows, cols)
+    encodeFill(recorder, kernel("fill"), bind(out), out.size, value)
+    return out
+  }
+
+  // ---- linear algebra -------------------------------------------------------------------------
+
+  const matmul = (aT: Tensor, bT: Tensor, o: MatmulOptions = {}): MatmulResult => {
+    const a = asGpu("matmul", aT)
+    const b = asGpu("matmul", bT)
+    const bias = o.bias === undefined ? undefined : asGpu("matmul", o.bias)
+    const transA = o.transA ?? false
+    const transB = o.transB ?? false
+    const { rows: m, cols: n } = Ops.matmulShape(a, b, transA, transB, bias)
+    const k = transA ? a.rows : a.cols
+    const activation = o.activation ?? "identity"
+    const out = alloc("matmul", m, n)
+    const pre = o.keepPreActivation && activation !== "identity" ? alloc("matmul", m, n) : undefined
+    const common = {
+      m,
+      n,
+      activation: unaryOpCode(activation),
+      bias: bias && bind(bias),
+      out: bind(out),
+      pre: pre && bind(pre)
+    }
+    if (options.matmul === "tiled") {
+      encodeMatmulTiled(recorder, kernel("matmulTiled"), { ...common, k, transA, transB, a: bind(a), b: bind(b) }, placeholders)
+      return { out, pre }
+    }
+    const k4 = Math.ceil(k / 4)
+    const n4 = Math.ceil(n / 4)
+    const scratch = scratchBindings()
+    const pack = (x: GpuTensor, rows: number, cols4: number, srcRows: number, srcCols: number, transposed: boolean) => {
+      const packed = scratch.get(rows * cols4 * 4)
+      encodeMatmulPack(recorder, kernel("matmulPack"), {
+        rows, cols4, srcRows, srcCols, ld: x.cols, transposed, x: bind(x), out: packed
+      })
+      return packed
+    }
+    const aPacked = !transA && k % 4 === 0 ? bind(a) : pack(a, m, k4, m, k, transA)
+    const bPacked = !transB && n % 4 === 0 && k % 4 === 0 ? bind(b) : pack(b, 4 * k4, n4, k, n, transB)
+    encodeMatmulRegister(recorder, kernel("matmulRegister"), { ...common, k4, n4, a: aPacked, b: bPacked }, placeholders)
+    scratch.release()
+    return { out, pre }
+  }
+
+  // ---- elementwise ----------------------------------------------------------------------------
+
+  const unaryPass = (
+    op: string,
+    entryPoint: "unary" | "unaryBackward",
+    code: number,
+    x: GpuTensor,
+    dy: GpuTensor | undefined,
+    a: number,
+    b: number
+  ): Tensor => {
+    const out = alloc(op, x.rows, x.cols)
+    encodeUnary(recorder, kernel("unary"), {
+      entryPoint, op: code, n: x.size, a, b, x: bind(x), dy: bind(dy ?? x), y: bind(out)
+    })
+    return out
+  }
+
+  const unaryBackwardOf = (op: string, xT: Tensor, dyT: Tensor): readonly [GpuTensor, GpuTensor] => {
+    const x = asGpu(op, xT)
+    const dy = asGpu(op, dyT)
+    Ops.sameShape(op, x, dy)
+    return [x, dy]
+  }
+
+  const binary = (op: BinaryOp, aT: Tensor, bT: Tensor): Tensor => {
+    const a = asGpu(op, aT)
+    const b = asGpu(op, bT)
+    const s = Ops.broadcastShape(op, a, b)
+    const out = alloc(op, s.rows, s.cols)
+    encodeBinary(recorder, kernel("binary"), {
+      entryPoint: "binary", op: binaryOpCode(op), rows: s.rows, cols: s.cols,
+      a: bind(a), aShape: a, b: bind(b), bShape: b, dy: placeholders.read, out: bind(out), db: placeholders.write
+    })
+    return out
+  }
+
+  const binaryBackward = (op: BinaryOp, aT: Tensor, bT: Tensor, dyT: Tensor) => {
+    const name = `${op}Backward`
+    const a = asGpu(name, aT)
+    const b = asGpu(name, bT)
+    const dy = asGpu(name, dyT)
+    const s = Ops.broadcastShape(name, a, b)
+    Ops.sameShape(name, s, dy)
+    const da = alloc(name, s.rows, s.cols)
+    const db = alloc(name, s.rows, s.cols)
+    encodeBinary(recorder, kernel("binary"), {
+      entryPoint: "binaryBackward", op: binaryOpCode(op), rows: s.rows, cols: s.cols,
+      a: bind(a), aShape: a, b: bind(b), bShape: b, dy: bind(dy), out: bind(da), db: bind(db)
+    })
+    return { da, db }
+  }
+
+  // ---- reductions and shape -------------------------------------------------------------------
+
+  const reduceInto = (x: GpuTensor, axis: ReduceAxis, scale: number, out: Binding): void => {
+    const plan = axis === "rows"
+      ? { outer: x.cols, inner: x.rows, outerStride: 1, innerStride: x.cols }
+      : axis === "cols"
+      ? { outer: x.rows, inner: x.cols, outerStride: x.cols, innerStride: 1 }
+      : { outer: 1, inner: x.size, outerStride: 0, innerStride: 1 }
+    const scratch = scratchBindings()
+    encodeReduce(recorder, kernel("reduce"), { ...plan, scale, x: bind(x), out }, scratch.get)
+    scratch.release()
+  }
+
+  const reduce = (op: ReduceOp, axis: ReduceAxis, xT: Tensor): Tensor => {
+    const x = asGpu("reduce", xT)
+    const s = Ops.reduceShape(x, axis)
+    const out = alloc("reduce", s.rows, s.cols)
+    reduceInto(x, axis, op === "mean" ? out.size / x.size : 1, bind(out))
+    return out
+  }
+
+  const copy = (
+    src: GpuTensor,
+    dst: GpuTensor,
+    window: Shape,
+    srcStrides: readonly [number, number],
+    srcOffset = 0,
+    dstOffset = 0
+  ): void =>
+    encodeStridedCopy(recorder, kernel("stridedCopy"), {
+      rows: window.rows, cols: window.cols,
+      src: bind(src), srcOffset, srcRowStride: srcStrides[0], srcColStride: srcStrides[1],
+      dst: bind(dst), dstOffset, dstRowStride: dst.cols
+    })
+
+  const broadcastTo = (xT: Tensor, rows: number, cols: number): Tensor => {
+    const x = asGpu("broadcastTo", xT)
+    const s = Ops.broadcastShape("broadcastTo", x, { rows, cols })
+    if (s.rows !== rows || s.cols !== cols) {
+      throw new Ops.ShapeError({ op: "broadcastTo", detail: `cannot broadcast ${Ops.show(x)} to [${rows}, ${cols}]` })
+    }
+    const out = alloc("broadcastTo", rows, cols)
+    copy(x, out, out, broadcastStrides(x))
+    return out
+  }
+
+  const concatCols = (partsT: ReadonlyArray<Tensor>): Tensor => {
+    const parts = partsT.map((p) => asGpu("concatCols", p))
+    const s = Ops.concatColsShape(parts)
+    const out = alloc("concatCols", s.rows, s.cols)
+    let offset = 0
+    for (const p of parts) {
+      copy(p, out, p, [p.cols, 1], 0, offset)
+      offset += p.cols
+    }
+    return out
+  }
+
+  const sliceCols = (xT: Tensor, start: number, width: number): Tensor => {
+    const x = asGpu("sliceCols", xT)
+    Ops.sliceColsShape(x, start, width)
+    const out = alloc("sliceCols", x.rows, width)
+    copy(x, out, out, [x.cols, 1], start)
+    return out
+  }
+
+  const padCols = (xT: Tensor, start: number, cols: number): Tensor => {
+    const x = asGpu("padCols", xT)
+    if (!Number.isInteger(start) || start < 0 || start + x.cols > cols) {
+      throw new Ops.ShapeError({ op: "padCols", detail: `${Ops.show(x)} at column ${start} does not fit in ${cols} columns` })
+    }
+    const out = alloc("padCols", x.rows, cols)
+    encodeFill(recorder, kernel("fill"), bind(out), out.size, 0)
+    copy(x, out, x, [x.cols, 1], 0, start)
+    return out
+  }
+
+  const indicesOf = (op: string, idxT: Tensor): GpuTensor => {
+    const idx = asGpu(op, idxT)
+    if (idx.cols !== 1) throw new Ops.ShapeError({ op, detail: `indices must be [n, 1], got ${Ops.show(idx)}` })
+    return idx
+  }
+
+  const gatherRows = (xT: Tensor, idxT: Tensor): Tensor => {
+    const x = asGpu("gatherRows", xT)
+    const idx = indicesOf("gatherRows", idxT)
+    const out = alloc("gatherRows", idx.rows, x.cols)
+    encodeGatherRows(recorder, kernel("gatherRows"), {
+      n: idx.rows, rows: x.rows, cols: x.cols, x: bind(x), indices: bind(idx), out: bind(out)
+    })
+    return out
+  }
+
+  const scatterAddRows = (dyT: Tensor, idxT: Tensor, rows: number): Tensor => {
+    const dy = asGpu("scatterAddRows", dyT)
+    const idx = indicesOf("scatterAddRows", idxT)
+    Ops.columnVector("scatterAddRows", "indices", idx, dy.rows)
+    const out = alloc("scatterAddRows", rows, dy.cols)
+    encodeScatterAddRows(recorder, kernel("scatterAddRows"), {
+      n: idx.rows, rows, cols: dy.cols, dy: bind(dy), indices: bind(idx), out: bind(out)
+    })
+    return out
+  }
+
+  const copyInto = (dstT: Tensor, srcT: Tensor): void => {
+    const dst = asGpu("copyInto", dstT)
+    const src = asGpu("copyInto", srcT)
+    Ops.sameShape("copyInto", dst, src)
+    checkDisjoint("copyInto", [dst], [src])
+    copy(src, dst, dst, [src.cols, 1])
+  }
+
+  // ---- normalisation and regularisation ---------------------------------------------------------
+
+  const layerNorm = (xT: Tensor, gammaT: Tensor | undefined, betaT: Tensor | undefined, eps: number): LayerNormResult => {
+    const x = asGpu("layerNorm", xT)
+    const gamma = gammaT === undefined ? undefined : asGpu("layerNorm", gammaT)
+    const beta = betaT === undefined ? undefined : asGpu("layerNorm", betaT)
+    if (gamma) Ops.rowVector("layerNorm", "gamma", gamma, x.cols)
+    if (beta) Ops.rowVector("layerNorm", "beta", beta, x.cols)
+    const out = alloc("layerNorm", x.rows, x.cols)
+    const mean = alloc("layerNorm", x.rows, 1)
+    const rstd = alloc("layerNorm", x.rows, 1)
+    encodeLayerNorm(recorder, kernel("layerNorm"), {
+      rows: x.rows, cols: x.cols, eps, x: bind(x), gamma: gamma && bind(gamma), beta: beta && bind(beta),
+      out: bind(out), mean: bind(mean), rstd: bind(rstd)
+    }, placeholders.read)
+    return { out, mean, rstd }
+  }
+
+  const layerNormBackward = (
+    dyT: Tensor, xT: Tensor, gammaT: Tensor | undefined, meanT: Tensor, rstdT: Tensor, withAffine: boolean
+  ): LayerNormGrads => {
+    const op = "layerNormBackward"
+    const [dy, x, mean, rstd] = [dyT, xT, meanT, rstdT].map((t) => asGpu(op, t))
+    const gamma = gammaT === undefined ? undefined : asGpu(op, gammaT)
+    Ops.sameShape(op, dy, x)
+    Ops.columnVector(op, "mean", mean, x.rows)
+    Ops.columnVector(op, "rstd", rstd, x.rows)
+    if (gamma) Ops.rowVector(op, "gamma", gamma, x.cols)
+    const dx = alloc(op, x.rows, x.cols)
+    const args = {
+      rows: x.rows, cols: x.cols, x: bind(x), dy: bind(dy), gamma: gamma && bind(gamma),
+      mean: bind(mean), rstd: bind(rstd), dx: bind(dx)
+    }
+    if (!withAffine) {
+      encodeLayerNormBackward(recorder, kernel(op), { ...args, dyXhat: undefined }, placeholders)
+      return { dx, dgamma: undefined, dbeta: undefined }
+    }
+    const dgamma = alloc(op, 1, x.cols)
+    const dbeta = alloc(op, 1, x.cols)
+    const dyXhat = alloc(op, x.rows, x.cols)
+    encodeLayerNormBackward(recorder, kernel(op), { ...args, dyXhat: bind(dyXhat) }, placeholders)
+    reduceInto(dyXhat, "rows", 1, bind(dgamma))
+    reduceInto(dy, "rows", 1, bind(dbeta))
+    pool.release(dyXhat.allocation)
+    return { dx, dgamma, dbeta }
+  }
+
+  const dropout = (xT: Tensor, p: number, key: RngKey): Tensor => {
+    const x = asGpu("dropout", xT)
+    if (!(p >= 0 && p < 1)) throw new Ops.ShapeError({ op: "dropout", detail: `rate must be in [0, 1), got ${p}` })
+    const out = alloc("dropout", x.rows, x.cols)
+    encodeDropout(recorder, kernel("dropout"), { n: x.size, p, key, x: bind(x), out: bind(out) })
+    return out
+  }
+
+  // ---- losses ----------------------------------------------------------------------------------
+
+  const lossWeight = (op: string, w: Tensor | undefined, rows: number): GpuTensor | undefined => {
+    if (w === undefined) return undefined
+    const wg = asGpu(op, w)
+    Ops.columnVector(op, "weight", wg, rows)
+    return wg
+  }
+
+  const lossValue = (op: string, code: number, pred: GpuTensor, target: GpuTensor | undefined, w: GpuTensor | undefined, tau: number): Tensor => {
+    const out = alloc(op, 1, 1)
+    const scratch = scratchBindings()
+    const terms = scratch.get(pred.size)
+    encodeLoss(recorder, kernel("loss"), {
+      entryPoint: "lossTerms", op: code, rows: pred.rows, cols: pred.cols, tau, pred: bind(pred),
+      target: target && bind(target), weight: w && bind(w), dLoss: undefined, out: terms
+    }, placeholders.read)
+    encodeReduce(recorder, kernel("reduce"), {
+      outer: 1, inner: pred.size, outerStride: 0, innerStride: 1, scale: 1 / pred.rows, x: terms, out: bind(out)
+    }, scratch.get)
+    scratch.release()
+    return out
+  }
+
+  const lossGradient = (
+    op: string, code: number, pred: GpuTensor, target: GpuTensor | undefined, w: GpuTensor | undefined,
+    tau: number, dLossT: Tensor
+  ): Tensor => {
+    const dLoss = asGpu(op, dLossT)
+    Ops.scalarShape(op, "dLoss", dLoss)
+    const out = alloc(op, pred.rows, pred.cols)
+    encodeLoss(recorder, kernel("loss"), {
+      entryPoint: "lossBackward", op: code, rows: pred.rows, cols: pred.cols, tau, pred: bind(pred),
+      target: target && bind(target), weight: w && bind(w), dLoss: bind(dLoss), out: bind(out)
+    }, placeholders.read)
+    return out
+  }
+
+  const mseOperands = (op: string, predT: Tensor, targetT: Tensor, wT: Tensor | undefined) => {
+    const pred = asGpu(op, predT)
+    const target = asGpu(op, targetT)
+    Ops.sameShape(op, pred, target)
+    return { pred, target, w: lossWeight(op, wT, pred.rows) }
+  }
+
+  // ---- randomness and optimisation ----------------------------------------------------------------
+
+  const random = (op: string, code: number, rows: number, cols: number, key: RngKey, n: number): Tensor => {
+    const out = alloc(op, rows, cols)
+    encodeRandom(recorder, kernel("random"), { op: code, count: out.size, key, n, out: bind(out) })
+    return out
+  }
+
+  const adamw = (paramT: Tensor, gradT: Tensor, mT: Tensor, vT: Tensor, hp: AdamWParams): void => {
+    const [param, grad, m, v] = [paramT, gradT, mT, vT].map((t) => asGpu("adamw", t))
+    for (const t of [grad, m, v]) Ops.sameShape("adamw", param, t)
+    checkDisjoint("adamw", [param, m, v], [param, grad, m, v])
+    encodeAdamw(recorder, kernel("adamw"), {
+      n: param.size, hp, grad: bind(grad), param: bind(param), m: bind(m), v: bind(v)
+    })
+  }
+
+  const ema = (targetT: Tensor, sourceT: Tensor, rate: number): void => {
+    const target = asGpu("ema", targetT)
+    const source = asGpu("ema", sourceT)
+    Ops.sameShape("ema", target, source)
+    checkDisjoint("ema", [target], [source])
+    encodeEma(recorder, kernel("ema"), { n: target.size, rate, source: bind(source), target: bind(target) })
+  }
+
+  const stats = (): BackendStats => ({
+    allocations: pool.created() + stagingCreated,
+    dispatches: recorder.counters.dispatches,
+    submits: recorder.counters.submits + readSubmits
+  })
+
+  const backend: TensorBackend = {
+    kind: "gpu",
+    description: options.description,
+    stats,
+    zeros: (rows, cols) => fill(rows, cols, 0, "zeros"),
+    fill: (rows, cols, value) => fill(rows, cols, value),
+    upload: (data, rows, cols) => {
+      if (data.length !== rows * cols) {
+        throw new Ops.ShapeError({ op: "upload", detail: `${data.length} values for shape [${rows}, ${cols}]` })
+      }
+      const t = alloc("upload", rows, cols)
+      writeInto("upload", t, data)
+      return t
+    },
+    write: (dstT, data) => writeInto("write", asGpu("write", dstT), data),
+    read,
+    view,
+    scope,
+    dispose: (tT) => {
+      if (tT instanceof GpuTensor && tT.owner) pool.release(tT.allocation)
+    },
+    flush: () => recorder.flush(),
+    matmul,
+    unary: (op: UnaryOp, x) => unaryPass(op, "unary", unaryOpCode(op), asGpu(op, x), undefined, 0, 0),
+    unaryBackward: (op: UnaryOp, xT, dyT) => {
+      const [x, dy] = unaryBackwardOf(`${op}Backward`, xT, dyT)
+      return unaryPass(`${op}Backward`, "unaryBackward", unaryOpCode(op), x, dy, 0, 0)
+    },
+    affine: (x, scale, shift) => unaryPass("affine", "unary", UNARY_AFFINE, asGpu("affine", x), undefined, scale, shift),
+    clamp: (x, lo, hi) => unaryPass("clamp", "unary", UNARY_CLAMP, asGpu("clamp", x), undefined, lo, hi),
+    clampBackward: (xT, lo, hi, dyT) => {
+      const [x, dy] = unaryBackwardOf("clampBackward", xT, dyT)
+      const [l, h] = clampWindow(lo, hi)
+      return unaryPass("clampBackward", "unaryBackward", UNARY_CLAMP, x, dy, l, h)
+    },
+    binary,
+    binaryBackward,
+    reduce,
+    broadcastTo,
+    concatCols,
+    sliceCols,
+    padCols,
+    gatherRows,
+    scatterAddRows,
+    copyInto,
+    layerNorm,
+    layerNormBackward,
+    dropout,
+    mseLoss: (predT, targetT, wT) => {
+      const { pred, target, w } = mseOperands("mseLoss", predT, targetT, wT)
+      return lossValue("mseLoss", LOSS_MSE, pred, target, w, 0)
+    },
+    mseLossBackward: (predT, targetT, wT, dLoss) => {
+      const { pred, target, w } = mseOperands("mseLossBackward", predT, targetT, wT)
+      return lossGradient("mseLossBackward", LOSS_MSE, pred, target, w, 0, dLoss)
+    },
+    expectileLoss: (uT, tau) => lossValue("expectileLoss", LOSS_EXPECTILE, asGpu("expectileLoss", uT), undefined, undefined, tau),
+    expectileLossBackward: (uT, tau, dLoss) =>
+      lossGradient("expectileLossBackward", LOSS_EXPECTILE, asGpu("expectileLossBackward", uT), undefined, undefined, tau, dLoss),
+    uniform: (rows, cols, key) => random("uniform", RANDOM_UNIFORM, rows, cols, key, 0),
+    normal: (rows, cols, key) => random("normal", RANDOM_NORMAL, rows, cols, key, 0),
+    randint: (rows, cols, key, n) => random("randint", RANDOM_INT, rows, cols, key, n),
+    adamw,
+    ema
+  }
+  return { backend, compilation }
+}

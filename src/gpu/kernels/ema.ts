@@ -1,0 +1,21 @@
+/** Host side of the ema kernel. */
+import { grid1d, type Kernel, type KernelSpec } from "../Kernel.ts"
+import type { Binding, Recorder } from "../Recorder.ts"
+import { emaWgsl } from "./ema.wgsl.ts"
+
+const WORKGROUP_SIZE = 256
+
+export const emaSpec: KernelSpec = {
+  name: "ema",
+  code: emaWgsl,
+  entryPoints: ["ema"],
+  bindings: ["read", "write"],
+  constants: { WORKGROUP_SIZE }
+}
+
+export const encodeEma = (
+  rec: Recorder,
+  kernel: Kernel,
+  a: { readonly n: number; readonly rate: number; readonly source: Binding; readonly target: Binding }
+): void =>
+  rec.dispatch(kernel, "ema", [a.source, a.target], (p) => p.u32(a.n).f32(a.rate), grid1d(a.n, WORKGROUP_SIZE))

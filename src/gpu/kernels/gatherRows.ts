@@ -1,0 +1,33 @@
+/** Host side of the gatherRows kernel. */
+import { grid1d, type Kernel, type KernelSpec } from "../Kernel.ts"
+import type { Binding, Recorder } from "../Recorder.ts"
+import { gatherRowsWgsl } from "./gatherRows.wgsl.ts"
+
+const WORKGROUP_SIZE = 256
+
+export const gatherRowsSpec: KernelSpec = {
+  name: "gatherRows",
+  code: gatherRowsWgsl,
+  entryPoints: ["gatherRows"],
+  bindings: ["read", "read", "write"],
+  constants: { WORKGROUP_SIZE }
+}
+
+export interface GatherRowsArgs {
+  /** Number of indices (output rows). */
+  readonly n: number
+  readonly rows: number
+  readonly cols: number
+  readonly x: Binding
+  readonly indices: Binding
+  readonly out: Binding
+}
+
+export const encodeGatherRows = (rec: Recorder, kernel: Kernel, a: GatherRowsArgs): void =>
+  rec.dispatch(
+    kernel,
+    "gatherRows",
+    [a.x, a.indices, a.out],
+    (p) => p.u32(a.n).u32(a.rows).u32(a.cols),
+    grid1d(a.n * a.cols, WORKGROUP_SIZE)
+  )

@@ -1,0 +1,71 @@
+/** Host side of the layerNorm kernels (forward and backward, two modules with their own layouts). */
+import { grid1d, type Kernel, type KernelSpec } from "../Kernel.ts"
+import type { Binding, Recorder } from "../Recorder.ts"
+import { layerNormBackwardWgsl, layerNormWgsl } from "./layerNorm.wgsl.ts"
+
+const WORKGROUP_SIZE = 64
+
+export const layerNormSpec: KernelSpec = {
+  name: "layerNorm",
+  code: layerNormWgsl,
+  entryPoints: ["layerNorm"],
+  bindings: ["read", "read", "read", "write", "write", "write"],
+  constants: { WORKGROUP_SIZE }
+}
+
+export const layerNormBackwardSpec: KernelSpec = {
+  name: "layerNormBackward",
+  code: layerNormBackwardWgsl,
+  entryPoints: ["layerNormBackward"],
+  bindings: ["read", "read", "read", "read", "read", "write", "write"],
+  constants: { WORKGROUP_SIZE }
+}
+
+export interface LayerNormArgs {
+  readonly rows: number
+  readonly cols: number
+  readonly eps: number
+  readonly x: Binding
+  /** Absent: γ = 1 (a readable placeholder is bound). */
+  readonly gamma: Binding | undefined
+  readonly beta: Binding | undefined
+  readonly out: Binding
+  readonly mean: Binding
+  readonly rstd: Binding
+}
+
+export const encodeLayerNorm = (rec: Recorder, kernel: Kernel, a: LayerNormArgs, placeholder: Binding): void =>
+  rec.dispatch(
+    kernel,
+    "layerNorm",
+    [a.x, a.gamma ?? placeholder, a.beta ?? placeholder, a.out, a.mean, a.rstd],
+    (p) => p.u32(a.rows).u32(a.cols).f32(a.eps).u32(a.gamma ? 1 : 0).u32(a.beta ? 1 : 0).u32(0),
+    grid1d(a.rows, WORKGROUP_SIZE)
+  )
+
+export interface LayerNormBackwardArgs {
+  readonly rows: number
+  readonly cols: number
+  readonly x: Binding
+  readonly dy: Binding
+  readonly gamma: Binding | undefined
+  readonly mean: Binding
+  readonly rstd: Binding
+  readonly dx: Binding
+  /** dy·x̂, written when present (for dγ). */
+  readonly dyXhat: Binding | undefined
+}
+
+export const encodeLayerNormBackward = (
+  rec: Recorder,
+  kernel: Kernel,
+  a: LayerNormBackwardArgs,
+  placeholders: { readonly read: Binding; readonly write: Binding }
+): void =>
+  rec.dispatch(
+    kernel,
+    "layerNormBackward",
+    [a.x, a.dy, a.gamma ?? placeholders.read, a.mean, a.rstd, a.dx, a.dyXhat ?? placeholders.write],
+    (p) => p.u32(a.rows).u32(a.cols).f32(0).u32(a.gamma ? 1 : 0).u32(0).u32(a.dyXhat ? 1 : 0),
+    grid1d(a.rows, WORKGROUP_SIZE)
+  )

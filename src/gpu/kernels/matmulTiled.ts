@@ -1,0 +1,42 @@
+/** Host side of the workgroup-tiled matmul (real GPUs): spec, geometry, recording. */
+import type { Kernel, KernelSpec } from "../Kernel.ts"
+import type { Binding, Recorder } from "../Recorder.ts"
+import { MATMUL_TILE, matmulTiledWgsl } from "./matmulTiled.wgsl.ts"
+
+export const matmulTiledSpec: KernelSpec = {
+  name: "matmulTiled",
+  code: matmulTiledWgsl,
+  entryPoints: ["matmulTiled"],
+  bindings: ["read", "read", "read", "write", "write"]
+}
+
+export interface MatmulTiledArgs {
+  readonly m: number
+  readonly n: number
+  readonly k: number
+  readonly transA: boolean
+  readonly transB: boolean
+  /** An index in UnaryOps (an Activation). */
+  readonly activation: number
+  readonly a: Binding
+  readonly b: Binding
+  readonly bias: Binding | undefined
+  readonly out: Binding
+  readonly pre: Binding | undefined
+}
+
+export const encodeMatmulTiled = (
+  rec: Recorder,
+  kernel: Kernel,
+  a: MatmulTiledArgs,
+  placeholders: { readonly read: Binding; readonly write: Binding }
+): void =>
+  rec.dispatch(
+    kernel,
+    "matmulTiled",
+    [a.a, a.b, a.bias ?? placeholders.read, a.out, a.pre ?? placeholders.write],
+    (p) =>
+      p.u32(a.m).u32(a.n).u32(a.k).u32(a.transA ? 1 : 0).u32(a.transB ? 1 : 0).u32(a.activation)
+        .u32(a.bias ? 1 : 0).u32(a.pre ? 1 : 0),
+    [Math.ceil(a.n / MATMUL_TILE), Math.ceil(a.m / MATMUL_TILE)]
+  )

@@ -1,0 +1,34 @@
+/** Host side of the scatterAddRows kernel. */
+import { grid1d, type Kernel, type KernelSpec } from "../Kernel.ts"
+import type { Binding, Recorder } from "../Recorder.ts"
+import { scatterAddRowsWgsl } from "./scatterAddRows.wgsl.ts"
+
+const WORKGROUP_SIZE = 64
+
+export const scatterAddRowsSpec: KernelSpec = {
+  name: "scatterAddRows",
+  code: scatterAddRowsWgsl,
+  entryPoints: ["scatterAddRows"],
+  bindings: ["read", "read", "write"],
+  constants: { WORKGROUP_SIZE }
+}
+
+export interface ScatterAddRowsArgs {
+  /** Number of indices (rows of dy). */
+  readonly n: number
+  /** Rows of the output. */
+  readonly rows: number
+  readonly cols: number
+  readonly dy: Binding
+  readonly indices: Binding
+  readonly out: Binding
+}
+
+export const encodeScatterAddRows = (rec: Recorder, kernel: Kernel, a: ScatterAddRowsArgs): void =>
+  rec.dispatch(
+    kernel,
+    "scatterAddRows",
+    [a.dy, a.indices, a.out],
+    (p) => p.u32(a.n).u32(a.rows).u32(a.cols),
+    grid1d(a.rows, WORKGROUP_SIZE)
+  )

@@ -1,0 +1,153 @@
+/**
+ * The Gpu service: a WebGPU device from Dawn's Node bindings (`webgpu`) for the lifetime of the
+ * layer, and the GPU TensorBackend compiled on it. The layer holds the `create()` result until the
+ * device is destroyed (Dawn loses in-flight work when it is collected, PLATFORM.md §2.3), requests
+ * the adapter's largest storage-buffer limits and the optional features it offers, picks the matmul
+ * kernel by adapter (register-blocked on software adapters such as lavapipe, workgroup-tiled on real
+ * GPUs), and fails with ShaderCompilation naming the kernel when any pipeline does not compile.
+ */
+import { Context, Effect, Layer, Schema } from "effect"
+import { create, globals } from "webgpu"
+import * as GpuBackend from "../gpu/GpuBackend.ts"
+import type { KernelSpec } from "../gpu/Kernel.ts"
+import type { TensorBackend } from "../domain/TensorBackend.ts"
+
+export class AdapterUnavailable extends Schema.TaggedError<AdapterUnavailable>()("AdapterUnavailable", {
+  message: Schema.String
+}) {}
+
+export class DeviceLost extends Schema.TaggedError<DeviceLost>()("DeviceLost", {
+  message: Schema.String
+}) {}
+
+export class ShaderCompilation extends Schema.TaggedError<ShaderCompilation>()("ShaderCompilation", {
+  kernel: Schema.String,
+  message: Schema.String
+}) {}
+
+export class OutOfMemory extends Schema.TaggedError<OutOfMemory>()("OutOfMemory", {
+  message: Schema.String
+}) {}
+
+export class ReadbackFailed extends Schema.TaggedError<ReadbackFailed>()("ReadbackFailed", {
+  message: Schema.String
+}) {}
+
+export const GpuErrorReason = Schema.Union([AdapterUnavailable, DeviceLost, ShaderCompilation, OutOfMemory, ReadbackFailed])
+export type GpuErrorReason = typeof GpuErrorReason.Type
+
+export class GpuError extends Schema.TaggedError<GpuError>()("GpuError", {
+  reason: GpuErrorReason
+}) {
+  override get message(): string {
+    const r = this.reason
+    switch (r._tag) {
+      case "AdapterUnavailable": return `no WebGPU adapter: ${r.message}`
+      case "DeviceLost": return `WebGPU device lost: ${r.message}`
+      case "ShaderCompilation": return `kernel ${r.kernel} failed to compile: ${r.message}`
+      case "OutOfMemory": return `out of GPU memory: ${r.message}`
+      case "ReadbackFailed": return `reading a tensor back failed: ${r.message}`
+    }
+  }
+}
+
+export interface GpuOptions {
+  /** Force a matmul kernel; by default register-blocked on software adapters, tiled otherwise. */
+  readonly matmul?: GpuBackend.MatmulVariant
+  /** Rewrites kernel specs before compiling (tests inject broken shaders with it). */
+  readonly patch?: (spec: KernelSpec) => KernelSpec
+}
+
+/** Dawn instances kept reachable while their device lives (see the module comment). */
+const instances = new Set<GPU>()
+
+const fail = (reason: GpuErrorReason) => Effect.fail(new GpuError({ reason }))
+
+const OPTIONAL_FEATURES: ReadonlyArray<GPUFeatureName> = ["shader-f16", "timestamp-query", "subgroups"]
+
+const isSoftwareAdapter = (info: GPUAdapterInfo): boolean =>
+  info.isFallbackAdapter ||
+  info.architecture === "software" ||
+  (info.vendor === "mesa" && /llvmpipe|lavapipe|softpipe/i.test(`${info.device} ${info.description}`))
+
+const describeAdapter = (info: GPUAdapterInfo): string =>
+  info.description !== "" ? info.description : `${info.vendor} ${info.architecture} ${info.device}`.trim()
+
+export class Gpu extends Context.Service<Gpu, {
+  readonly device: GPUDevice
+  readonly adapterDescription: string
+  readonly isSoftware: boolean
+  readonly backend: TensorBackend
+}>()("dgrl/services/Gpu") {
+  /** A device on the default adapter with the matmul kernel chosen for it. */
+  static readonly layer: Layer.Layer<Gpu, GpuError> = Layer.effect(Gpu, Effect.suspend(() => make({})))
+
+  /** As `layer`, with a forced matmul variant or patched kernels. */
+  static readonly layerWith = (options: GpuOptions): Layer.Layer<Gpu, GpuError> =>
+    Layer.effect(Gpu, Effect.suspend(() => make(options)))
+}
+
+const make = Effect.fnUntraced(function*(options: GpuOptions) {
+  Object.assign(globalThis, globals)
+  const gpu = yield* Effect.acquireRelease(
+    Effect.sync(() => {
+      const instance = create([])
+      instances.add(instance)
+      return instance
+    }),
+    (instance) => Effect.sync(() => instances.delete(instance))
+  )
+  const adapter = yield* Effect.tryPromise({
+    try: () => gpu.requestAdapter(),
+    catch: (e) => new GpuError({ reason: new AdapterUnavailable({ message: String(e) }) })
+  })
+  if (adapter === null) {
+    return yield* fail(new AdapterUnavailable({ message: "requestAdapter() returned null (no Vulkan/Metal/D3D driver?)" }))
+  }
+  const features = OPTIONAL_FEATURES.filter((f) => adapter.features.has(f))
+  const device = yield* Effect.acquireRelease(
+    Effect.tryPromise({
+      try: () =>
+        adapter.requestDevice({
+          label: "dgrl",
+          requiredFeatures: features,
+          requiredLimits: {
+            maxStorageBufferBindingSize: adapter.limits.maxStorageBufferBindingSize,
+            maxBufferSize: adapter.limits.maxBufferSize,
+            maxStorageBuffersPerShaderStage: adapter.limits.maxStorageBuffersPerShaderStage
+          }
+        }),
+      catch: (e) => new GpuError({ reason: new AdapterUnavailable({ message: `requestDevice failed: ${String(e)}` }) })
+    }),
+    (d) => Effect.sync(() => d.destroy())
+  )
+  yield* Effect.forkScoped(
+    Effect.promise(() => device.lost).pipe(
+      Effect.flatMap((info) =>
+        info.reason === "destroyed"
+          ? Effect.void
+          : Effect.logError(new GpuError({ reason: new DeviceLost({ message: info.message }) }).message)
+      )
+    )
+  )
+  device.addEventListener("uncapturederror", (event) => {
+    console.error(`WebGPU uncaptured error: ${(event as GPUUncapturedErrorEvent).error.message}`)
+  })
+
+  const info = adapter.info
+  const isSoftware = isSoftwareAdapter(info)
+  const matmul = options.matmul ?? (isSoftware && GpuBackend.supportsRegisterMatmul(device) ? "register" : "tiled")
+  const adapterDescription = describeAdapter(info)
+  const { backend, compilation } = GpuBackend.make(device, {
+    matmul,
+    description: `${adapterDescription} (${isSoftware ? "software" : "hardware"}, ${matmul} matmul)`,
+    ...(options.patch === undefined ? {} : { patch: options.patch })
+  })
+  const failures = yield* Effect.promise(() => compilation)
+  if (failures.length > 0) {
+    const [first] = failures
+    const others = failures.length > 1 ? ` (also failed: ${failures.slice(1).map((f) => f.kernel).join(", ")})` : ""
+    return yield* fail(new ShaderCompilation({ kernel: first.kernel, message: first.message + others }))
+  }
+  return Gpu.of({ device, adapterDescription, isSoftware, backend })
+})
