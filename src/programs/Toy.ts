@@ -1,0 +1,273 @@
+/**
+ * SWG on the CEP 2-D toys (paper §5.1, App. E): one model per dataset, conditioned on β, trained on
+ * z = (x, w) with w = exp(β·e); sampled with self-weighted guidance and compared with exact samples
+ * of p(x)·exp(β·e(x)) by sliced W2 and energy distance. Writes figures, checkpoints and metrics.
+ *
+ * Weights are stored as w̃ = exp(β·(e − e_max)) ∈ (0, 1]: a per-β constant factor, which the guidance
+ * ∇ log ŵ₀ does not see (tested invariant), and which keeps the weight coordinate at unit scale.
+ * ŵ₀ is clipped to the data's weight range [exp(β·(e_min − e_max)), 1] before the log: the exact
+ * E[w₀ | z_t] is a convex combination of data weights, so this never clips the true value and only
+ * discards impossible predictions (at β = 0 the range is {1}: no guidance, as it should be).
+ */
+import { Console, Effect, Schema } from "effect"
+import * as Config from "../domain/Config.ts"
+import * as Figure from "../domain/Figure.ts"
+import { cosineDecay } from "../domain/LearningRate.ts"
+import * as NoiseSchedule from "../domain/NoiseSchedule.ts"
+import * as Rng from "../domain/Rng.ts"
+import * as SampleMetrics from "../domain/SampleMetrics.ts"
+import * as SamplerSteps from "../domain/SamplerSteps.ts"
+import type { TensorBackend } from "../domain/TensorBackend.ts"
+import * as ToyData from "../domain/ToyData.ts"
+import * as EpsNetwork from "../diffusion/EpsNetwork.ts"
+import * as Sampler from "../diffusion/Sampler.ts"
+import * as Swg from "../diffusion/Swg.ts"
+import * as SwgPolicy from "../diffusion/SwgPolicy.ts"
+import * as Training from "../diffusion/Training.ts"
+import * as Model from "../nn/Model.ts"
+import * as Optimizer from "../nn/Optimizer.ts"
+import * as Parameters from "../nn/Parameters.ts"
+import { Backend } from "../services/Backend.ts"
+import { Checkpoints } from "../services/Checkpoints.ts"
+import { writeJsonAtomically, writeTextAtomically } from "../services/Files.ts"
+import { Plots } from "../services/Plots.ts"
+import { Progress } from "../services/Progress.ts"
+
+const Beta = Schema.Finite.check(Schema.isGreaterThanOrEqualTo(0))
+
+export class ToyConfig extends Schema.Class<ToyConfig>("ToyConfig")({
+  // data
+  /** Datasets to run. */
+  datasets: Schema.Array(Schema.Literals(ToyData.ToyDatasets)).pipe(Config.withDefault([...ToyData.ToyDatasets])),
+  /** Training points drawn from each generator. */
+  dataSize: Config.PositiveInt.pipe(Config.withDefault(100_000)),
+  /** Inverse temperatures β the model is conditioned on (w = exp(β·e)); 0 is the data itself. */
+  betas: Schema.Array(Beta).pipe(Config.withDefault([0, 1, 3, 10])),
+  // model
+  /** Width of the MLP body. */
+  hidden: Config.PositiveInt.pipe(Config.withDefault(128)),
+  /** Dense layers of the body, output layer included (paper: 6). */
+  layers: Config.PositiveInt.pipe(Config.withDefault(4)),
+  /** Diffusion steps. */
+  diffusionSteps: Config.PositiveInt.pipe(Config.withDefault(50)),
+  /** Noise schedule: "vp" (SWG/IDQL's discrete VP, b_max 10) or "cosine" (the paper's toys, App. D.1). */
+  schedule: Schema.Literals(["vp", "cosine"]).pipe(Config.withDefault("vp")),
+  // optimisation
+  steps: Config.PositiveInt.pipe(Config.withDefault(4000)),
+  batch: Config.PositiveInt.pipe(Config.withDefault(512)),
+  /** AdamW learning rate, cosine-decayed to 0 over `steps`. */
+  lr: Config.PositiveFinite.pipe(Config.withDefault(1e-3)),
+  /** EMA rate per step of the sampling weights. */
+  emaRate: Config.Probability.pipe(Config.withDefault(0.005)),
+  logEvery: Config.PositiveInt.pipe(Config.withDefault(100)),
+  // guidance and evaluation
+  /** Guidance scale used at every β (1: the exact weighted target). */
+  guidanceScale: Schema.Finite.pipe(Config.withDefault(1)),
+  /** The ρ sweep, run at `sweepBeta`. */
+  sweepScales: Schema.Array(Schema.Finite).pipe(Config.withDefault([0, 0.5, 1, 2, 4])),
+  sweepBeta: Beta.pipe(Config.withDefault(3)),
+  /** Samples per evaluated (β, ρ). */
+  samples: Config.PositiveInt.pipe(Config.withDefault(2000)),
+  /** Random projections of the sliced W2. */
+  projections: Config.PositiveInt.pipe(Config.withDefault(256)),
+  seed: Config.NonNegativeInt.pipe(Config.withDefault(0)),
+  outDir: Schema.String.pipe(Config.withDefault("out/toy"))
+}) {}
+
+/** One evaluated (dataset, β, ρ). */
+export interface ToyMetric {
+  readonly dataset: ToyData.ToyDataset
+  readonly beta: number
+  readonly rho: number
+  /** Sliced W2 between model samples and exact target samples. */
+  readonly sw2: number
+  readonly energyDistance: number
+  /** The model's own error floor: unguided samples at β = 0 against exact data samples. */
+  readonly sw2Floor: number
+  /** The reweighted-data oracle (training points resampled ∝ w) against the target. */
+  readonly sw2Oracle: number
+  /** Two independent exact sample sets of the same size: the metric's sampling noise. */
+  readonly sw2SampleNoise: number
+}
+
+const networkConfig = (c: ToyConfig) =>
+  new EpsNetwork.EpsNetworkConfig({
+    dataDim: 3,
+    conditionDim: 1,
+    timeFeatures: 32,
+    timeHidden: 64,
+    body: new EpsNetwork.MlpBody({ hidden: c.hidden, layers: c.layers, activation: "gelu" })
+  })
+
+/** β enters the network as β/10. */
+const BETA_SCALE = 0.1
+
+const firstColumns = (z: Float32Array, rows: number, cols: number, keep: number): Float64Array => {
+  const out = new Float64Array(rows * keep)
+  for (let r = 0; r < rows; r++) for (let c = 0; c < keep; c++) out[r * keep + c] = z[r * cols + c]
+  return out
+}
+
+/** Trains one β-conditioned model on a toy dataset; returns the model and the data's e_max. */
+const train = Effect.fn("Toy.train")(function*(c: ToyConfig, dataset: ToyData.ToyDataset) {
+  const backend = yield* Backend
+  const progress = yield* Progress
+  const B = backend.ops
+  const data = ToyData.generate(dataset, c.dataSize, Rng.split(Rng.named(c.seed, "toy-data"), dataset))
+  const eMax = data.energy.reduce((m, e) => Math.max(m, e), -Infinity)
+  const network = networkConfig(c)
+  const schedule = c.schedule === "vp" ? NoiseSchedule.swg(c.diffusionSteps) : NoiseSchedule.cosine(c.diffusionSteps)
+  const setup = yield* backend.run((ops) => ({
+    points: ops.upload(Float32Array.from(data.points), c.dataSize, 2),
+    energy: ops.upload(Float32Array.from(data.energy), c.dataSize, 1),
+    betas: ops.upload(Float32Array.from(c.betas), c.betas.length, 1),
+    tables: Training.noiseTables(ops, schedule),
+    model: Model.create(ops, EpsNetwork.specs(network), Rng.split(Rng.named(c.seed, "toy-init"), dataset), { ema: true })
+  }))
+  const batchKey = Rng.split(Rng.named(c.seed, "toy-batch"), dataset)
+  const lossOf = (ops: TensorBackend, p: Parameters.Bound, step: number) => {
+    const key = Rng.at(batchKey, step)
+    const index = ops.randint(c.batch, 1, Rng.at(Rng.split(key, "index"), step), c.dataSize)
+    const beta = ops.gatherRows(setup.betas, ops.randint(c.batch, 1, Rng.at(Rng.split(key, "beta"), step), c.betas.length))
+    // w̃ = exp(β·(e − e_max))
+    const w = ops.unary("exp", ops.binary("mul", beta, ops.affine(ops.gatherRows(setup.energy, index), 1, -eMax)))
+    const z0 = ops.concatCols([ops.gatherRows(setup.points, index), w])
+    return Training.epsLossOn(p, network, setup.tables, z0, ops.affine(beta, BETA_SCALE, 0), key)
+  }
+  const tracker = yield* progress.start(`train ${dataset}`, c.steps)
+  for (let step = 0; step < c.steps; step++) {
+    const loss = yield* backend.run((ops) =>
+      Model.trainStep(ops, setup.model, {
+        lr: cosineDecay(c.lr, c.steps, step),
+        adamw: Optimizer.adamwDefaults,
+        emaRate: c.emaRate,
+        rng: Rng.at(Rng.named(c.seed, "toy-dropout"), step)
+      }, (p) => lossOf(ops, p, step))
+    )
+    if ((step + 1) % c.logEvery === 0 || step === 0 || step === c.steps - 1) {
+      const value = (yield* backend.read(loss))[0]
+      yield* tracker.update(step + 1, { loss: value })
+    }
+    B.dispose(loss)
+  }
+  const eMin = data.energy.reduce((m, e) => Math.min(m, e), Infinity)
+  return { model: setup.model, network, schedule, eMax, eMin, data }
+})
+
+/** Guided samples x [n, 2] of the model at (β, ρ). */
+const sampleAt = Effect.fn("Toy.sample")(function*(
+  c: ToyConfig, network: EpsNetwork.EpsNetworkConfig, model: Model.Model, schedule: NoiseSchedule.Discrete,
+  energyRange: number, beta: number, rho: number, key: Rng.RngKey
+) {
+  const backend = yield* Backend
+  const z = yield* backend.run((ops) => {
+    const condition = ops.fill(c.samples, 1, beta * BETA_SCALE)
+    const out = SwgPolicy.sample({
+      backend: ops, network, layout: model.layout, params: model.ema ?? model.params, condition, rows: c.samples,
+      grid: SamplerSteps.discreteGrid(schedule), sampler: new Sampler.Ddpm({ temperature: 1 }),
+      guidance: new Swg.SwgGuidance({ scale: rho, minWeight: Math.exp(-beta * energyRange), maxWeight: 1 }),
+      initialScale: 1, clip: undefined, key
+    })
+    ops.dispose(condition)
+    return out
+  })
+  const values = yield* backend.read(z)
+  backend.ops.dispose(z)
+  return firstColumns(values, c.samples, 3, 2)
+})
+
+export const toy = Effect.fn("toy")(function*(c: ToyConfig) {
+  const backend = yield* Backend
+  const checkpoints = yield* Checkpoints
+  const plots = yield* Plots
+  yield* Console.log(`toy: ${c.datasets.join(", ")} on ${backend.ops.description}`)
+  const metrics: Array<ToyMetric> = []
+  for (const dataset of c.datasets) {
+    const trained = yield* train(c, dataset)
+    const { model, network, schedule, data } = trained
+    const range = trained.eMax - trained.eMin
+    const params = yield* backend.read(model.params)
+    const ema = yield* backend.read(model.ema ?? model.params)
+    yield* checkpoints.save(`${c.outDir}/${dataset}/model.safetensors`, {
+      header: {
+        format: "dgrl-checkpoint/1",
+        architecture: { kind: "toy-eps-network", network: Schema.encodeSync(EpsNetwork.EpsNetworkConfig)(network), diffusionSteps: c.diffusionSteps, eMax: trained.eMax },
+        config: Schema.encodeSync(ToyConfig)(c),
+        step: c.steps,
+        rng: { seed: c.seed, counter: c.steps },
+        createdBy: "dgrl toy"
+      },
+      tensors: [
+        { name: "params", shape: [params.length], data: params },
+        { name: "ema", shape: [ema.length], data: ema }
+      ]
+    })
+
+    const key = Rng.split(Rng.named(c.seed, "toy-eval"), dataset)
+    const projections = Rng.named(c.seed, "sw2-projections")
+    const sw2 = (a: Float64Array, b: Float64Array) => SampleMetrics.slicedWasserstein2(a, b, 2, c.projections, projections)
+    const dataSamples = ToyData.sampleTarget(dataset, 0, c.samples, Rng.split(key, "target-0")).points
+    const unguided = yield* sampleAt(c, network, model, schedule, range, 0, 0, Rng.split(key, "floor"))
+    const sw2Floor = sw2(unguided, dataSamples)
+    const evaluate = (beta: number, rho: number) =>
+      Effect.gen(function*() {
+        const target = ToyData.sampleTarget(dataset, beta, c.samples, Rng.split(key, `target-${beta}`)).points
+        const other = ToyData.sampleTarget(dataset, beta, c.samples, Rng.split(key, `target2-${beta}`)).points
+        const oracle = ToyData.reweightedSample(data.points, data.energy, beta, c.samples, Rng.split(key, `oracle-${beta}`)).points
+        const samples = yield* sampleAt(c, network, model, schedule, range, beta, rho, Rng.split(key, `swg-${beta}-${rho}`))
+        const metric: ToyMetric = {
+          dataset, beta, rho,
+          sw2: sw2(samples, target),
+          energyDistance: SampleMetrics.energyDistance(samples, target, 2),
+          sw2Floor,
+          sw2Oracle: sw2(oracle, target),
+          sw2SampleNoise: sw2(other, target)
+        }
+        metrics.push(metric)
+        yield* Console.log(`${dataset} β=${beta} ρ=${rho}: sw2 ${metric.sw2.toFixed(4)} (floor ${sw2Floor.toFixed(4)}, oracle ${metric.sw2Oracle.toFixed(4)}, noise ${metric.sw2SampleNoise.toFixed(4)})`)
+        return { samples, target }
+      })
+    const panels: Array<{ samples: Float64Array; target: Float64Array }> = []
+    for (const beta of c.betas) panels.push(yield* evaluate(beta, c.guidanceScale))
+    for (const rho of c.sweepScales) {
+      if (rho !== c.guidanceScale) yield* evaluate(c.sweepBeta, rho)
+    }
+    yield* plots.write(`${c.outDir}/${dataset}/samples`, Figure.scatterGrid({
+      panels: [panels.map((p) => p.samples), panels.map((p) => p.target)],
+      columnTitles: c.betas.map((b) => `β = ${b}`),
+      rowLabels: [`SWG (ρ = ${c.guidanceScale})`, "exact target"],
+      limits: limitsOf(panels.map((p) => p.target)),
+      title: `${dataset}: SWG samples vs exact p(x)·exp(β·e(x))`
+    }))
+    yield* writeJsonAtomically(`${c.outDir}/metrics.json`, metrics)
+  }
+  yield* writeTextAtomically(`${c.outDir}/metrics.md`, metricsTable(metrics))
+  yield* Console.log(metricsTable(metrics))
+  return metrics
+})
+
+/** Axis limits spanning the exact targets (model outliers beyond them are not drawn). */
+const limitsOf = (clouds: ReadonlyArray<Float64Array>) => {
+  let [x0, x1, y0, y1] = [Infinity, -Infinity, Infinity, -Infinity]
+  for (const c of clouds) {
+    for (let i = 0; i < c.length; i += 2) {
+      x0 = Math.min(x0, c[i])
+      x1 = Math.max(x1, c[i])
+      y0 = Math.min(y0, c[i + 1])
+      y1 = Math.max(y1, c[i + 1])
+    }
+  }
+  const mx = 0.1 * (x1 - x0)
+  const my = 0.1 * (y1 - y0)
+  return { x: { min: x0 - mx, max: x1 + mx }, y: { min: y0 - my, max: y1 + my } }
+}
+
+/** Markdown table: one row per (dataset, β, ρ). */
+export const metricsTable = (metrics: ReadonlyArray<ToyMetric>): string =>
+  [
+    "| dataset | β | ρ | SW2(SWG, target) | floor (β=0, unguided) | ratio to floor | oracle | sample noise | energy distance |",
+    "| --- | --- | --- | --- | --- | --- | --- | --- | --- |",
+    ...metrics.map((m) =>
+      `| ${m.dataset} | ${m.beta} | ${m.rho} | ${m.sw2.toFixed(4)} | ${m.sw2Floor.toFixed(4)} | ${(m.sw2 / m.sw2Floor).toFixed(2)} | ${m.sw2Oracle.toFixed(4)} | ${m.sw2SampleNoise.toFixed(4)} | ${m.energyDistance.toFixed(4)} |`
+    )
+  ].join("\n") + "\n"

@@ -1,0 +1,66 @@
+/**
+ * The Backend service: tensor ops on the GPU (WGSL through Dawn) or on the CPU (the f64-accumulating
+ * reference), behind one interface. The choice is made here and nowhere else: `auto` takes the
+ * adapter Dawn offers (a real GPU, else lavapipe) and falls back to the CPU when there is none.
+ */
+import { Context, Effect, Layer, Schema } from "effect"
+import * as CpuBackend from "../domain/cpu/CpuBackend.ts"
+import { ShapeError } from "../domain/Ops.ts"
+import type { Tensor, TensorBackend } from "../domain/TensorBackend.ts"
+import { Gpu, GpuError, ReadbackFailed } from "./Gpu.ts"
+
+export const BackendChoice = Schema.Literals(["auto", "gpu", "cpu"])
+export type BackendChoice = typeof BackendChoice.Type
+
+export class Backend extends Context.Service<Backend, {
+  /** The synchronous op interface (record on GPU, compute on CPU). */
+  readonly ops: TensorBackend
+  /** Runs graph-building code; a shape error thrown inside becomes a typed failure. */
+  readonly run: <A>(build: (ops: TensorBackend) => A) => Effect.Effect<A, ShapeError>
+  /** Reads a tensor back to the host, waiting for pending work. */
+  readonly read: (t: Tensor) => Effect.Effect<Float32Array, GpuError>
+}>()("dgrl/services/Backend") {
+  /** The CPU reference backend (f32 storage, f64 accumulation). */
+  static readonly layerCpu: Layer.Layer<Backend> = Layer.sync(Backend, () => make(CpuBackend.make()))
+
+  /** The WebGPU backend; fails when no adapter is available. */
+  static readonly layerGpu: Layer.Layer<Backend, GpuError> = Layer.effect(
+    Backend,
+    Effect.gen(function*() {
+      const gpu = yield* Gpu
+      return make(gpu.backend)
+    })
+  ).pipe(Layer.provide(Gpu.layer))
+
+  /** Chosen by `choice`; `auto` falls back to the CPU (and says so) when the GPU layer fails. */
+  static readonly layer = (choice: BackendChoice): Layer.Layer<Backend, GpuError> => {
+    switch (choice) {
+      case "cpu":
+        return Backend.layerCpu
+      case "gpu":
+        return Backend.layerGpu
+      case "auto":
+        return Backend.layerGpu.pipe(
+          Layer.catch((error: GpuError) =>
+            Layer.unwrap(
+              Effect.as(Effect.logWarning(`no WebGPU adapter (${error.message}); using the CPU backend`), Backend.layerCpu)
+            )
+          )
+        )
+    }
+  }
+}
+
+const make = (ops: TensorBackend) =>
+  Backend.of({
+    ops,
+    run: (build) =>
+      Effect.try({ try: () => build(ops), catch: (e) => e }).pipe(
+        Effect.catch((e) => (e instanceof ShapeError ? Effect.fail(e) : Effect.die(e)))
+      ),
+    read: (t) =>
+      Effect.tryPromise({
+        try: () => ops.read(t),
+        catch: (e) => new GpuError({ reason: new ReadbackFailed({ message: String(e) }) })
+      })
+  })
