@@ -6,20 +6,20 @@
  *   - `MlpBody`: the toys' plain MLP (SWG App. D.1: 6 layers, hidden 512, GELU).
  */
 import { Schema } from "effect"
-import { Activations } from "../domain/Ops.ts"
+import { type Activation as ActivationName, Activations } from "../domain/Ops.ts"
 import * as FourierFeatures from "../nn/FourierFeatures.ts"
 import * as LnResNet from "../nn/LnResNet.ts"
 import * as Mlp from "../nn/Mlp.ts"
 import type { Bound, ParamSpec } from "../nn/Parameters.ts"
 import type { Var } from "../nn/Tape.ts"
 
-const Activation = Schema.Literals(Activations)
+const ActivationSchema = Schema.Literals(Activations)
 const Int = Schema.Int.check(Schema.isGreaterThan(0))
 
 export class LnResNetBody extends Schema.TaggedClass<LnResNetBody>()("LnResNetBody", {
   hidden: Int,
   blocks: Int,
-  activation: Activation,
+  activation: ActivationSchema,
   dropout: Schema.Finite,
   /** Feed a separate weight head from this block (SWG); absent: one output layer for all dims. */
   weightHeadBlock: Schema.optionalKey(Schema.Int),
@@ -30,7 +30,7 @@ export class MlpBody extends Schema.TaggedClass<MlpBody>()("MlpBody", {
   hidden: Int,
   /** Number of Dense layers, the output layer included. */
   layers: Int,
-  activation: Activation
+  activation: ActivationSchema
 }) {}
 
 export class EpsNetworkConfig extends Schema.Class<EpsNetworkConfig>("EpsNetworkConfig")({
@@ -45,14 +45,17 @@ export class EpsNetworkConfig extends Schema.Class<EpsNetworkConfig>("EpsNetwork
   body: Schema.Union([LnResNetBody, MlpBody])
 }) {}
 
-/** SWG's D4RL actor: LN-ResNet 3×256 (inner 1024), swish, dropout 0.1, weight head from block 2 of 3. */
-export const swgActor = (actionDim: number, stateDim: number): EpsNetworkConfig =>
+/**
+ * SWG's D4RL actor: LN-ResNet 3×256 (inner 1024), dropout 0.1, weight head from block 2 of 3.
+ * SWG-JAX uses swish (silu); IDQL's LN-ResNet uses mish.
+ */
+export const swgActor = (actionDim: number, stateDim: number, activation: ActivationName = "silu"): EpsNetworkConfig =>
   new EpsNetworkConfig({
     dataDim: actionDim + 1,
     conditionDim: stateDim,
     timeFeatures: 128,
     timeHidden: 256,
-    body: new LnResNetBody({ hidden: 256, blocks: 3, activation: "silu", dropout: 0.1, weightHeadBlock: 1, weightHeadWidth: 256 })
+    body: new LnResNetBody({ hidden: 256, blocks: 3, activation, dropout: 0.1, weightHeadBlock: 1, weightHeadWidth: 256 })
   })
 
 const timeMlp = (c: EpsNetworkConfig): Mlp.MlpConfig => ({

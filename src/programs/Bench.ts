@@ -78,7 +78,8 @@ export const bench = Effect.fn("bench")(function*(config: BenchConfig) {
 
   yield* Console.log(`benchmarking ${B.description}`)
   const matmul1024Gflops = config.quick ? null : yield* matmulGflops(1024, 1024, 1024)
-  const network = EpsNetwork.swgActor(ACTION_DIM, STATE_DIM)
+  // mish, as the PyTorch peer (../shared/peers/torch_swg_bench.py) and IDQL's LN-ResNet use.
+  const network = EpsNetwork.swgActor(ACTION_DIM, STATE_DIM, "mish")
   const inputs = network.dataDim + network.conditionDim + network.timeHidden
   const shapes: Record<string, readonly [number, number, number]> = {
     "256x280x256 (input layer)": [256, inputs, 256],
@@ -134,7 +135,7 @@ export const bench = Effect.fn("bench")(function*(config: BenchConfig) {
       const ms = yield* time(() =>
         SwgPolicy.sample({
           backend: B, network, layout: model.layout, params: model.ema ?? model.params, condition, rows: batch, grid,
-          sampler: new Sampler.Ddpm({ temperature: 0 }), guidance: Swg.boundedWeights(10), initialScale: 0, clip,
+          sampler: new Sampler.Ddpm({ temperature: 0 }), guidance: Swg.boundedWeights(1), initialScale: 0, clip,
           key: Rng.named(9, "sample")
         })
       )
