@@ -227,15 +227,19 @@ const allocLike = (like: NumericArray, length: number): NumericArray => {
 
 const bytesOf = (data: NumericArray): Uint8Array => new Uint8Array(data.buffer, data.byteOffset, data.byteLength)
 
-/** Copies the rows `rows` (of `width` elements each) of `source` into a new array of the same kind, bit-exact. */
-const gatherRows = <A extends NumericArray>(source: A, width: number, rows: ArrayLike<number>): A => {
+/** Copies the rows `rows` (indices, each `width` elements) of `source` into a new array of the same kind, bit-exact. */
+export const gatherRows = <A extends NumericArray>(source: A, width: number, rows: ArrayLike<number>): A => {
   const out = allocLike(source, rows.length * width) as A
   const rowBytes = width * source.BYTES_PER_ELEMENT
   const from = bytesOf(source)
   const to = bytesOf(out)
-  for (let k = 0; k < rows.length; k++) {
-    const r = rows[k]
-    to.set(from.subarray(r * rowBytes, (r + 1) * rowBytes), k * rowBytes)
+  // Copy runs of consecutive indices at once (qlearning and sorted splits are mostly runs).
+  for (let k = 0; k < rows.length;) {
+    const first = rows[k]
+    let length = 1
+    while (k + length < rows.length && rows[k + length] === first + length) length++
+    to.set(from.subarray(first * rowBytes, (first + length) * rowBytes), k * rowBytes)
+    k += length
   }
   return out
 }
