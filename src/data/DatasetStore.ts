@@ -100,7 +100,10 @@ export class DatasetStore extends Context.Service<DatasetStore, {
       const write = Effect.fn("DatasetStore.write")(
         function*(path: string, ds: OfflineDataset.OfflineDataset, options?: WriteOptions) {
           yield* Effect.fromResult(OfflineDataset.validate(ds))
-          const level = Math.round(options?.compression ?? DEFAULT_GZIP_LEVEL)
+          const level = options?.compression ?? DEFAULT_GZIP_LEVEL
+          if (!Number.isInteger(level) || level < 0 || level > 9) {
+            return yield* new Io({ detail: `gzip level must be an integer in 0..9, got ${level}` })
+          }
           const directory = dirname(path)
           const temp = `${path}.tmp-${process.pid}-${randomBytes(6).toString("hex")}`
           yield* fsCall(() => mkdir(directory, { recursive: true }))

@@ -88,8 +88,13 @@ describe("DatasetStore", () => {
       const path = join(dir, "nested", "dir", "rich.hdf5")
       const ds = richDataset()
       yield* store.write(path, ds)
-      expectSameDataset(yield* store.read(path), ds)
+      const loaded = yield* store.read(path)
+      expectSameDataset(loaded, ds)
+      expect(Object.is(loaded.metadata.negativeZero, -0)).toBe(true)
       expect(yield* Effect.promise(() => readdir(join(dir, "nested", "dir")))).toEqual(["rich.hdf5"])
+      const badLevel = yield* Effect.flip(store.write(path, ds, { compression: 12 }))
+      expect(badLevel.reason).toMatchObject({ _tag: "Io" })
+      expect(badLevel.message).toContain("gzip level")
       // overwrite in place, without next observations and without compression
       const { nextObservations: _, ...withoutNext } = ds
       yield* store.write(path, withoutNext, { compression: 0 })
