@@ -1,0 +1,159 @@
+/**
+ * IQL-style value learning (Kostrikov et al. 2022; SWG Algorithm 3, ALGORITHMS.md §2.8, §5.1–5.2):
+ * twin Q with Polyak-averaged targets, V with LayerNorm on its input, and IDQL's choice of value
+ * loss on u = min(Q₁, Q₂)_target(s, a) − V(s): expectile, quantile or linex. Per step:
+ *   1. V step on the value loss, 2. Q step on (r + γ·mask·V_new(s') − Q_i)² averaged over both
+ *   heads and the batch, 3. Polyak update of the target Qs (rate 0.005).
+ */
+import { Schema } from "effect"
+import * as Config from "../domain/Config.ts"
+import type { RngKey } from "../domain/Rng.ts"
+import * as Rng from "../domain/Rng.ts"
+import type { Tensor, TensorBackend } from "../domain/TensorBackend.ts"
+import * as Mlp from "../nn/Mlp.ts"
+import * as Model from "../nn/Model.ts"
+import * as Optimizer from "../nn/Optimizer.ts"
+import * as Parameters from "../nn/Parameters.ts"
+import type { Tape, Var } from "../nn/Tape.ts"
+
+export class CriticConfig extends Schema.Class<CriticConfig>("CriticConfig")({
+  /** Width of the two hidden layers of every network (IQL: 256). */
+  hidden: Config.PositiveInt.pipe(Config.withDefault(256)),
+  /** Discount γ. */
+  discount: Config.Probability.pipe(Config.withDefault(0.99)),
+  /** Value loss on u = Q − V (IDQL): expectile |τ − 1(u<0)|u², quantile |τ − 1(u<0)||u|, linex. */
+  valueLoss: Schema.Literals(["expectile", "quantile", "linex"]).pipe(Config.withDefault("expectile")),
+  /** Expectile/quantile τ (0.7 locomotion, 0.9 antmaze). */
+  tau: Config.Probability.pipe(Config.withDefault(0.7)),
+  /** Linex β (IDQL's critic_hyperparam for the "exponential" loss). */
+  linexBeta: Config.PositiveFinite.pipe(Config.withDefault(1)),
+  /** Polyak rate of the target Qs. */
+  polyak: Config.Probability.pipe(Config.withDefault(0.005)),
+  lr: Config.PositiveFinite.pipe(Config.withDefault(3e-4)),
+  batch: Config.PositiveInt.pipe(Config.withDefault(256))
+}) {}
+
+/** Transitions on the device, rows aligned: s [N, S], a [N, A], r [N, 1], mask = 1 − terminal [N, 1], s' [N, S]. */
+export interface DeviceTransitions {
+  readonly observations: Tensor
+  readonly actions: Tensor
+  readonly rewards: Tensor
+  readonly masks: Tensor
+  readonly nextObservations: Tensor
+}
+
+export interface Critic {
+  readonly config: CriticConfig
+  readonly observationDim: number
+  readonly actionDim: number
+  /** Twin Q; its EMA copy is the target network. */
+  readonly q: Model.Model
+  readonly v: Model.Model
+}
+
+const qMlp = (c: CriticConfig, inputs: number): Mlp.MlpConfig => ({ inputs, widths: [c.hidden, c.hidden, 1], activation: "relu" })
+const vMlp = (c: CriticConfig, inputs: number): Mlp.MlpConfig => ({ inputs, widths: [c.hidden, c.hidden, 1], activation: "relu" })
+
+export const qSpecs = (c: CriticConfig, observationDim: number, actionDim: number): Array<Parameters.ParamSpec> => [
+  ...Mlp.specs("q1", qMlp(c, observationDim + actionDim)),
+  ...Mlp.specs("q2", qMlp(c, observationDim + actionDim))
+]
+
+export const vSpecs = (c: CriticConfig, observationDim: number): Array<Parameters.ParamSpec> => [
+  { name: "v.ln.gamma", rows: 1, cols: observationDim, init: { kind: "ones" } },
+  { name: "v.ln.beta", rows: 1, cols: observationDim, init: { kind: "zeros" } },
+  ...Mlp.specs("v", vMlp(c, observationDim))
+]
+
+export const create = (backend: TensorBackend, c: CriticConfig, observationDim: number, actionDim: number, key: RngKey): Critic => ({
+  config: c,
+  observationDim,
+  actionDim,
+  q: Model.create(backend, qSpecs(c, observationDim, actionDim), Rng.split(key, "q"), { ema: true }),
+  v: Model.create(backend, vSpecs(c, observationDim), Rng.split(key, "v"))
+})
+
+/** [Q₁, Q₂](s, a) as [B, 2]. */
+export const qValues = (p: Parameters.Bound, c: CriticConfig, observations: Var, actions: Var): Var => {
+  const t = p.tape
+  const input = t.concatCols([observations, actions])
+  return t.concatCols([Mlp.apply(p, "q1", qMlp(c, input.cols), input), Mlp.apply(p, "q2", qMlp(c, input.cols), input)])
+}
+
+/** min(Q₁, Q₂) as [B, 1]. */
+export const minQ = (t: Tape, q: Var): Var => t.binary("min", t.sliceCols(q, 0, 1), t.sliceCols(q, 1, 1))
+
+/** V(s) as [B, 1] (LayerNorm on the input, IQL's `value_layer_norm`). */
+export const value = (p: Parameters.Bound, c: CriticConfig, observations: Var): Var =>
+  Mlp.apply(p, "v", vMlp(c, observations.cols), p.tape.layerNorm(observations, p.get("v.ln.gamma"), p.get("v.ln.beta"), 1e-6))
+
+/** IDQL's value losses on u = q − v (mean over the batch). */
+const valueLoss = (t: Tape, c: CriticConfig, u: Var): Var => {
+  const B = t.backend
+  switch (c.valueLoss) {
+    case "expectile":
+      return t.expectileLoss(u, c.tau)
+    case "quantile":
+      // |τ − 1(u<0)|·|u| = max(τu, (τ − 1)u)
+      return t.reduce("mean", "rows", t.binary("max", t.affine(u, c.tau), t.affine(u, c.tau - 1)))
+    case "linex": {
+      // (stopgrad(min(e^{βu}, 6)) − 1)·u, IDQL's `exponential_loss` with clipexp at ln 6.
+      const w = B.affine(B.unary("exp", B.clamp(B.affine(u.value, c.linexBeta, 0), -Infinity, Math.log(6))), 1, -1)
+      return t.reduce("mean", "rows", t.mul(t.leaf(w), u))
+    }
+  }
+}
+
+/** Minibatch indices for a step: the same rows for the V and the Q step. */
+const batchIndices = (B: TensorBackend, c: CriticConfig, data: DeviceTransitions, key: RngKey, step: number) =>
+  B.randint(c.batch, 1, Rng.at(key, step), data.observations.rows)
+
+/** One IQL step (V, then Q, then Polyak). Returns [V loss, Q loss] as [1, 2] (read it every N steps). */
+export const updateStep = (B: TensorBackend, critic: Critic, data: DeviceTransitions, key: RngKey, step: number): Tensor => {
+  const c = critic.config
+  const index = batchIndices(B, c, data, key, step)
+  const s = B.gatherRows(data.observations, index)
+  const a = B.gatherRows(data.actions, index)
+  const r = B.gatherRows(data.rewards, index)
+  const mask = B.gatherRows(data.masks, index)
+  const s2 = B.gatherRows(data.nextObservations, index)
+  const options = { lr: c.lr, adamw: { ...Optimizer.adamwDefaults, weightDecay: 0 }, emaRate: 0, rng: Rng.named(0, "critic") }
+  const vLoss = Model.trainStep(B, critic.v, options, (p) => {
+    const t = p.tape
+    const target = new Parameters.Bound(t, critic.q.layout, critic.q.ema ?? critic.q.params)
+    const q = minQ(t, qValues(target, c, t.leaf(s), t.leaf(a)))
+    return valueLoss(t, c, t.sub(q, value(p, c, t.leaf(s))))
+  })
+  const qLoss = Model.trainStep(B, critic.q, { ...options, emaRate: c.polyak }, (p) => {
+    const t = p.tape
+    const vNext = value(new Parameters.Bound(t, critic.v.layout, critic.v.params), c, t.leaf(s2))
+    // y = r + γ·mask·V(s'), the same for both heads
+    const y = B.binary("add", r, B.affine(B.binary("mul", mask, vNext.value), c.discount, 0))
+    const q = qValues(p, c, t.leaf(s), t.leaf(a))
+    // mean over heads and batch of (Q_i − y)²: the summed-over-heads mse halved
+    return t.affine(t.mseLoss(q, B.concatCols([y, y])), 0.5)
+  })
+  for (const t of [index, s, a, r, mask, s2]) B.dispose(t)
+  const losses = B.concatCols([vLoss, qLoss])
+  B.dispose(vLoss)
+  B.dispose(qLoss)
+  return losses
+}
+
+/** Advantages A = min(Q₁, Q₂)_target(s, a) − V(s) of every row, in chunks (no gradients). */
+export const advantages = (B: TensorBackend, critic: Critic, observations: Tensor, actions: Tensor, chunk = 4096): Array<Tensor> => {
+  const out: Array<Tensor> = []
+  for (let start = 0; start < observations.rows; start += chunk) {
+    const rows = Math.min(chunk, observations.rows - start)
+    out.push(B.scope(() => {
+      const idx = B.upload(Float32Array.from({ length: rows }, (_, i) => start + i), rows, 1)
+      const s = B.gatherRows(observations, idx)
+      const a = B.gatherRows(actions, idx)
+      const qp = Model.bind(B, critic.q, critic.q.ema ?? critic.q.params)
+      const q = minQ(qp.tape, qValues(qp, critic.config, qp.tape.leaf(s), qp.tape.leaf(a)))
+      const vp = Model.bind(B, critic.v, critic.v.params)
+      return B.binary("sub", q.value, value(vp, critic.config, vp.tape.leaf(s)).value)
+    }))
+  }
+  return out
+}
