@@ -1,0 +1,117 @@
+/**
+ * A training loop that checkpoints every N steps and resumes exactly where it stopped: the
+ * checkpoint holds every model's parameters, AdamW moments, step count and EMA copy, and all
+ * randomness is counter-based (keyed by the step), so a resumed run replays the same stream.
+ */
+import { Effect, type Schema } from "effect"
+import type { Tensor } from "../domain/TensorBackend.ts"
+import type * as Model from "../nn/Model.ts"
+import { Backend } from "../services/Backend.ts"
+import { type CheckpointHeader, Checkpoints } from "../services/Checkpoints.ts"
+import { Progress } from "../services/Progress.ts"
+import type * as Safetensors from "../domain/Safetensors.ts"
+
+export interface LoopOptions {
+  /** Shown in progress lines. */
+  readonly label: string
+  readonly totalSteps: number
+  /** Checkpoint file (written atomically every `checkpointEvery` steps and at the end). */
+  readonly checkpointPath: string
+  readonly checkpointEvery: number
+  /** Continue from `checkpointPath` if it exists. */
+  readonly resume: boolean
+  readonly logEvery: number
+  /** The trained models, by name (their names key the checkpoint's tensors). */
+  readonly models: Readonly<Record<string, Model.Model>>
+  /** Architecture and config (JSON), stored in the checkpoint header. */
+  readonly architecture: Schema.Json
+  readonly config: Schema.Json
+  readonly seed: number
+  /** Records one step and returns its losses [1, k] (read only every `logEvery` steps). */
+  readonly step: (index: number) => Tensor
+  /** Names of the loss columns for progress lines. */
+  readonly lossNames: ReadonlyArray<string>
+}
+
+const parts = (m: Model.Model) => ({ params: m.params, m: m.adam.m, v: m.adam.v, ...(m.ema ? { ema: m.ema } : {}) })
+
+/** Reads every model's state into checkpoint tensors. */
+export const snapshot = Effect.fn("ResumableLoop.snapshot")(function*(models: Readonly<Record<string, Model.Model>>) {
+  const backend = yield* Backend
+  const tensors: Array<Safetensors.Tensor> = []
+  const adamSteps: Record<string, number> = {}
+  for (const [name, model] of Object.entries(models)) {
+    adamSteps[name] = model.adam.step
+    for (const [part, t] of Object.entries(parts(model))) {
+      const data = yield* backend.read(t)
+      tensors.push({ name: `${name}/${part}`, shape: [data.length], data })
+    }
+  }
+  return { tensors, adamSteps }
+})
+
+/** Writes checkpoint tensors back into the models (same layouts). */
+export const restore = Effect.fn("ResumableLoop.restore")(function*(
+  models: Readonly<Record<string, Model.Model>>,
+  tensors: ReadonlyArray<Safetensors.Tensor>,
+  adamSteps: Readonly<Record<string, number>>
+) {
+  const backend = yield* Backend
+  const byName = new Map(tensors.map((t) => [t.name, t]))
+  for (const [name, model] of Object.entries(models)) {
+    for (const [part, t] of Object.entries(parts(model))) {
+      const saved = byName.get(`${name}/${part}`)
+      if (saved === undefined || !(saved.data instanceof Float32Array) || saved.data.length !== t.size) {
+        return yield* Effect.die(new Error(`checkpoint has no matching tensor ${name}/${part}`))
+      }
+      yield* backend.run((ops) => ops.write(t, saved.data as Float32Array))
+    }
+    model.adam.step = adamSteps[name] ?? 0
+  }
+})
+
+const header = (o: LoopOptions, step: number, adamSteps: Record<string, number>): CheckpointHeader => ({
+  format: "dgrl-checkpoint/1",
+  architecture: { models: o.architecture, adamSteps },
+  config: o.config,
+  step,
+  rng: { seed: o.seed, counter: step },
+  createdBy: `dgrl ${o.label}`
+})
+
+/** Runs (or resumes) the loop; returns the last losses read. */
+export const run = Effect.fn("ResumableLoop.run")(function*(o: LoopOptions) {
+  const backend = yield* Backend
+  const checkpoints = yield* Checkpoints
+  const progress = yield* Progress
+  let start = 0
+  if (o.resume) {
+    const existing = yield* checkpoints.load(o.checkpointPath).pipe(
+      Effect.map((c) => c as typeof c | undefined),
+      Effect.catchTag("CheckpointError", (e) => (e.reason._tag === "NotFound" ? Effect.succeed(undefined) : Effect.fail(e)))
+    )
+    if (existing !== undefined) {
+      const arch = existing.header.architecture as { adamSteps?: Record<string, number> }
+      yield* restore(o.models, existing.tensors, arch.adamSteps ?? {})
+      start = existing.header.step
+    }
+  }
+  const save = (step: number) =>
+    Effect.gen(function*() {
+      const { tensors, adamSteps } = yield* snapshot(o.models)
+      yield* checkpoints.save(o.checkpointPath, { header: header(o, step, adamSteps), tensors })
+    })
+  const tracker = yield* progress.start(o.label, o.totalSteps)
+  let last: Array<number> = []
+  for (let i = start; i < o.totalSteps; i++) {
+    const losses = yield* backend.run(() => o.step(i))
+    if ((i + 1) % o.logEvery === 0 || i === o.totalSteps - 1) {
+      last = Array.from(yield* backend.read(losses))
+      yield* tracker.update(i + 1, Object.fromEntries(o.lossNames.map((n, k) => [n, last[k]])))
+    }
+    backend.ops.dispose(losses)
+    if ((i + 1) % o.checkpointEvery === 0 && i + 1 < o.totalSteps) yield* save(i + 1)
+  }
+  if (start < o.totalSteps || !o.resume) yield* save(o.totalSteps)
+  return last
+})
