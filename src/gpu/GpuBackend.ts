@@ -24,27 +24,22 @@ import { type Allocation, makeBufferPool, sizeClass } from "./BufferPool.ts"
 import { compileKernel, type Kernel, type KernelSpec } from "./Kernel.ts"
 import { adamwSpec, encodeAdamw } from "./kernels/adamw.ts"
 import { binarySpec, broadcastStrides, encodeBinary } from "./kernels/binary.ts"
-import { binaryOpCode } from "./kernels/binary.wgsl.ts"
 import { dropoutSpec, encodeDropout } from "./kernels/dropout.ts"
 import { emaSpec, encodeEma } from "./kernels/ema.ts"
 import { encodeFill, fillSpec } from "./kernels/fill.ts"
 import { encodeGatherRows, gatherRowsSpec } from "./kernels/gatherRows.ts"
 import { encodeLayerNorm, encodeLayerNormBackward, layerNormBackwardSpec, layerNormSpec } from "./kernels/layerNorm.ts"
-import { encodeLoss, lossSpec } from "./kernels/loss.ts"
-import { LOSS_EXPECTILE, LOSS_MSE } from "./kernels/loss.wgsl.ts"
+import { encodeLoss, type Loss, lossSpec } from "./kernels/loss.ts"
 import { encodeMatmulPack, matmulPackSpec } from "./kernels/matmulPack.ts"
 import { encodeMatmulRegister, matmulRegisterSpec } from "./kernels/matmulRegister.ts"
 import { encodeMatmulTiled, matmulTiledSpec } from "./kernels/matmulTiled.ts"
-import { encodeRandom, randomSpec } from "./kernels/random.ts"
-import { RANDOM_INT, RANDOM_NORMAL, RANDOM_UNIFORM } from "./kernels/random.wgsl.ts"
+import { type Draw, encodeRandom, randomSpec } from "./kernels/random.ts"
 import { encodeReduce, reduceSpec } from "./kernels/reduce.ts"
 import { encodeScatterAddRows, scatterAddRowsSpec } from "./kernels/scatterAddRows.ts"
 import { encodeStridedCopy, stridedCopySpec } from "./kernels/stridedCopy.ts"
-import { clampWindow, encodeUnary, unarySpec } from "./kernels/unary.ts"
-import { UNARY_AFFINE, UNARY_CLAMP } from "./kernels/unary.wgsl.ts"
+import { clampWindow, encodeUnary, type UnaryCode, unarySpec } from "./kernels/unary.ts"
 import type { Binding } from "./Recorder.ts"
 import { makeRecorder } from "./Recorder.ts"
-import { unaryOpCode } from "./wgsl/activation.wgsl.ts"
 
 /** A tensor of the GPU backend: `size` floats at element `offset` of `buffer`. */
 export class GpuTensor implements Tensor {
@@ -168,6 +163,13 @@ export const make = (device: GPUDevice, options: GpuBackendOptions): GpuBackend 
 
   const bind = (t: GpuTensor): Binding => ({ buffer: t.buffer, offset: t.offset * 4, size: t.size * 4 })
 
+  /**
+   * The binding of `t` rounded up to whole vec4s, for kernels that read four elements at a time.
+   * Pooled storage always holds the rounded range: size classes are multiples of 64 bytes and views
+   * start at multiples of 64 elements.
+   */
+  const bind4 = (t: GpuTensor): Binding => ({ buffer: t.buffer, offset: t.offset * 4, size: Math.ceil(t.size / 4) * 16 })
+
   /** Temporary buffers for one op; back in the pool once its commands are recorded. */
   const scratchBindings = (): { readonly get: (floats: number) => Binding; readonly release: () => void } => {
     const taken: Array<Allocation> = []
@@ -184,11 +186,13 @@ export const make = (device: GPUDevice, options: GpuBackendOptions): GpuBackend 
   const overlaps = (a: GpuTensor, b: GpuTensor): boolean =>
     a.buffer === b.buffer && a.offset < b.offset + b.size && b.offset < a.offset + a.size
 
-  const checkDisjoint = (op: string, written: ReadonlyArray<GpuTensor>, all: ReadonlyArray<GpuTensor>): void => {
-    for (const w of written) {
-      for (const t of all) {
-        if (t !== w && overlaps(w, t)) {
-          throw new Ops.ShapeError({ op, detail: "an in-place operand overlaps another operand's storage" })
+  /** In-place ops: no written operand may share storage with any other operand (Dawn rejects it). */
+  const checkDisjoint = (op: string, written: ReadonlyArray<GpuTensor>, read: ReadonlyArray<GpuTensor>): void => {
+    const all = [...written, ...read]
+    for (let i = 0; i < written.length; i++) {
+      for (let j = 0; j < all.length; j++) {
+        if (i !== j && overlaps(written[i], all[j])) {
+          throw new Ops.ShapeError({ op, detail: `operands ${Ops.show(written[i])} and ${Ops.show(all[j])} share storage` })
         }
       }
     }
@@ -280,7 +284,7 @@ export const make = (device: GPUDevice, options: GpuBackendOptions): GpuBackend 
 
   const fill = (rows: number, cols: number, value: number, op = "fill"): Tensor => {
     const out = alloc(op, rows, cols)
-    encodeFill(recorder, kernel("fill"), bind(out), out.size, value)
+    encodeFill(recorder, kernel("fill"), bind4(out), out.size, value)
     return out
   }
 
@@ -300,7 +304,7 @@ export const make = (device: GPUDevice, options: GpuBackendOptions): GpuBackend 
     const common = {
       m,
       n,
-      activation: unaryOpCode(activation),
+      activation,
       bias: bias && bind(bias),
       out: bind(out),
       pre: pre && bind(pre)
@@ -329,17 +333,17 @@ export const make = (device: GPUDevice, options: GpuBackendOptions): GpuBackend 
   // ---- elementwise ----------------------------------------------------------------------------
 
   const unaryPass = (
-    op: string,
+    name: string,
     entryPoint: "unary" | "unaryBackward",
-    code: number,
+    op: UnaryCode,
     x: GpuTensor,
     dy: GpuTensor | undefined,
     a: number,
     b: number
   ): Tensor => {
-    const out = alloc(op, x.rows, x.cols)
+    const out = alloc(name, x.rows, x.cols)
     encodeUnary(recorder, kernel("unary"), {
-      entryPoint, op: code, n: x.size, a, b, x: bind(x), dy: bind(dy ?? x), y: bind(out)
+      entryPoint, op, n: x.size, a, b, x: bind4(x), dy: bind4(dy ?? x), y: bind4(out)
     })
     return out
   }
@@ -357,8 +361,8 @@ export const make = (device: GPUDevice, options: GpuBackendOptions): GpuBackend 
     const s = Ops.broadcastShape(op, a, b)
     const out = alloc(op, s.rows, s.cols)
     encodeBinary(recorder, kernel("binary"), {
-      entryPoint: "binary", op: binaryOpCode(op), rows: s.rows, cols: s.cols,
-      a: bind(a), aShape: a, b: bind(b), bShape: b, dy: placeholders.read, out: bind(out), db: placeholders.write
+      backward: false, op, rows: s.rows, cols: s.cols,
+      a: bind4(a), aShape: a, b: bind4(b), bShape: b, dy: placeholders.read, out: bind4(out), db: placeholders.write
     })
     return out
   }
@@ -373,8 +377,8 @@ export const make = (device: GPUDevice, options: GpuBackendOptions): GpuBackend 
     const da = alloc(name, s.rows, s.cols)
     const db = alloc(name, s.rows, s.cols)
     encodeBinary(recorder, kernel("binary"), {
-      entryPoint: "binaryBackward", op: binaryOpCode(op), rows: s.rows, cols: s.cols,
-      a: bind(a), aShape: a, b: bind(b), bShape: b, dy: bind(dy), out: bind(da), db: bind(db)
+      backward: true, op, rows: s.rows, cols: s.cols,
+      a: bind4(a), aShape: a, b: bind4(b), bShape: b, dy: bind4(dy), out: bind4(da), db: bind4(db)
     })
     return { da, db }
   }
@@ -451,7 +455,7 @@ export const make = (device: GPUDevice, options: GpuBackendOptions): GpuBackend 
       throw new Ops.ShapeError({ op: "padCols", detail: `${Ops.show(x)} at column ${start} does not fit in ${cols} columns` })
     }
     const out = alloc("padCols", x.rows, cols)
-    encodeFill(recorder, kernel("fill"), bind(out), out.size, 0)
+    encodeFill(recorder, kernel("fill"), bind4(out), out.size, 0)
     copy(x, out, x, [x.cols, 1], 0, start)
     return out
   }
@@ -555,12 +559,12 @@ export const make = (device: GPUDevice, options: GpuBackendOptions): GpuBackend 
     return wg
   }
 
-  const lossValue = (op: string, code: number, pred: GpuTensor, target: GpuTensor | undefined, w: GpuTensor | undefined, tau: number): Tensor => {
+  const lossValue = (op: string, loss: Loss, pred: GpuTensor, target: GpuTensor | undefined, w: GpuTensor | undefined, tau: number): Tensor => {
     const out = alloc(op, 1, 1)
     const scratch = scratchBindings()
     const terms = scratch.get(pred.size)
     encodeLoss(recorder, kernel("loss"), {
-      entryPoint: "lossTerms", op: code, rows: pred.rows, cols: pred.cols, tau, pred: bind(pred),
+      entryPoint: "lossTerms", loss, rows: pred.rows, cols: pred.cols, tau, pred: bind(pred),
       target: target && bind(target), weight: w && bind(w), dLoss: undefined, out: terms
     }, placeholders.read)
     encodeReduce(recorder, kernel("reduce"), {
@@ -571,14 +575,14 @@ export const make = (device: GPUDevice, options: GpuBackendOptions): GpuBackend 
   }
 
   const lossGradient = (
-    op: string, code: number, pred: GpuTensor, target: GpuTensor | undefined, w: GpuTensor | undefined,
+    op: string, loss: Loss, pred: GpuTensor, target: GpuTensor | undefined, w: GpuTensor | undefined,
     tau: number, dLossT: Tensor
   ): Tensor => {
     const dLoss = asGpu(op, dLossT)
     Ops.scalarShape(op, "dLoss", dLoss)
     const out = alloc(op, pred.rows, pred.cols)
     encodeLoss(recorder, kernel("loss"), {
-      entryPoint: "lossBackward", op: code, rows: pred.rows, cols: pred.cols, tau, pred: bind(pred),
+      entryPoint: "lossBackward", loss, rows: pred.rows, cols: pred.cols, tau, pred: bind(pred),
       target: target && bind(target), weight: w && bind(w), dLoss: bind(dLoss), out: bind(out)
     }, placeholders.read)
     return out
@@ -593,18 +597,18 @@ export const make = (device: GPUDevice, options: GpuBackendOptions): GpuBackend 
 
   // ---- randomness and optimisation ----------------------------------------------------------------
 
-  const random = (op: string, code: number, rows: number, cols: number, key: RngKey, n: number): Tensor => {
-    const out = alloc(op, rows, cols)
-    encodeRandom(recorder, kernel("random"), { op: code, count: out.size, key, n, out: bind(out) })
+  const random = (draw: Draw, rows: number, cols: number, key: RngKey, n: number): Tensor => {
+    const out = alloc(draw, rows, cols)
+    encodeRandom(recorder, kernel("random"), { draw, count: out.size, key, n, out: bind(out) })
     return out
   }
 
   const adamw = (paramT: Tensor, gradT: Tensor, mT: Tensor, vT: Tensor, hp: AdamWParams): void => {
     const [param, grad, m, v] = [paramT, gradT, mT, vT].map((t) => asGpu("adamw", t))
     for (const t of [grad, m, v]) Ops.sameShape("adamw", param, t)
-    checkDisjoint("adamw", [param, m, v], [param, grad, m, v])
+    checkDisjoint("adamw", [param, m, v], [grad])
     encodeAdamw(recorder, kernel("adamw"), {
-      n: param.size, hp, grad: bind(grad), param: bind(param), m: bind(m), v: bind(v)
+      n: param.size, hp, grad: bind4(grad), param: bind4(param), m: bind4(m), v: bind4(v)
     })
   }
 
@@ -613,7 +617,7 @@ export const make = (device: GPUDevice, options: GpuBackendOptions): GpuBackend 
     const source = asGpu("ema", sourceT)
     Ops.sameShape("ema", target, source)
     checkDisjoint("ema", [target], [source])
-    encodeEma(recorder, kernel("ema"), { n: target.size, rate, source: bind(source), target: bind(target) })
+    encodeEma(recorder, kernel("ema"), { n: target.size, rate, source: bind4(source), target: bind4(target) })
   }
 
   const stats = (): BackendStats => ({
@@ -645,17 +649,17 @@ export const make = (device: GPUDevice, options: GpuBackendOptions): GpuBackend 
     },
     flush: () => recorder.flush(),
     matmul,
-    unary: (op: UnaryOp, x) => unaryPass(op, "unary", unaryOpCode(op), asGpu(op, x), undefined, 0, 0),
+    unary: (op: UnaryOp, x) => unaryPass(op, "unary", op, asGpu(op, x), undefined, 0, 0),
     unaryBackward: (op: UnaryOp, xT, dyT) => {
       const [x, dy] = unaryBackwardOf(`${op}Backward`, xT, dyT)
-      return unaryPass(`${op}Backward`, "unaryBackward", unaryOpCode(op), x, dy, 0, 0)
+      return unaryPass(`${op}Backward`, "unaryBackward", op, x, dy, 0, 0)
     },
-    affine: (x, scale, shift) => unaryPass("affine", "unary", UNARY_AFFINE, asGpu("affine", x), undefined, scale, shift),
-    clamp: (x, lo, hi) => unaryPass("clamp", "unary", UNARY_CLAMP, asGpu("clamp", x), undefined, lo, hi),
+    affine: (x, scale, shift) => unaryPass("affine", "unary", "affine", asGpu("affine", x), undefined, scale, shift),
+    clamp: (x, lo, hi) => unaryPass("clamp", "unary", "clamp", asGpu("clamp", x), undefined, lo, hi),
     clampBackward: (xT, lo, hi, dyT) => {
       const [x, dy] = unaryBackwardOf("clampBackward", xT, dyT)
       const [l, h] = clampWindow(lo, hi)
-      return unaryPass("clampBackward", "unaryBackward", UNARY_CLAMP, x, dy, l, h)
+      return unaryPass("clampBackward", "unaryBackward", "clamp", x, dy, l, h)
     },
     binary,
     binaryBackward,
@@ -672,18 +676,18 @@ export const make = (device: GPUDevice, options: GpuBackendOptions): GpuBackend 
     dropout,
     mseLoss: (predT, targetT, wT) => {
       const { pred, target, w } = mseOperands("mseLoss", predT, targetT, wT)
-      return lossValue("mseLoss", LOSS_MSE, pred, target, w, 0)
+      return lossValue("mseLoss", "mse", pred, target, w, 0)
     },
     mseLossBackward: (predT, targetT, wT, dLoss) => {
       const { pred, target, w } = mseOperands("mseLossBackward", predT, targetT, wT)
-      return lossGradient("mseLossBackward", LOSS_MSE, pred, target, w, 0, dLoss)
+      return lossGradient("mseLossBackward", "mse", pred, target, w, 0, dLoss)
     },
-    expectileLoss: (uT, tau) => lossValue("expectileLoss", LOSS_EXPECTILE, asGpu("expectileLoss", uT), undefined, undefined, tau),
+    expectileLoss: (uT, tau) => lossValue("expectileLoss", "expectile", asGpu("expectileLoss", uT), undefined, undefined, tau),
     expectileLossBackward: (uT, tau, dLoss) =>
-      lossGradient("expectileLossBackward", LOSS_EXPECTILE, asGpu("expectileLossBackward", uT), undefined, undefined, tau, dLoss),
-    uniform: (rows, cols, key) => random("uniform", RANDOM_UNIFORM, rows, cols, key, 0),
-    normal: (rows, cols, key) => random("normal", RANDOM_NORMAL, rows, cols, key, 0),
-    randint: (rows, cols, key, n) => random("randint", RANDOM_INT, rows, cols, key, n),
+      lossGradient("expectileLossBackward", "expectile", asGpu("expectileLossBackward", uT), undefined, undefined, tau, dLoss),
+    uniform: (rows, cols, key) => random("uniform", rows, cols, key, 0),
+    normal: (rows, cols, key) => random("normal", rows, cols, key, 0),
+    randint: (rows, cols, key, n) => random("randint", rows, cols, key, n),
     adamw,
     ema
   }

@@ -20,10 +20,10 @@ export interface ParamWriter {
 }
 
 export interface Recorder {
-  /** Records one dispatch of `entryPoint` with `bindings` as storage bindings 1..n. */
+  /** Records one dispatch of the kernel's pipeline `key` with `bindings` as storage bindings 1..n. */
   dispatch(
     kernel: Kernel,
-    entryPoint: string,
+    key: string,
     bindings: ReadonlyArray<Binding>,
     params: (p: ParamWriter) => void,
     workgroups: readonly [number, number?, number?]
@@ -79,9 +79,9 @@ export const makeRecorder = (device: GPUDevice, slots = 1024): Recorder => {
     used = 0
   }
 
-  const dispatch: Recorder["dispatch"] = (kernel, entryPoint, bindings, params, workgroups) => {
-    const pipeline = kernel.pipelines.get(entryPoint)
-    if (pipeline === undefined) throw new Error(`${kernel.name} has no entry point ${entryPoint}`)
+  const dispatch: Recorder["dispatch"] = (kernel, key, bindings, params, workgroups) => {
+    const pipeline = kernel.pipelines.get(key)
+    if (pipeline === undefined) throw new Error(`${kernel.name} has no pipeline ${key}`)
     if (used === slots) flush()
     if (encoder === undefined || pass === undefined) {
       encoder = device.createCommandEncoder({ label: "Recorder.encoder" })
@@ -99,7 +99,7 @@ export const makeRecorder = (device: GPUDevice, slots = 1024): Recorder => {
       const b = bindings[i]
       entries.push({ binding: i + 1, resource: { buffer: b.buffer, offset: b.offset, size: b.size } })
     }
-    const bindGroup = device.createBindGroup({ label: `${entryPoint}.bindGroup`, layout: kernel.layout, entries })
+    const bindGroup = device.createBindGroup({ label: `${key}.bindGroup`, layout: kernel.layout, entries })
     pass.setPipeline(pipeline)
     pass.setBindGroup(0, bindGroup, [slot * PARAMS_SLOT_BYTES])
     pass.dispatchWorkgroups(workgroups[0], workgroups[1] ?? 1, workgroups[2] ?? 1)

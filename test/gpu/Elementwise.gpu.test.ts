@@ -8,7 +8,7 @@ import fc from "fast-check"
 import { BinaryOps, UnaryOps } from "../../src/domain/Ops.ts"
 import type { BinaryOp, Shape, UnaryOp } from "../../src/domain/Ops.ts"
 import { Gpu } from "../../src/services/Gpu.ts"
-import { compare, describeGpu, gridData, randomData } from "../fixtures/GpuTest.ts"
+import { compare, describeGpu, gridData, randomData, runs } from "../fixtures/GpuTest.ts"
 import { type Tolerance, tolerances } from "../fixtures/Tolerance.ts"
 
 const dim = fc.integer({ min: 1, max: 150 })
@@ -55,7 +55,7 @@ describeGpu("unary", (it) => {
             await compare(B, [x], (X, [t]) => [X.unary(op, t)], toleranceFor(op), label)
             await compare(B, [x, dy], (X, [t, d]) => [X.unaryBackward(op, t, d)], toleranceFor(op), `${label} backward`)
           }),
-          { numRuns: 60 }
+          { numRuns: runs(60) }
         )
       )
     }))
@@ -75,7 +75,7 @@ describeGpu("unary", (it) => {
             await compare(B, [x], (X, [t]) => [X.clamp(t, lo, hi)], tolerances.elementwise, `clamp ${label}`)
             await compare(B, [x, dy], (X, [t, d]) => [X.clampBackward(t, lo, hi, d)], tolerances.elementwise, `clampBackward ${label}`)
           }),
-          { numRuns: 30 }
+          { numRuns: runs(30) }
         )
       )
       // The clamp window includes its ends.
@@ -120,7 +120,7 @@ describeGpu("binary", (it) => {
               }, tolerances.elementwise, `${label} backward`)
             }
           ),
-          { numRuns: 80 }
+          { numRuns: runs(80) }
         )
       )
     }))

@@ -153,6 +153,12 @@ describeGpu("engine", (it) => {
         expectShapeError(B, "adamw", ["[2, 3]", "[3, 2]"], () =>
           B.adamw(t23, t23, t32, t23, { lr: 1, beta1: 0.9, beta2: 0.9, eps: 1, weightDecay: 0, step: 1 }))
         expectShapeError(B, "ema", ["[2, 3]", "[2, 2]"], () => B.ema(t23, t22, 0.5))
+        const u23 = B.zeros(2, 3)
+        expectShapeError(B, "adamw", ["share storage"], () =>
+          B.adamw(t23, u23, t23, u23, { lr: 1, beta1: 0.9, beta2: 0.9, eps: 1, weightDecay: 0, step: 1 }))
+        expectShapeError(B, "copyInto", ["share storage"], () => B.copyInto(t23, t23))
+        const flat = B.zeros(1, 192)
+        expectShapeError(B, "ema", ["share storage"], () => B.ema(B.view(flat, 0, 1, 128), B.view(flat, 64, 1, 128), 0.5))
         expectShapeError(B, "view", ["[2, 2]", "32"], () => B.view(t23, 32, 2, 2))
         expectShapeError(B, "upload", ["[2, 3]"], () => B.upload(new Float32Array(5), 2, 3))
         expectShapeError(B, "write", ["[2, 3]"], () => B.write(t23, new Float32Array(5)))

@@ -5,7 +5,7 @@
 import { Effect } from "effect"
 import fc from "fast-check"
 import { Gpu } from "../../src/services/Gpu.ts"
-import { compare, describeGpu, input } from "../fixtures/GpuTest.ts"
+import { compare, describeGpu, input, runs } from "../fixtures/GpuTest.ts"
 import { tolerances } from "../fixtures/Tolerance.ts"
 
 const dim = fc.integer({ min: 1, max: 150 })
@@ -24,7 +24,7 @@ describeGpu("layerNorm", (it) => {
               return [r.out, r.mean, r.rstd]
             }, tolerances.layernorm, `layerNorm [${rows}, ${cols}] γ ${withGamma} β ${withBeta} seed ${s}`)
           }),
-          { numRuns: 30 }
+          { numRuns: runs(30) }
         )
       )
     }))
@@ -43,7 +43,7 @@ describeGpu("layerNorm", (it) => {
               return r.dgamma && r.dbeta ? [r.dx, r.dgamma, r.dbeta] : [r.dx]
             }, tolerances.layernorm, `layerNormBackward [${rows}, ${cols}] γ ${withGamma} affine ${affine} seed ${s}`)
           }),
-          { numRuns: 30 }
+          { numRuns: runs(30) }
         )
       )
     }))

@@ -5,7 +5,7 @@
 import { Effect } from "effect"
 import fc from "fast-check"
 import { Gpu } from "../../src/services/Gpu.ts"
-import { compare, describeGpu, input } from "../fixtures/GpuTest.ts"
+import { compare, describeGpu, input, runs } from "../fixtures/GpuTest.ts"
 import { tolerances } from "../fixtures/Tolerance.ts"
 
 const dim = fc.integer({ min: 1, max: 150 })
@@ -25,7 +25,7 @@ describeGpu("losses", (it) => {
             await compare(B, inputs, (X, [pred, target, w, dLoss]) =>
               [X.mseLossBackward(pred, target, weighted ? w : undefined, dLoss)], tolerances.losses, `mseLossBackward ${label}`)
           }),
-          { numRuns: 30 }
+          { numRuns: runs(30) }
         )
       )
     }))
@@ -42,7 +42,7 @@ describeGpu("losses", (it) => {
             await compare(B, inputs, (X, [u, dLoss]) => [X.expectileLossBackward(u, tau, dLoss)], tolerances.losses,
               `expectileLossBackward ${label}`)
           }),
-          { numRuns: 30 }
+          { numRuns: runs(30) }
         )
       )
     }))

@@ -12,7 +12,7 @@ import type { TensorBackend } from "../../src/domain/TensorBackend.ts"
 import * as GpuBackend from "../../src/gpu/GpuBackend.ts"
 import type { MatmulVariant } from "../../src/gpu/GpuBackend.ts"
 import { Gpu } from "../../src/services/Gpu.ts"
-import { cpu, describeGpu, randomData } from "../fixtures/GpuTest.ts"
+import { cpu, describeGpu, randomData, runs } from "../fixtures/GpuTest.ts"
 import { assertClose, tolerances } from "../fixtures/Tolerance.ts"
 
 interface Case {
@@ -87,7 +87,7 @@ describeGpu("matmul", (it) => {
       for (const variant of variantsOf(gpu.device)) {
         const B = yield* backendFor(gpu.device, variant)
         yield* Effect.promise(() =>
-          fc.assert(fc.asyncProperty(arbitraryCase, (c) => checkCase(B, c, variant)), { numRuns: 40 })
+          fc.assert(fc.asyncProperty(arbitraryCase, (c) => checkCase(B, c, variant)), { numRuns: runs(40) })
         )
       }
     }))

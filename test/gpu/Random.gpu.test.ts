@@ -8,7 +8,7 @@ import { Effect } from "effect"
 import fc from "fast-check"
 import type { RngKey } from "../../src/domain/Rng.ts"
 import { Gpu } from "../../src/services/Gpu.ts"
-import { cpu, describeGpu, randomData } from "../fixtures/GpuTest.ts"
+import { cpu, describeGpu, randomData, runs } from "../fixtures/GpuTest.ts"
 import { assertClose, assertIdentical, tolerances } from "../fixtures/Tolerance.ts"
 
 const dim = fc.integer({ min: 1, max: 150 })
@@ -36,7 +36,7 @@ describeGpu("random", (it) => {
               B.dispose(g)
             }
           }),
-          { numRuns: 40 }
+          { numRuns: runs(40) }
         )
       )
     }))
@@ -68,7 +68,7 @@ describeGpu("random", (it) => {
             assertClose(got, want, tolerances.elementwise, label)
             B.dispose(g)
           }),
-          { numRuns: 40 }
+          { numRuns: runs(40) }
         )
       )
     }))

@@ -7,7 +7,7 @@ import { assert } from "@effect/vitest"
 import { Effect } from "effect"
 import fc from "fast-check"
 import { Gpu } from "../../src/services/Gpu.ts"
-import { compare, describeGpu, input, randomData } from "../fixtures/GpuTest.ts"
+import { compare, describeGpu, input, randomData, runs } from "../fixtures/GpuTest.ts"
 import { assertClose, tolerances } from "../fixtures/Tolerance.ts"
 
 const dim = fc.integer({ min: 1, max: 150 })
@@ -34,7 +34,7 @@ describeGpu("reduce", (it) => {
                 `${op} over ${axis} of [${rows}, ${cols}] seed ${s}`)
             }
           }),
-          { numRuns: 25 }
+          { numRuns: runs(25) }
         )
       )
     }))
@@ -51,7 +51,7 @@ describeGpu("data movement", (it) => {
             await compare(B, [input(s, from.rows, from.cols)], (X, [x]) => [X.broadcastTo(x, rows, cols)],
               tolerances.elementwise, `broadcastTo [${from.rows}, ${from.cols}] → [${rows}, ${cols}]`)
           }),
-          { numRuns: 30 }
+          { numRuns: runs(30) }
         )
       )
     }))
@@ -75,7 +75,7 @@ describeGpu("data movement", (it) => {
             await compare(B, [parts[0]], (X, [x]) => [X.padCols(x, at, into)], tolerances.elementwise,
               `padCols [${rows}, ${ws[0]}] at ${at} into ${into}`)
           }),
-          { numRuns: 30 }
+          { numRuns: runs(30) }
         )
       )
     }))
@@ -92,7 +92,7 @@ describeGpu("data movement", (it) => {
             await compare(B, [input(s, n, cols), idx], (X, [dy, i]) => [X.scatterAddRows(dy, i, rows)],
               tolerances.reductions, `scatterAddRows [${n}, ${cols}] into ${rows}`)
           }),
-          { numRuns: 30 }
+          { numRuns: runs(30) }
         )
       )
     }))
@@ -119,7 +119,7 @@ describeGpu("data movement", (it) => {
             B.dispose(filled)
             B.dispose(flat)
           }),
-          { numRuns: 20 }
+          { numRuns: runs(20) }
         )
       )
     }))

@@ -1,6 +1,6 @@
 /** Host side of the adamw kernel. */
 import type { AdamWParams } from "../../domain/Ops.ts"
-import { grid1d, type Kernel, type KernelSpec } from "../Kernel.ts"
+import { grid1d, type Kernel, type KernelSpec, singlePipeline } from "../Kernel.ts"
 import type { Binding, Recorder } from "../Recorder.ts"
 import { adamwWgsl } from "./adamw.wgsl.ts"
 
@@ -9,9 +9,8 @@ const WORKGROUP_SIZE = 256
 export const adamwSpec: KernelSpec = {
   name: "adamw",
   code: adamwWgsl,
-  entryPoints: ["adamw"],
   bindings: ["read", "write", "write", "write"],
-  constants: { WORKGROUP_SIZE }
+  pipelines: singlePipeline("adamw", { WORKGROUP_SIZE })
 }
 
 export interface AdamwArgs {
@@ -30,8 +29,8 @@ export const encodeAdamw = (rec: Recorder, kernel: Kernel, a: AdamwArgs): void =
     "adamw",
     [a.grad, a.param, a.m, a.v],
     (p) =>
-      p.u32(a.n).f32(hp.lr).f32(hp.beta1).f32(hp.beta2).f32(hp.eps).f32(hp.weightDecay)
-        .f32(1 - hp.beta1 ** hp.step).f32(1 - hp.beta2 ** hp.step),
-    grid1d(a.n, WORKGROUP_SIZE)
+      p.u32(a.n).f32(hp.lr).f32(hp.beta1).f32(hp.beta2).f32(1 - hp.beta1).f32(1 - hp.beta2).f32(hp.eps)
+        .f32(hp.weightDecay).f32(1 - hp.beta1 ** hp.step).f32(1 - hp.beta2 ** hp.step),
+    grid1d(Math.ceil(a.n / 4), WORKGROUP_SIZE)
   )
 }

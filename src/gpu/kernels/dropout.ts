@@ -1,6 +1,6 @@
 /** Host side of the dropout kernel. */
 import type { RngKey } from "../../domain/Rng.ts"
-import { grid1d, type Kernel, type KernelSpec } from "../Kernel.ts"
+import { grid1d, type Kernel, type KernelSpec, singlePipeline } from "../Kernel.ts"
 import type { Binding, Recorder } from "../Recorder.ts"
 import { dropoutWgsl } from "./dropout.wgsl.ts"
 
@@ -9,9 +9,8 @@ const WORKGROUP_SIZE = 256
 export const dropoutSpec: KernelSpec = {
   name: "dropout",
   code: dropoutWgsl,
-  entryPoints: ["dropout"],
   bindings: ["read", "write"],
-  constants: { WORKGROUP_SIZE }
+  pipelines: singlePipeline("dropout", { WORKGROUP_SIZE })
 }
 
 /** The smallest v = word >> 8 whose uniform (v + 0.5)·2⁻²⁴ is ≥ p (2²⁴ when none is). */

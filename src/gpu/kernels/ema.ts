@@ -1,5 +1,5 @@
 /** Host side of the ema kernel. */
-import { grid1d, type Kernel, type KernelSpec } from "../Kernel.ts"
+import { grid1d, type Kernel, type KernelSpec, singlePipeline } from "../Kernel.ts"
 import type { Binding, Recorder } from "../Recorder.ts"
 import { emaWgsl } from "./ema.wgsl.ts"
 
@@ -8,9 +8,8 @@ const WORKGROUP_SIZE = 256
 export const emaSpec: KernelSpec = {
   name: "ema",
   code: emaWgsl,
-  entryPoints: ["ema"],
   bindings: ["read", "write"],
-  constants: { WORKGROUP_SIZE }
+  pipelines: singlePipeline("ema", { WORKGROUP_SIZE })
 }
 
 export const encodeEma = (
@@ -18,4 +17,4 @@ export const encodeEma = (
   kernel: Kernel,
   a: { readonly n: number; readonly rate: number; readonly source: Binding; readonly target: Binding }
 ): void =>
-  rec.dispatch(kernel, "ema", [a.source, a.target], (p) => p.u32(a.n).f32(a.rate), grid1d(a.n, WORKGROUP_SIZE))
+  rec.dispatch(kernel, "ema", [a.source, a.target], (p) => p.u32(a.n).f32(a.rate), grid1d(Math.ceil(a.n / 4), WORKGROUP_SIZE))

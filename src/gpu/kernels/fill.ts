@@ -1,5 +1,5 @@
 /** Host side of the fill kernel. */
-import { grid1d, type Kernel, type KernelSpec } from "../Kernel.ts"
+import { grid1d, type Kernel, type KernelSpec, singlePipeline } from "../Kernel.ts"
 import type { Binding, Recorder } from "../Recorder.ts"
 import { fillWgsl } from "./fill.wgsl.ts"
 
@@ -8,10 +8,10 @@ const WORKGROUP_SIZE = 256
 export const fillSpec: KernelSpec = {
   name: "fill",
   code: fillWgsl,
-  entryPoints: ["fill"],
   bindings: ["write"],
-  constants: { WORKGROUP_SIZE }
+  pipelines: singlePipeline("fill", { WORKGROUP_SIZE })
 }
 
+/** `dst` is a vec4 binding (range rounded up to 16 bytes) of at least n floats. */
 export const encodeFill = (rec: Recorder, kernel: Kernel, dst: Binding, n: number, value: number): void =>
-  rec.dispatch(kernel, "fill", [dst], (p) => p.u32(n).f32(value), grid1d(n, WORKGROUP_SIZE))
+  rec.dispatch(kernel, "fill", [dst], (p) => p.u32(n).f32(value), grid1d(Math.ceil(n / 4), WORKGROUP_SIZE))

@@ -1,5 +1,5 @@
 /** Host side of the gatherRows kernel. */
-import { grid1d, type Kernel, type KernelSpec } from "../Kernel.ts"
+import { grid1d, type Kernel, type KernelSpec, singlePipeline } from "../Kernel.ts"
 import type { Binding, Recorder } from "../Recorder.ts"
 import { gatherRowsWgsl } from "./gatherRows.wgsl.ts"
 
@@ -8,9 +8,8 @@ const WORKGROUP_SIZE = 256
 export const gatherRowsSpec: KernelSpec = {
   name: "gatherRows",
   code: gatherRowsWgsl,
-  entryPoints: ["gatherRows"],
   bindings: ["read", "read", "write"],
-  constants: { WORKGROUP_SIZE }
+  pipelines: singlePipeline("gatherRows", { WORKGROUP_SIZE })
 }
 
 export interface GatherRowsArgs {

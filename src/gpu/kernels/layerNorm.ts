@@ -1,5 +1,5 @@
 /** Host side of the layerNorm kernels (forward and backward, two modules with their own layouts). */
-import { grid1d, type Kernel, type KernelSpec } from "../Kernel.ts"
+import { grid1d, type Kernel, type KernelSpec, singlePipeline } from "../Kernel.ts"
 import type { Binding, Recorder } from "../Recorder.ts"
 import { layerNormBackwardWgsl, layerNormWgsl } from "./layerNorm.wgsl.ts"
 
@@ -8,17 +8,15 @@ const WORKGROUP_SIZE = 64
 export const layerNormSpec: KernelSpec = {
   name: "layerNorm",
   code: layerNormWgsl,
-  entryPoints: ["layerNorm"],
   bindings: ["read", "read", "read", "write", "write", "write"],
-  constants: { WORKGROUP_SIZE }
+  pipelines: singlePipeline("layerNorm", { WORKGROUP_SIZE })
 }
 
 export const layerNormBackwardSpec: KernelSpec = {
   name: "layerNormBackward",
   code: layerNormBackwardWgsl,
-  entryPoints: ["layerNormBackward"],
   bindings: ["read", "read", "read", "read", "read", "write", "write"],
-  constants: { WORKGROUP_SIZE }
+  pipelines: singlePipeline("layerNormBackward", { WORKGROUP_SIZE })
 }
 
 export interface LayerNormArgs {

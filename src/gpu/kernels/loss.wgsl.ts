@@ -5,14 +5,15 @@
  * lossBackward: d loss / d pred = 2·dLoss/rows · (w_r·(pred − target) | |τ − 1(u < 0)|·u).
  * Bindings: 0 params, 1 pred, 2 goal (the target), 3 weight, 4 dLoss (read; dLoss unused by lossTerms),
  *   5 out (write).
- * Dispatch: grid1d(rows·cols, WORKGROUP_SIZE), one invocation per element.
+ * Dispatch: grid1d(rows·cols, WORKGROUP_SIZE), one invocation per element; one pipeline per entry
+ *   point and OP.
  * Reference: CpuBackend.mseLoss / mseLossBackward / expectileLoss / expectileLossBackward.
  */
 export const LOSS_MSE = 0
 export const LOSS_EXPECTILE = 1
 
 export const lossWgsl = /* wgsl */ `
-struct Params { rows: u32, cols: u32, op: u32, hasWeight: u32, tau: f32 }
+struct Params { rows: u32, cols: u32, hasWeight: u32, tau: f32 }
 
 @group(0) @binding(0) var<uniform> params: Params;
 @group(0) @binding(1) var<storage, read> pred: array<f32>;
@@ -21,6 +22,7 @@ struct Params { rows: u32, cols: u32, op: u32, hasWeight: u32, tau: f32 }
 @group(0) @binding(4) var<storage, read> dLoss: array<f32>;
 @group(0) @binding(5) var<storage, read_write> out: array<f32>;
 
+override OP: u32;
 override WORKGROUP_SIZE: u32 = 256u;
 
 fn rowWeight(i: u32) -> f32 {
@@ -38,7 +40,7 @@ fn lossTerms(@builtin(workgroup_id) wg: vec3u, @builtin(num_workgroups) groups: 
     return;
   }
   let p = pred[i];
-  if (params.op == ${LOSS_MSE}u) {
+  if (OP == ${LOSS_MSE}u) {
     let d = p - goal[i];
     out[i] = rowWeight(i) * d * d;
   } else {
@@ -54,7 +56,7 @@ fn lossBackward(@builtin(workgroup_id) wg: vec3u, @builtin(num_workgroups) group
   }
   let g = 2.0 * dLoss[0] / f32(params.rows);
   let p = pred[i];
-  if (params.op == ${LOSS_MSE}u) {
+  if (OP == ${LOSS_MSE}u) {
     out[i] = g * rowWeight(i) * (p - goal[i]);
   } else {
     out[i] = g * expectileWeight(p) * p;

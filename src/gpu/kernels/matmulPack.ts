@@ -1,5 +1,5 @@
 /** Host side of matmulPack: the vec4, zero-padded operand layouts matmulRegister reads. */
-import { grid1d, type Kernel, type KernelSpec } from "../Kernel.ts"
+import { grid1d, type Kernel, type KernelSpec, singlePipeline } from "../Kernel.ts"
 import type { Binding, Recorder } from "../Recorder.ts"
 import { matmulPackWgsl } from "./matmulPack.wgsl.ts"
 
@@ -8,9 +8,8 @@ const WORKGROUP_SIZE = 256
 export const matmulPackSpec: KernelSpec = {
   name: "matmulPack",
   code: matmulPackWgsl,
-  entryPoints: ["matmulPack"],
   bindings: ["read", "write"],
-  constants: { WORKGROUP_SIZE }
+  pipelines: singlePipeline("matmulPack", { WORKGROUP_SIZE })
 }
 
 export interface MatmulPackArgs {

@@ -1,13 +1,19 @@
 /** Host side of the register-blocked matmul (software adapters): spec, geometry, recording. */
+import { type Activation, Activations } from "../../domain/Ops.ts"
 import type { Kernel, KernelSpec } from "../Kernel.ts"
 import type { Binding, Recorder } from "../Recorder.ts"
+import { unaryOpCode } from "../wgsl/activation.wgsl.ts"
 import { MATMUL_REGISTER_ROWS, matmulRegisterWgsl } from "./matmulRegister.wgsl.ts"
 
 export const matmulRegisterSpec: KernelSpec = {
   name: "matmulRegister",
   code: matmulRegisterWgsl,
-  entryPoints: ["matmulRegister"],
-  bindings: ["read", "read", "read", "write", "write"]
+  bindings: ["read", "read", "read", "write", "write"],
+  pipelines: Activations.map((activation) => ({
+    key: `matmulRegister/${activation}`,
+    entryPoint: "matmulRegister",
+    constants: { ACTIVATION: unaryOpCode(activation) }
+  }))
 }
 
 export interface MatmulRegisterArgs {
@@ -17,8 +23,7 @@ export interface MatmulRegisterArgs {
   readonly k4: number
   /** Row length of B in vec4 (≥ ⌈n/4⌉). */
   readonly n4: number
-  /** An index in UnaryOps (an Activation). */
-  readonly activation: number
+  readonly activation: Activation
   readonly a: Binding
   readonly b: Binding
   readonly bias: Binding | undefined
@@ -38,10 +43,10 @@ export const encodeMatmulRegister = (
   const colSubs = columnSubgroups(Math.ceil(a.n / 4))
   rec.dispatch(
     kernel,
-    "matmulRegister",
+    `matmulRegister/${a.activation}`,
     [a.a, a.b, a.bias ?? placeholders.read, a.out, a.pre ?? placeholders.write],
     (p) =>
-      p.u32(a.m).u32(a.n).u32(a.k4).u32(a.n4).u32(colSubs).u32(a.activation).u32(a.bias ? 1 : 0)
+      p.u32(a.m).u32(a.n).u32(a.k4).u32(a.n4).u32(colSubs).u32(a.bias ? 1 : 0)
         .u32(a.pre ? 1 : 0),
     [Math.ceil(Math.ceil(a.n / 4) / (8 * colSubs)), Math.ceil(a.m / ((MATMUL_REGISTER_ROWS * 8) / colSubs))]
   )

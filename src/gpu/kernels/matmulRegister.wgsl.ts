@@ -13,6 +13,7 @@
  * skipped on store.
  * Bindings: 0 params, 1 a (read, vec4), 2 b (read, vec4), 3 bias (read), 4 out, 5 pre (write).
  * Dispatch: (⌈n4 / (8·colSubs)⌉, ⌈m / (24·8/colSubs)⌉) workgroups of 64; needs subgroups of size 8.
+ *   One pipeline per ACTIVATION (the activation's index in UnaryOps).
  * Reference: Matmul.matmulInto.
  */
 import { activationWgsl } from "../wgsl/activation.wgsl.ts"
@@ -48,10 +49,11 @@ struct Params {
   k4: u32,
   n4: u32,
   colSubs: u32,
-  activation: u32,
   hasBias: u32,
   keepPre: u32,
 }
+
+override ACTIVATION: u32;
 
 @group(0) @binding(0) var<uniform> params: Params;
 @group(0) @binding(1) var<storage, read> a: array<vec4f>;
@@ -60,22 +62,23 @@ struct Params {
 @group(0) @binding(4) var<storage, read_write> out: array<f32>;
 @group(0) @binding(5) var<storage, read_write> pre: array<f32>;
 ${activationWgsl}
-fn storeRow(row: u32, col: u32, v: vec4f) {
+fn storeRow(row: u32, col: u32, acc: vec4f) {
   if (row >= params.m) {
     return;
   }
-  for (var q = 0u; q < 4u; q++) {
-    if (col + q < params.n) {
-      let i = row * params.n + col + q;
-      var z = v[q];
-      if (params.hasBias != 0u) {
-        z += bias[col + q];
-      }
-      if (params.keepPre != 0u) {
-        pre[i] = z;
-      }
-      out[i] = activate(params.activation, z);
+  var z = acc;
+  if (params.hasBias != 0u) {
+    for (var q = 0u; q < 4u; q++) {
+      z[q] += bias[min(col + q, params.n - 1u)];
     }
+  }
+  let y = activate(ACTIVATION, z);
+  for (var q = 0u; q < 4u && col + q < params.n; q++) {
+    let i = row * params.n + col + q;
+    if (params.keepPre != 0u) {
+      pre[i] = z[q];
+    }
+    out[i] = y[q];
   }
 }
 

@@ -1,13 +1,15 @@
 /** Host side of the workgroup-tiled matmul (real GPUs): spec, geometry, recording. */
-import type { Kernel, KernelSpec } from "../Kernel.ts"
+import type { Activation } from "../../domain/Ops.ts"
+import { type Kernel, type KernelSpec, singlePipeline } from "../Kernel.ts"
 import type { Binding, Recorder } from "../Recorder.ts"
+import { unaryOpCode } from "../wgsl/activation.wgsl.ts"
 import { MATMUL_TILE, matmulTiledWgsl } from "./matmulTiled.wgsl.ts"
 
 export const matmulTiledSpec: KernelSpec = {
   name: "matmulTiled",
   code: matmulTiledWgsl,
-  entryPoints: ["matmulTiled"],
-  bindings: ["read", "read", "read", "write", "write"]
+  bindings: ["read", "read", "read", "write", "write"],
+  pipelines: singlePipeline("matmulTiled")
 }
 
 export interface MatmulTiledArgs {
@@ -16,8 +18,7 @@ export interface MatmulTiledArgs {
   readonly k: number
   readonly transA: boolean
   readonly transB: boolean
-  /** An index in UnaryOps (an Activation). */
-  readonly activation: number
+  readonly activation: Activation
   readonly a: Binding
   readonly b: Binding
   readonly bias: Binding | undefined
@@ -36,7 +37,7 @@ export const encodeMatmulTiled = (
     "matmulTiled",
     [a.a, a.b, a.bias ?? placeholders.read, a.out, a.pre ?? placeholders.write],
     (p) =>
-      p.u32(a.m).u32(a.n).u32(a.k).u32(a.transA ? 1 : 0).u32(a.transB ? 1 : 0).u32(a.activation)
+      p.u32(a.m).u32(a.n).u32(a.k).u32(a.transA ? 1 : 0).u32(a.transB ? 1 : 0).u32(unaryOpCode(a.activation))
         .u32(a.bias ? 1 : 0).u32(a.pre ? 1 : 0),
     [Math.ceil(a.n / MATMUL_TILE), Math.ceil(a.m / MATMUL_TILE)]
   )

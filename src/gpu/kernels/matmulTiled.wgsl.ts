@@ -4,6 +4,8 @@
  * by 16; op(A) and op(B) are staged through workgroup memory 16 k at a time. Transposes are read in
  * place (op(A)[r, k] = A[k·m + r] when transA). Loads past the edges read 0, stores are skipped.
  * Bindings: 0 params, 1 a, 2 b, 3 bias (read), 4 out, 5 pre (write).
+ * The activation is a uniform (its index in UnaryOps): on real GPUs a uniform switch is a real
+ * branch, and one pipeline keeps llvmpipe's slow JIT of this kernel (≈10 s) to one.
  * Dispatch: (⌈n/64⌉, ⌈m/64⌉) workgroups of 16×16.
  * Reference: Matmul.matmulInto.
  */
@@ -93,18 +95,24 @@ fn matmulTiled(
   }
   for (var i = 0u; i < 4u; i++) {
     let row = row0 + lid.y + 16u * i;
+    if (row >= params.m) {
+      continue;
+    }
+    var z = vec4f(acc[i][0], acc[i][1], acc[i][2], acc[i][3]);
+    if (params.hasBias != 0u) {
+      for (var j = 0u; j < 4u; j++) {
+        z[j] += bias[min(col0 + lid.x + 16u * j, params.n - 1u)];
+      }
+    }
+    let y = activate(params.activation, z);
     for (var j = 0u; j < 4u; j++) {
       let col = col0 + lid.x + 16u * j;
-      if (row < params.m && col < params.n) {
-        var z = acc[i][j];
-        if (params.hasBias != 0u) {
-          z += bias[col];
-        }
+      if (col < params.n) {
         let o = row * params.n + col;
         if (params.keepPre != 0u) {
-          pre[o] = z;
+          pre[o] = z[j];
         }
-        out[o] = activate(params.activation, z);
+        out[o] = y[j];
       }
     }
   }

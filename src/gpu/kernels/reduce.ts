@@ -1,5 +1,5 @@
 /** Host side of the reduce kernel: plans the chain of chunked passes and records them. */
-import { grid1d, type Kernel, type KernelSpec } from "../Kernel.ts"
+import { grid1d, type Kernel, type KernelSpec, singlePipeline } from "../Kernel.ts"
 import type { Binding, Recorder } from "../Recorder.ts"
 import { reduceWgsl } from "./reduce.wgsl.ts"
 
@@ -11,9 +11,8 @@ const CHUNK = 256
 export const reduceSpec: KernelSpec = {
   name: "reduce",
   code: reduceWgsl,
-  entryPoints: ["reduce"],
   bindings: ["read", "write"],
-  constants: { WORKGROUP_SIZE }
+  pipelines: singlePipeline("reduce", { WORKGROUP_SIZE })
 }
 
 /** A strided family of `outer` sums of `inner` elements each. */

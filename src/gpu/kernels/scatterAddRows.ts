@@ -1,5 +1,5 @@
 /** Host side of the scatterAddRows kernel. */
-import { grid1d, type Kernel, type KernelSpec } from "../Kernel.ts"
+import { grid1d, type Kernel, type KernelSpec, singlePipeline } from "../Kernel.ts"
 import type { Binding, Recorder } from "../Recorder.ts"
 import { scatterAddRowsWgsl } from "./scatterAddRows.wgsl.ts"
 
@@ -8,9 +8,8 @@ const WORKGROUP_SIZE = 64
 export const scatterAddRowsSpec: KernelSpec = {
   name: "scatterAddRows",
   code: scatterAddRowsWgsl,
-  entryPoints: ["scatterAddRows"],
   bindings: ["read", "read", "write"],
-  constants: { WORKGROUP_SIZE }
+  pipelines: singlePipeline("scatterAddRows", { WORKGROUP_SIZE })
 }
 
 export interface ScatterAddRowsArgs {

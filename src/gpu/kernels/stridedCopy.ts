@@ -1,5 +1,5 @@
 /** Host side of the stridedCopy kernel. */
-import { grid1d, type Kernel, type KernelSpec } from "../Kernel.ts"
+import { grid1d, type Kernel, type KernelSpec, singlePipeline } from "../Kernel.ts"
 import type { Binding, Recorder } from "../Recorder.ts"
 import { stridedCopyWgsl } from "./stridedCopy.wgsl.ts"
 
@@ -8,9 +8,8 @@ const WORKGROUP_SIZE = 256
 export const stridedCopySpec: KernelSpec = {
   name: "stridedCopy",
   code: stridedCopyWgsl,
-  entryPoints: ["stridedCopy"],
   bindings: ["read", "write"],
-  constants: { WORKGROUP_SIZE }
+  pipelines: singlePipeline("stridedCopy", { WORKGROUP_SIZE })
 }
 
 /** A rows × cols window; offsets and strides in elements of the bound ranges. */

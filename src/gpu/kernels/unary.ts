@@ -1,16 +1,33 @@
-/** Host side of the unary kernel: spec and the recording of one elementwise pass. */
+/** Host side of the unary kernel: one pipeline per op and direction, and the recording of a pass. */
+import { type UnaryOp, UnaryOps } from "../../domain/Ops.ts"
 import { grid1d, type Kernel, type KernelSpec } from "../Kernel.ts"
 import type { Binding, Recorder } from "../Recorder.ts"
-import { unaryWgsl } from "./unary.wgsl.ts"
+import { unaryOpCode } from "../wgsl/activation.wgsl.ts"
+import { UNARY_AFFINE, UNARY_CLAMP, unaryWgsl } from "./unary.wgsl.ts"
 
 const WORKGROUP_SIZE = 256
+
+/** What a unary pass computes: a UnaryOp, or one of the parameterised maps. */
+export type UnaryCode = UnaryOp | "affine" | "clamp"
+
+const codeOf = (op: UnaryCode): number =>
+  op === "affine" ? UNARY_AFFINE : op === "clamp" ? UNARY_CLAMP : unaryOpCode(op)
+
+const forward: ReadonlyArray<UnaryCode> = [...UnaryOps, "affine", "clamp"]
+const backward: ReadonlyArray<UnaryCode> = [...UnaryOps, "clamp"]
 
 export const unarySpec: KernelSpec = {
   name: "unary",
   code: unaryWgsl,
-  entryPoints: ["unary", "unaryBackward"],
   bindings: ["read", "read", "write"],
-  constants: { WORKGROUP_SIZE }
+  pipelines: [
+    ...forward.map((op) => ({ key: `unary/${op}`, entryPoint: "unary", constants: { OP: codeOf(op), WORKGROUP_SIZE } })),
+    ...backward.map((op) => ({
+      key: `unaryBackward/${op}`,
+      entryPoint: "unaryBackward",
+      constants: { OP: codeOf(op), WORKGROUP_SIZE }
+    }))
+  ]
 }
 
 const bits = new Float32Array(1)
@@ -36,22 +53,22 @@ export const clampWindow = (lo: number, hi: number): readonly [number, number] =
 
 export interface UnaryArgs {
   readonly entryPoint: "unary" | "unaryBackward"
-  /** An index in UnaryOps, UNARY_AFFINE or UNARY_CLAMP. */
-  readonly op: number
+  readonly op: UnaryCode
   readonly n: number
   readonly a: number
   readonly b: number
+  /** vec4 bindings: ranges rounded up to a multiple of 16 bytes. */
   readonly x: Binding
   /** The upstream gradient (backward) or any readable binding (forward). */
   readonly dy: Binding
   readonly y: Binding
 }
 
-export const encodeUnary = (rec: Recorder, kernel: Kernel, args: UnaryArgs): void =>
+export const encodeUnary = (rec: Recorder, kernel: Kernel, a: UnaryArgs): void =>
   rec.dispatch(
     kernel,
-    args.entryPoint,
-    [args.x, args.dy, args.y],
-    (p) => p.u32(args.n).u32(args.op).f32(args.a).f32(args.b),
-    grid1d(args.n, WORKGROUP_SIZE)
+    `${a.entryPoint}/${a.op}`,
+    [a.x, a.dy, a.y],
+    (p) => p.u32(a.n).f32(a.a).f32(a.b),
+    grid1d(Math.ceil(a.n / 4), WORKGROUP_SIZE)
   )
