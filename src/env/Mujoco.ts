@@ -9,7 +9,7 @@ import * as Environment from "./Environment.ts"
 /** A loaded MuJoCo module with its captured console output. */
 export interface Runtime {
   readonly module: MainModule
-  /** The last lines MuJoCo printed (it reports file and parse errors there), oldest first. */
+  /** Lines MuJoCo printed since the last `compile` began (it reports file and parse errors there). */
   readonly messages: Array<string>
   /** A tiny model kept alive so wasm memory can be read while no other object exists. */
   readonly probe: MjModel
@@ -39,7 +39,7 @@ export const compile = (runtime: Runtime, environment: string, xml: string): MjM
   const { messages, module } = runtime
   const path = `${modelDirectory}/${environment}-${fileCounter++}.xml`
   module.FS.writeFile(path, xml)
-  const printed = messages.length
+  messages.length = 0
   let model: MjModel | null
   try {
     model = module.MjModel.loadFromXML(path)
@@ -49,7 +49,7 @@ export const compile = (runtime: Runtime, environment: string, xml: string): MjM
     module.FS.unlink(path)
   }
   if (model === null) {
-    const text = messages.slice(Math.min(printed, messages.length)).join("\n").trim()
+    const text = messages.join("\n").trim()
     throw invalidModel(environment, text === "" ? "MuJoCo could not load the model" : text)
   }
   return model

@@ -115,8 +115,8 @@ export const make = (
           plans[i] = p
         }
         // 1. solved ⇔ ‖pos − target‖ < thresh and the displacement since the last call < velocity thresh
-        const distance = Math.hypot(x - target[0], y - target[1])
-        const moved = Math.hypot(p.previousX - x, p.previousY - y)
+        const distance = norm(x - target[0], y - target[1])
+        const moved = norm(p.previousX - x, p.previousY - y)
         const notSolved = distance >= solveThreshold || moved >= velocityThreshold
         // 2. head for the current waypoint, or hold the target once solved
         const wx = notSolved ? p.waypoints[2 * p.index] : target[0]
@@ -125,7 +125,7 @@ export const make = (
         actions[2 * i] = clip(pGain * (wx - x) + dGain * observations[4 * i + 2])
         actions[2 * i + 1] = clip(pGain * (wy - y) + dGain * observations[4 * i + 3])
         // 4. advance once the waypoint is reached and the point has stopped
-        if (notSolved && Math.hypot(x - wx, y - wy) < solveThreshold && moved < velocityThreshold) p.index += 1
+        if (notSolved && norm(x - wx, y - wy) < solveThreshold && moved < velocityThreshold) p.index += 1
         p.previousX = x
         p.previousY = y
         solved[i] = notSolved ? 0 : 1
@@ -153,5 +153,8 @@ interface Plan {
 }
 
 const neighbours: ReadonlyArray<readonly [number, number]> = [[0, -1], [0, 1], [-1, 0], [1, 0]]
+
+/** numpy's `linalg.norm` of a 2-vector (Math.hypot rounds differently). */
+const norm = (dx: number, dy: number): number => Math.sqrt(dx * dx + dy * dy)
 
 const clip = (v: number): number => (v < -1 ? -1 : v > 1 ? 1 : v)
