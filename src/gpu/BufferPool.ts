@@ -20,6 +20,7 @@ export class Allocation {
   }
 }
 
+/** A size-class pool of device buffers with nested scopes. */
 export interface BufferPool {
   /** A buffer of at least `bytes` bytes, reused when one of its size class is free. */
   acquire(bytes: number): Allocation
@@ -44,6 +45,7 @@ export const sizeClass = (bytes: number): number => {
   return Math.ceil(bytes / step) * step
 }
 
+/** A pool creating buffers with `usage`, labelled `label[size]`. */
 export const makeBufferPool = (
   device: GPUDevice,
   usage: number,

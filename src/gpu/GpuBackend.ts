@@ -38,8 +38,7 @@ import { encodeReduce, reduceSpec } from "./kernels/reduce.ts"
 import { encodeScatterAddRows, scatterAddRowsSpec } from "./kernels/scatterAddRows.ts"
 import { encodeStridedCopy, stridedCopySpec } from "./kernels/stridedCopy.ts"
 import { clampWindow, encodeUnary, type UnaryCode, unarySpec } from "./kernels/unary.ts"
-import type { Binding } from "./Recorder.ts"
-import { makeRecorder } from "./Recorder.ts"
+import { type Binding, makeRecorder } from "./Recorder.ts"
 
 /** A tensor of the GPU backend: `size` floats at element `offset` of `buffer`. */
 export class GpuTensor implements Tensor {
@@ -66,6 +65,7 @@ export class GpuTensor implements Tensor {
 /** Which matmul kernel to use: register-blocked (software adapters) or workgroup-tiled (real GPUs). */
 export type MatmulVariant = "register" | "tiled"
 
+/** How to build a GPU backend on a device. */
 export interface GpuBackendOptions {
   readonly matmul: MatmulVariant
   /** The adapter's description, reported as the backend's. */
@@ -74,11 +74,13 @@ export interface GpuBackendOptions {
   readonly patch?: (spec: KernelSpec) => KernelSpec
 }
 
+/** A kernel whose module or pipelines did not compile, with Dawn's message. */
 export interface KernelFailure {
   readonly kernel: string
   readonly message: string
 }
 
+/** A backend and the outcome of compiling its kernels. */
 export interface GpuBackend {
   readonly backend: TensorBackend
   /** Resolves with the kernels that failed to compile (empty when all did). */
@@ -121,6 +123,10 @@ const MAP_MODE_READ = 0x1
 /** Views start at multiples of this many elements (256 bytes, the binding-offset alignment). */
 const VIEW_ALIGNMENT = 64
 
+/**
+ * Compiles every kernel for `options.matmul` on `device` (each in its own validation error scope)
+ * and returns the backend at once; `compilation` says which kernels failed.
+ */
 export const make = (device: GPUDevice, options: GpuBackendOptions): GpuBackend => {
   const patch = options.patch ?? ((spec: KernelSpec) => spec)
   const compiled = kernelSpecs(options.matmul).map((spec) => compileKernel(device, patch(spec)))

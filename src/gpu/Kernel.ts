@@ -20,6 +20,7 @@ export interface PipelineSpec {
   readonly constants?: Readonly<Record<string, number>>
 }
 
+/** Everything needed to build a kernel: its WGSL, bindings and pipelines. */
 export interface KernelSpec {
   /** The kernel's one name: file stem, label prefix and (for single-entry kernels) entry point. */
   readonly name: string
@@ -30,6 +31,7 @@ export interface KernelSpec {
   readonly pipelines: ReadonlyArray<PipelineSpec>
 }
 
+/** A compiled kernel: the shared bind-group layout and its pipelines by key. */
 export interface Kernel {
   readonly name: string
   readonly layout: GPUBindGroupLayout
@@ -45,6 +47,7 @@ export const singlePipeline = (name: string, constants?: Readonly<Record<string,
 /** Size in bytes of one parameter slot; also the dynamic-offset alignment. */
 export const PARAMS_SLOT_BYTES = 256
 
+/** A kernel and, asynchronously, whether it compiled. */
 export interface Compiled {
   readonly kernel: Kernel
   /** Resolves with the error message when the module or a pipeline failed, else undefined. */

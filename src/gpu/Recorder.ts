@@ -23,6 +23,7 @@ export interface ParamWriter {
   f32(value: number): ParamWriter
 }
 
+/** The pending command stream kernels record into. */
 export interface Recorder {
   /** Records one dispatch of the kernel's pipeline `key` with `bindings` as storage bindings 1..n. */
   dispatch(
@@ -46,6 +47,7 @@ const BIND_GROUP_CACHE_SIZE = 4096
 const UNIFORM = 0x40
 const COPY_DST = 0x08
 
+/** A recorder with an arena of `slots` parameter slots (a full arena submits). */
 export const makeRecorder = (device: GPUDevice, slots = 1024): Recorder => {
   const arena = new ArrayBuffer(slots * PARAMS_SLOT_BYTES)
   const words = new Uint32Array(arena)

@@ -12,30 +12,37 @@ import * as GpuBackend from "../gpu/GpuBackend.ts"
 import type { KernelSpec } from "../gpu/Kernel.ts"
 import type { TensorBackend } from "../domain/TensorBackend.ts"
 
+/** No adapter or device could be obtained (no driver, or the request failed). */
 export class AdapterUnavailable extends Schema.TaggedError<AdapterUnavailable>()("AdapterUnavailable", {
   message: Schema.String
 }) {}
 
+/** The device was lost for a reason other than being destroyed. */
 export class DeviceLost extends Schema.TaggedError<DeviceLost>()("DeviceLost", {
   message: Schema.String
 }) {}
 
+/** A kernel's WGSL module or pipeline failed to compile. */
 export class ShaderCompilation extends Schema.TaggedError<ShaderCompilation>()("ShaderCompilation", {
   kernel: Schema.String,
   message: Schema.String
 }) {}
 
+/** The device could not allocate a buffer. */
 export class OutOfMemory extends Schema.TaggedError<OutOfMemory>()("OutOfMemory", {
   message: Schema.String
 }) {}
 
+/** Mapping a staging buffer to read a tensor back failed. */
 export class ReadbackFailed extends Schema.TaggedError<ReadbackFailed>()("ReadbackFailed", {
   message: Schema.String
 }) {}
 
+/** What went wrong with the GPU. */
 export const GpuErrorReason = Schema.Union([AdapterUnavailable, DeviceLost, ShaderCompilation, OutOfMemory, ReadbackFailed])
 export type GpuErrorReason = typeof GpuErrorReason.Type
 
+/** The Gpu service's one error, with a tagged `reason`. */
 export class GpuError extends Schema.TaggedError<GpuError>()("GpuError", {
   reason: GpuErrorReason
 }) {
@@ -51,6 +58,7 @@ export class GpuError extends Schema.TaggedError<GpuError>()("GpuError", {
   }
 }
 
+/** Options of `Gpu.layerWith`. */
 export interface GpuOptions {
   /** Force a matmul kernel; by default register-blocked on software adapters, tiled otherwise. */
   readonly matmul?: GpuBackend.MatmulVariant
@@ -73,6 +81,7 @@ const isSoftwareAdapter = (info: GPUAdapterInfo): boolean =>
 const describeAdapter = (info: GPUAdapterInfo): string =>
   info.description !== "" ? info.description : `${info.vendor} ${info.architecture} ${info.device}`.trim()
 
+/** The WebGPU device, its adapter's description and kind, and the GPU TensorBackend built on it. */
 export class Gpu extends Context.Service<Gpu, {
   readonly device: GPUDevice
   readonly adapterDescription: string

@@ -6,6 +6,7 @@ import { adamwWgsl } from "./adamw.wgsl.ts"
 
 const WORKGROUP_SIZE = 256
 
+/** The adamw kernel: its WGSL, bindings and pipelines. */
 export const adamwSpec: KernelSpec = {
   name: "adamw",
   code: adamwWgsl,
@@ -13,6 +14,7 @@ export const adamwSpec: KernelSpec = {
   pipelines: singlePipeline("adamw", { WORKGROUP_SIZE })
 }
 
+/** What one adamw dispatch needs. */
 export interface AdamwArgs {
   readonly n: number
   readonly hp: AdamWParams
@@ -22,6 +24,7 @@ export interface AdamwArgs {
   readonly v: Binding
 }
 
+/** Records one adamw dispatch into the pending pass. */
 export const encodeAdamw = (rec: Recorder, kernel: Kernel, a: AdamwArgs): void => {
   const { hp } = a
   rec.dispatch(

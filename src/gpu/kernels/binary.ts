@@ -8,6 +8,7 @@ const WORKGROUP_SIZE = 256
 
 const ENTRY_POINTS = ["binary", "binaryBackward", "binarySame", "binaryBackwardSame"] as const
 
+/** The binary kernel: its WGSL, bindings and pipelines. */
 export const binarySpec: KernelSpec = {
   name: "binary",
   code: binaryWgsl,
@@ -23,6 +24,7 @@ export const broadcastStrides = (operand: Shape): readonly [number, number] => [
   operand.cols === 1 ? 0 : 1
 ]
 
+/** What one binary dispatch needs. */
 export interface BinaryArgs {
   readonly backward: boolean
   readonly op: BinaryOp
@@ -46,6 +48,7 @@ export interface BinaryArgs {
 export const sameShapes = (a: BinaryArgs): boolean =>
   a.aShape.rows === a.rows && a.aShape.cols === a.cols && a.bShape.rows === a.rows && a.bShape.cols === a.cols
 
+/** Records one binary dispatch into the pending pass. */
 export const encodeBinary = (rec: Recorder, kernel: Kernel, a: BinaryArgs): void => {
   const same = sameShapes(a)
   const entryPoint = `${a.backward ? "binaryBackward" : "binary"}${same ? "Same" : ""}`

@@ -6,6 +6,7 @@ import { dropoutWgsl } from "./dropout.wgsl.ts"
 
 const WORKGROUP_SIZE = 256
 
+/** The dropout kernel: its WGSL, bindings and pipelines. */
 export const dropoutSpec: KernelSpec = {
   name: "dropout",
   code: dropoutWgsl,
@@ -17,6 +18,7 @@ export const dropoutSpec: KernelSpec = {
 export const dropoutThreshold = (p: number): number =>
   Math.min(2 ** 24, Math.max(0, Math.ceil(p * 2 ** 24 - 0.5)))
 
+/** What one dropout dispatch needs. */
 export interface DropoutArgs {
   readonly n: number
   readonly p: number
@@ -25,6 +27,7 @@ export interface DropoutArgs {
   readonly out: Binding
 }
 
+/** Records one dropout dispatch into the pending pass. */
 export const encodeDropout = (rec: Recorder, kernel: Kernel, a: DropoutArgs): void =>
   rec.dispatch(
     kernel,

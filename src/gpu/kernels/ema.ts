@@ -5,6 +5,7 @@ import { emaWgsl } from "./ema.wgsl.ts"
 
 const WORKGROUP_SIZE = 256
 
+/** The ema kernel: its WGSL, bindings and pipelines. */
 export const emaSpec: KernelSpec = {
   name: "ema",
   code: emaWgsl,
@@ -12,6 +13,7 @@ export const emaSpec: KernelSpec = {
   pipelines: singlePipeline("ema", { WORKGROUP_SIZE })
 }
 
+/** Records one ema dispatch into the pending pass. */
 export const encodeEma = (
   rec: Recorder,
   kernel: Kernel,

@@ -5,6 +5,7 @@ import { fillWgsl } from "./fill.wgsl.ts"
 
 const WORKGROUP_SIZE = 256
 
+/** The fill kernel: its WGSL, bindings and pipelines. */
 export const fillSpec: KernelSpec = {
   name: "fill",
   code: fillWgsl,

@@ -5,6 +5,7 @@ import { gatherRowsWgsl } from "./gatherRows.wgsl.ts"
 
 const WORKGROUP_SIZE = 256
 
+/** The gatherRows kernel: its WGSL, bindings and pipelines. */
 export const gatherRowsSpec: KernelSpec = {
   name: "gatherRows",
   code: gatherRowsWgsl,
@@ -12,6 +13,7 @@ export const gatherRowsSpec: KernelSpec = {
   pipelines: singlePipeline("gatherRows", { WORKGROUP_SIZE })
 }
 
+/** What one gatherRows dispatch needs. */
 export interface GatherRowsArgs {
   /** Number of indices (output rows). */
   readonly n: number
@@ -22,6 +24,7 @@ export interface GatherRowsArgs {
   readonly out: Binding
 }
 
+/** Records one gatherRows dispatch into the pending pass. */
 export const encodeGatherRows = (rec: Recorder, kernel: Kernel, a: GatherRowsArgs): void =>
   rec.dispatch(
     kernel,

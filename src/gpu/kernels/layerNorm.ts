@@ -5,6 +5,7 @@ import { layerNormBackwardWgsl, layerNormWgsl } from "./layerNorm.wgsl.ts"
 
 const WORKGROUP_SIZE = 64
 
+/** The layerNorm kernel: its WGSL, bindings and pipelines. */
 export const layerNormSpec: KernelSpec = {
   name: "layerNorm",
   code: layerNormWgsl,
@@ -12,6 +13,7 @@ export const layerNormSpec: KernelSpec = {
   pipelines: singlePipeline("layerNorm", { WORKGROUP_SIZE })
 }
 
+/** The layerNormBackward kernel: its WGSL, bindings and pipelines. */
 export const layerNormBackwardSpec: KernelSpec = {
   name: "layerNormBackward",
   code: layerNormBackwardWgsl,
@@ -19,6 +21,7 @@ export const layerNormBackwardSpec: KernelSpec = {
   pipelines: singlePipeline("layerNormBackward", { WORKGROUP_SIZE })
 }
 
+/** What one layerNorm dispatch needs. */
 export interface LayerNormArgs {
   readonly rows: number
   readonly cols: number
@@ -32,6 +35,7 @@ export interface LayerNormArgs {
   readonly rstd: Binding
 }
 
+/** Records one layerNorm dispatch into the pending pass. */
 export const encodeLayerNorm = (rec: Recorder, kernel: Kernel, a: LayerNormArgs, placeholder: Binding): void =>
   rec.dispatch(
     kernel,
@@ -41,6 +45,7 @@ export const encodeLayerNorm = (rec: Recorder, kernel: Kernel, a: LayerNormArgs,
     grid1d(a.rows, WORKGROUP_SIZE)
   )
 
+/** What one layerNormBackward dispatch needs. */
 export interface LayerNormBackwardArgs {
   readonly rows: number
   readonly cols: number
@@ -54,6 +59,7 @@ export interface LayerNormBackwardArgs {
   readonly dyXhat: Binding | undefined
 }
 
+/** Records one layerNormBackward dispatch into the pending pass. */
 export const encodeLayerNormBackward = (
   rec: Recorder,
   kernel: Kernel,

@@ -3,12 +3,14 @@ import { grid1d, type Kernel, type KernelSpec } from "../Kernel.ts"
 import type { Binding, Recorder } from "../Recorder.ts"
 import { LOSS_EXPECTILE, LOSS_MSE, lossWgsl } from "./loss.wgsl.ts"
 
+/** The losses the kernel computes. */
 export type Loss = "mse" | "expectile"
 
 const LOSSES: Record<Loss, number> = { mse: LOSS_MSE, expectile: LOSS_EXPECTILE }
 
 const WORKGROUP_SIZE = 256
 
+/** The loss kernel: its WGSL, bindings and pipelines. */
 export const lossSpec: KernelSpec = {
   name: "loss",
   code: lossWgsl,
@@ -22,6 +24,7 @@ export const lossSpec: KernelSpec = {
   )
 }
 
+/** What one loss dispatch needs. */
 export interface LossArgs {
   readonly entryPoint: "lossTerms" | "lossBackward"
   readonly loss: Loss
@@ -35,6 +38,7 @@ export interface LossArgs {
   readonly out: Binding
 }
 
+/** Records one loss dispatch into the pending pass. */
 export const encodeLoss = (rec: Recorder, kernel: Kernel, a: LossArgs, placeholder: Binding): void =>
   rec.dispatch(
     kernel,

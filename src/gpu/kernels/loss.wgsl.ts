@@ -9,6 +9,7 @@
  *   point and OP.
  * Reference: CpuBackend.mseLoss / mseLossBackward / expectileLoss / expectileLossBackward.
  */
+/** OP codes (the `override OP` of each pipeline). */
 export const LOSS_MSE = 0
 export const LOSS_EXPECTILE = 1
 

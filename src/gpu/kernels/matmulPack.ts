@@ -5,6 +5,7 @@ import { matmulPackWgsl } from "./matmulPack.wgsl.ts"
 
 const WORKGROUP_SIZE = 256
 
+/** The matmulPack kernel: its WGSL, bindings and pipelines. */
 export const matmulPackSpec: KernelSpec = {
   name: "matmulPack",
   code: matmulPackWgsl,
@@ -12,6 +13,7 @@ export const matmulPackSpec: KernelSpec = {
   pipelines: singlePipeline("matmulPack", { WORKGROUP_SIZE })
 }
 
+/** What one matmulPack dispatch needs. */
 export interface MatmulPackArgs {
   /** Rows of the packed output. */
   readonly rows: number
@@ -27,6 +29,7 @@ export interface MatmulPackArgs {
   readonly out: Binding
 }
 
+/** Records one matmulPack dispatch into the pending pass. */
 export const encodeMatmulPack = (rec: Recorder, kernel: Kernel, a: MatmulPackArgs): void =>
   rec.dispatch(
     kernel,

@@ -5,6 +5,7 @@ import type { Binding, Recorder } from "../Recorder.ts"
 import { unaryOpCode } from "../wgsl/activation.wgsl.ts"
 import { MATMUL_REGISTER_ROWS, matmulRegisterWgsl } from "./matmulRegister.wgsl.ts"
 
+/** The matmulRegister kernel: its WGSL, bindings and pipelines. */
 export const matmulRegisterSpec: KernelSpec = {
   name: "matmulRegister",
   code: matmulRegisterWgsl,
@@ -16,6 +17,7 @@ export const matmulRegisterSpec: KernelSpec = {
   }))
 }
 
+/** What one matmulRegister dispatch needs. */
 export interface MatmulRegisterArgs {
   readonly m: number
   readonly n: number
@@ -34,6 +36,7 @@ export interface MatmulRegisterArgs {
 /** Column blocks per workgroup: enough subgroups across n4, the rest stacked along rows. */
 const columnSubgroups = (n4: number): number => (n4 > 32 ? 8 : n4 > 16 ? 4 : n4 > 8 ? 2 : 1)
 
+/** Records one matmulRegister dispatch into the pending pass. */
 export const encodeMatmulRegister = (
   rec: Recorder,
   kernel: Kernel,

@@ -5,6 +5,7 @@ import type { Binding, Recorder } from "../Recorder.ts"
 import { unaryOpCode } from "../wgsl/activation.wgsl.ts"
 import { MATMUL_TILE, matmulTiledWgsl } from "./matmulTiled.wgsl.ts"
 
+/** The matmulTiled kernel: its WGSL, bindings and pipelines. */
 export const matmulTiledSpec: KernelSpec = {
   name: "matmulTiled",
   code: matmulTiledWgsl,
@@ -12,6 +13,7 @@ export const matmulTiledSpec: KernelSpec = {
   pipelines: singlePipeline("matmulTiled")
 }
 
+/** What one matmulTiled dispatch needs. */
 export interface MatmulTiledArgs {
   readonly m: number
   readonly n: number
@@ -26,6 +28,7 @@ export interface MatmulTiledArgs {
   readonly pre: Binding | undefined
 }
 
+/** Records one matmulTiled dispatch into the pending pass. */
 export const encodeMatmulTiled = (
   rec: Recorder,
   kernel: Kernel,

@@ -11,6 +11,7 @@
  */
 import { activationWgsl } from "../wgsl/activation.wgsl.ts"
 
+/** Rows and columns of C per workgroup. */
 export const MATMUL_TILE = 64
 
 export const matmulTiledWgsl = /* wgsl */ `

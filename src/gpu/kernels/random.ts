@@ -11,6 +11,7 @@ const DRAWS: Record<Draw, number> = { uniform: RANDOM_UNIFORM, normal: RANDOM_NO
 
 const WORKGROUP_SIZE = 256
 
+/** The random kernel: its WGSL, bindings and pipelines. */
 export const randomSpec: KernelSpec = {
   name: "random",
   code: randomWgsl,
@@ -22,6 +23,7 @@ export const randomSpec: KernelSpec = {
   }))
 }
 
+/** What one random dispatch needs. */
 export interface RandomArgs {
   readonly draw: Draw
   readonly count: number
@@ -31,6 +33,7 @@ export interface RandomArgs {
   readonly out: Binding
 }
 
+/** Records one random dispatch into the pending pass. */
 export const encodeRandom = (rec: Recorder, kernel: Kernel, a: RandomArgs): void =>
   rec.dispatch(
     kernel,

@@ -7,6 +7,7 @@
  */
 import { philoxWgsl } from "../wgsl/philox.wgsl.ts"
 
+/** OP codes (the `override OP` of each pipeline). */
 export const RANDOM_UNIFORM = 0
 export const RANDOM_NORMAL = 1
 export const RANDOM_INT = 2

@@ -8,6 +8,7 @@ const WORKGROUP_SIZE = 256
 const SINGLE_PASS = 1024
 const CHUNK = 256
 
+/** The reduce kernel: its WGSL, bindings and pipelines. */
 export const reduceSpec: KernelSpec = {
   name: "reduce",
   code: reduceWgsl,

@@ -5,6 +5,7 @@ import { scatterAddRowsWgsl } from "./scatterAddRows.wgsl.ts"
 
 const WORKGROUP_SIZE = 64
 
+/** The scatterAddRows kernel: its WGSL, bindings and pipelines. */
 export const scatterAddRowsSpec: KernelSpec = {
   name: "scatterAddRows",
   code: scatterAddRowsWgsl,
@@ -12,6 +13,7 @@ export const scatterAddRowsSpec: KernelSpec = {
   pipelines: singlePipeline("scatterAddRows", { WORKGROUP_SIZE })
 }
 
+/** What one scatterAddRows dispatch needs. */
 export interface ScatterAddRowsArgs {
   /** Number of indices (rows of dy). */
   readonly n: number
@@ -23,6 +25,7 @@ export interface ScatterAddRowsArgs {
   readonly out: Binding
 }
 
+/** Records one scatterAddRows dispatch into the pending pass. */
 export const encodeScatterAddRows = (rec: Recorder, kernel: Kernel, a: ScatterAddRowsArgs): void =>
   rec.dispatch(
     kernel,

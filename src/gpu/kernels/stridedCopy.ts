@@ -5,6 +5,7 @@ import { stridedCopyWgsl } from "./stridedCopy.wgsl.ts"
 
 const WORKGROUP_SIZE = 256
 
+/** The stridedCopy kernel: its WGSL, bindings and pipelines. */
 export const stridedCopySpec: KernelSpec = {
   name: "stridedCopy",
   code: stridedCopyWgsl,
@@ -25,6 +26,7 @@ export interface StridedCopyArgs {
   readonly dstRowStride: number
 }
 
+/** Records one stridedCopy dispatch into the pending pass. */
 export const encodeStridedCopy = (rec: Recorder, kernel: Kernel, a: StridedCopyArgs): void =>
   rec.dispatch(
     kernel,

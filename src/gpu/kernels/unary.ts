@@ -16,6 +16,7 @@ const codeOf = (op: UnaryCode): number =>
 const forward: ReadonlyArray<UnaryCode> = [...UnaryOps, "affine", "clamp"]
 const backward: ReadonlyArray<UnaryCode> = [...UnaryOps, "clamp"]
 
+/** The unary kernel: its WGSL, bindings and pipelines. */
 export const unarySpec: KernelSpec = {
   name: "unary",
   code: unaryWgsl,
@@ -51,6 +52,7 @@ export const clampWindow = (lo: number, hi: number): readonly [number, number] =
   return [l < lo ? nextF32(l, true) : l, h > hi ? nextF32(h, false) : h]
 }
 
+/** What one unary dispatch needs. */
 export interface UnaryArgs {
   readonly entryPoint: "unary" | "unaryBackward"
   readonly op: UnaryCode
@@ -64,6 +66,7 @@ export interface UnaryArgs {
   readonly y: Binding
 }
 
+/** Records one unary dispatch into the pending pass. */
 export const encodeUnary = (rec: Recorder, kernel: Kernel, a: UnaryArgs): void =>
   rec.dispatch(
     kernel,
