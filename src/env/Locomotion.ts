@@ -130,7 +130,7 @@ export interface LocomotionEnv extends Environment.VectorEnv {
 export const make = (runtime: Mujoco.Runtime, options: Options): LocomotionEnv => {
   const { batch, task } = options
   const spec = tasks[task]
-  if (spec === undefined) throw Environment.invalidOptions(`${task}`, `unknown locomotion task ${task}`)
+  if (spec === undefined) throw Environment.invalidOptions(String(task), `unknown locomotion task ${task}`)
   const { actionDim, frameSkip, name, observationDim } = spec
   Environment.checkBatch(name, batch)
   const xml = readModel(name, new URL(spec.file, directoryUrl(options.assets ?? defaultAssets)))
