@@ -322,15 +322,14 @@ export const make = (device: GPUDevice, options: GpuBackendOptions): GpuBackend 
     const k4 = Math.ceil(k / 4)
     const n4 = Math.ceil(n / 4)
     const scratch = scratchBindings()
-    const pack = (x: GpuTensor, rows: number, cols4: number, srcRows: number, srcCols: number, transposed: boolean) => {
-      const packed = scratch.get(rows * cols4 * 4)
-      encodeMatmulPack(recorder, kernel("matmulPack"), {
-        rows, cols4, srcRows, srcCols, ld: x.cols, transposed, x: bind(x), out: packed
-      })
-      return packed
-    }
-    const aPacked = !transA && k % 4 === 0 ? bind(a) : pack(a, m, k4, m, k, transA)
-    const bPacked = !transB && n % 4 === 0 && k % 4 === 0 ? bind(b) : pack(b, 4 * k4, n4, k, n, transB)
+    const packing = (x: GpuTensor, rows: number, cols4: number, srcRows: number, srcCols: number, transposed: boolean) =>
+      ({ rows, cols4, srcRows, srcCols, ld: x.cols, transposed, x: bind(x), out: scratch.get(rows * cols4 * 4) })
+    const aPack = !transA && k % 4 === 0 ? undefined : packing(a, m, k4, m, k, transA)
+    const bPack = !transB && n % 4 === 0 && k % 4 === 0 ? undefined : packing(b, 4 * k4, n4, k, n, transB)
+    const [first, second] = aPack === undefined ? [bPack, undefined] : [aPack, bPack]
+    if (first !== undefined) encodeMatmulPack(recorder, kernel("matmulPack"), first, second, placeholders)
+    const aPacked = aPack?.out ?? bind(a)
+    const bPacked = bPack?.out ?? bind(b)
     encodeMatmulRegister(recorder, kernel("matmulRegister"), { ...common, k4, n4, a: aPacked, b: bPacked }, placeholders)
     scratch.release()
     return { out, pre }

@@ -1,6 +1,6 @@
 /** Host side of matmulPack: the vec4, zero-padded operand layouts matmulRegister reads. */
 import { grid1d, type Kernel, type KernelSpec, singlePipeline } from "../Kernel.ts"
-import type { Binding, Recorder } from "../Recorder.ts"
+import type { Binding, ParamWriter, Recorder } from "../Recorder.ts"
 import { matmulPackWgsl } from "./matmulPack.wgsl.ts"
 
 const WORKGROUP_SIZE = 256
@@ -9,12 +9,12 @@ const WORKGROUP_SIZE = 256
 export const matmulPackSpec: KernelSpec = {
   name: "matmulPack",
   code: matmulPackWgsl,
-  bindings: ["read", "write"],
+  bindings: ["read", "read", "write", "write"],
   pipelines: singlePipeline("matmulPack", { WORKGROUP_SIZE })
 }
 
-/** What one matmulPack dispatch needs. */
-export interface MatmulPackArgs {
+/** One operand to pack. */
+export interface PackOperand {
   /** Rows of the packed output. */
   readonly rows: number
   /** Row length of the packed output in vec4. */
@@ -26,15 +26,31 @@ export interface MatmulPackArgs {
   readonly ld: number
   readonly transposed: boolean
   readonly x: Binding
+  /** A vec4 binding of rows·cols4 vec4. */
   readonly out: Binding
 }
 
-/** Records one matmulPack dispatch into the pending pass. */
-export const encodeMatmulPack = (rec: Recorder, kernel: Kernel, a: MatmulPackArgs): void =>
+const writeOperand = (p: ParamWriter, o: PackOperand | undefined): void => {
+  if (o === undefined) p.u32(0).u32(0).u32(0).u32(0).u32(0).u32(0)
+  else p.u32(o.rows).u32(o.cols4).u32(o.srcRows).u32(o.srcCols).u32(o.ld).u32(o.transposed ? 1 : 0)
+}
+
+/** Records one matmulPack dispatch packing `first` and, when given, `second`. */
+export const encodeMatmulPack = (
+  rec: Recorder,
+  kernel: Kernel,
+  first: PackOperand,
+  second: PackOperand | undefined,
+  placeholders: { readonly read: Binding; readonly write: Binding }
+): void =>
   rec.dispatch(
     kernel,
     "matmulPack",
-    [a.x, a.out],
-    (p) => p.u32(a.rows).u32(a.cols4).u32(a.srcRows).u32(a.srcCols).u32(a.ld).u32(a.transposed ? 1 : 0),
-    grid1d(a.rows * a.cols4, WORKGROUP_SIZE)
+    [first.x, second?.x ?? placeholders.read, first.out, second?.out ?? placeholders.write],
+    (p) => {
+      writeOperand(p, first)
+      p.u32(0).u32(0) // `second` is @align(16): offset 32
+      writeOperand(p, second)
+    },
+    grid1d(first.rows * first.cols4 + (second === undefined ? 0 : second.rows * second.cols4), WORKGROUP_SIZE)
   )
