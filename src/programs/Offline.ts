@@ -1,0 +1,252 @@
+/**
+ * Offline RL programs over one run directory: train the IQL critic, train the SWG diffusion model on
+ * z = [a, w], train IQL's AWR actor, and evaluate SWG, SWG-R, diffusion BC, IDQL and IQL with
+ * vectorised rollouts. Each stage checkpoints every N steps, resumes with `resume`, and writes one
+ * result file per (task, method, seed) so tables can be built over several sittings.
+ */
+import { Console, Effect, Schema } from "effect"
+import * as Config from "../domain/Config.ts"
+import * as Rng from "../domain/Rng.ts"
+import * as OfflineDataset from "../data/OfflineDataset.ts"
+import { DatasetStore } from "../data/DatasetStore.ts"
+import type * as Training from "../diffusion/Training.ts"
+import * as DiffusionTraining from "../diffusion/Training.ts"
+import * as Environment from "../env/Environment.ts"
+import { Environments } from "../env/Environments.ts"
+import * as Critic from "../rl/Critic.ts"
+import * as IqlActor from "../rl/IqlActor.ts"
+import * as OfflineData from "../rl/OfflineData.ts"
+import * as SwgAgent from "../rl/SwgAgent.ts"
+import { Backend } from "../services/Backend.ts"
+import { Checkpoints } from "../services/Checkpoints.ts"
+import { writeJsonAtomically } from "../services/Files.ts"
+import * as ResumableLoop from "./ResumableLoop.ts"
+
+export const Methods = ["swg", "swg-r", "diffusion-bc", "idql", "iql"] as const
+export type Method = (typeof Methods)[number]
+
+export class EvaluationConfig extends Schema.Class<EvaluationConfig>("EvaluationConfig")({
+  /** Episodes per (method, seed), run in lockstep as one batch. */
+  episodes: Config.PositiveInt.pipe(Config.withDefault(10)),
+  methods: Schema.Array(Schema.Literals(Methods)).pipe(Config.withDefault([...Methods])),
+  /** SWG guidance scale ρ (paper: tuned per task in {1, 5, 10, 15, 20, 25, 30}). */
+  guidanceScale: Schema.Finite.pipe(Config.withDefault(10)),
+  /** Candidates for SWG-R and IDQL. */
+  candidates: Config.PositiveInt.pipe(Config.withDefault(16)),
+  /** Sampling temperature of SWG-R, BC and IDQL (SWG itself uses 0). */
+  temperature: Schema.Finite.pipe(Config.withDefault(1)),
+  /** ρ values of the guidance sweep. */
+  sweepScales: Schema.Array(Schema.Finite).pipe(Config.withDefault([1, 5, 10, 15, 20, 25, 30]))
+}) {}
+
+export class OfflineConfig extends Schema.Class<OfflineConfig>("OfflineConfig")({
+  /** D4RL task name, e.g. "maze2d-umaze-v1", "hopper-medium-replay-v2", or "pendulum-random". */
+  task: Schema.String,
+  /** HDF5 file in the D4RL layout. */
+  dataset: Schema.String,
+  /** Where checkpoints go (one directory per task and seed). */
+  runDir: Schema.String,
+  /** Where result files go (one JSON per task, method and seed). */
+  resultsDir: Schema.String.pipe(Config.withDefault("results")),
+  seed: Config.NonNegativeInt.pipe(Config.withDefault(0)),
+  critic: Critic.CriticConfig.pipe(Config.withDefault({})),
+  criticSteps: Config.PositiveInt.pipe(Config.withDefault(1_000_000)),
+  swg: SwgAgent.SwgAgentConfig.pipe(Config.withDefault({})),
+  iql: IqlActor.IqlActorConfig.pipe(Config.withDefault({})),
+  evaluation: EvaluationConfig.pipe(Config.withDefault({})),
+  checkpointEvery: Config.PositiveInt.pipe(Config.withDefault(10_000)),
+  logEvery: Config.PositiveInt.pipe(Config.withDefault(1000)),
+  /** Continue interrupted training from the run directory's checkpoints. */
+  resume: Schema.Boolean.pipe(Config.withDefault(true))
+}) {}
+
+/** One evaluated (task, method, seed): what `results.json` collects. */
+export interface OfflineResult {
+  readonly task: string
+  readonly method: string
+  readonly seed: number
+  /** D4RL-normalised score (×100), or null for tasks without reference scores. */
+  readonly normalizedScore: number | null
+  readonly returnMean: number
+  readonly episodes: number
+  /** Guidance scale, for SWG runs. */
+  readonly guidanceScale?: number
+}
+
+/** Loads and prepares the dataset, uploads the training transitions. */
+const loadData = Effect.fn("Offline.loadData")(function*(c: OfflineConfig) {
+  const store = yield* DatasetStore
+  const backend = yield* Backend
+  const raw = yield* store.read(c.dataset)
+  const prepared = OfflineData.prepare(raw, OfflineData.rewardConvention(c.task), c.seed)
+  const device = yield* backend.run((B) => OfflineData.upload(B, prepared.train))
+  return { prepared, device }
+})
+
+const criticPath = (c: OfflineConfig) => `${c.runDir}/critic.safetensors`
+const swgPath = (c: OfflineConfig) => `${c.runDir}/swg.safetensors`
+const iqlPath = (c: OfflineConfig) => `${c.runDir}/iql-actor.safetensors`
+
+const newCritic = (c: OfflineConfig, ds: OfflineDataset.OfflineDataset) =>
+  Effect.flatMap(Backend, (b) => b.run((B) => Critic.create(B, c.critic, ds.observationDim, ds.actionDim, Rng.named(c.seed, "critic"))))
+
+/** Stage 1: the IQL critic (Q, target Q, V). */
+export const trainCritic = Effect.fn("Offline.trainCritic")(function*(c: OfflineConfig) {
+  const { prepared, device } = yield* loadData(c)
+  const critic = yield* newCritic(c, prepared.train)
+  const backend = yield* Backend
+  yield* ResumableLoop.run({
+    label: `critic ${c.task}`, totalSteps: c.criticSteps, checkpointPath: criticPath(c), checkpointEvery: c.checkpointEvery,
+    resume: c.resume, logEvery: c.logEvery, models: { q: critic.q, v: critic.v },
+    architecture: { kind: "iql-critic", observationDim: prepared.train.observationDim, actionDim: prepared.train.actionDim },
+    config: Schema.encodeSync(Critic.CriticConfig)(c.critic), seed: c.seed, lossNames: ["v_loss", "q_loss"],
+    step: (i) => Critic.updateStep(backend.ops, critic, device, Rng.named(c.seed, "critic-batch"), i)
+  })
+  return critic
+})
+
+/** A trained critic restored from the run directory. */
+const loadCritic = Effect.fn("Offline.loadCritic")(function*(c: OfflineConfig, ds: OfflineDataset.OfflineDataset) {
+  const checkpoints = yield* Checkpoints
+  const critic = yield* newCritic(c, ds)
+  const saved = yield* checkpoints.load(criticPath(c))
+  yield* ResumableLoop.restore({ q: critic.q, v: critic.v }, saved.tensors, {})
+  return critic
+})
+
+/** Stage 2: weights from the critic, then the SWG diffusion model on z = [a, w]. */
+export const trainSwg = Effect.fn("Offline.trainSwg")(function*(c: OfflineConfig) {
+  const { prepared, device } = yield* loadData(c)
+  const backend = yield* Backend
+  const B = backend.ops
+  const critic = yield* loadCritic(c, prepared.train)
+  const advantageChunks = yield* backend.run((ops) => Critic.advantages(ops, critic, device.observations, device.actions))
+  const parts: Array<Float32Array> = []
+  for (const t of advantageChunks) {
+    parts.push(yield* backend.read(t))
+    B.dispose(t)
+  }
+  const advantages = Float32Array.from(parts.flatMap((p) => Array.from(p)))
+  const { z, range } = SwgAgent.augmentedData(c.swg.weightFunction, prepared.train.actions, prepared.train.actionDim, advantages)
+  yield* Console.log(`${c.task}: ${z.length / (prepared.train.actionDim + 1)} weighted samples, weights in [${range[0].toFixed(4)}, ${range[1].toFixed(4)}]`)
+  const agent = yield* backend.run((ops) =>
+    SwgAgent.create(ops, c.swg, prepared.train.observationDim, prepared.train.actionDim, range, Rng.named(c.seed, "swg-init")))
+  const data: Training.DiffusionData = {
+    z0: B.upload(z, prepared.train.size, prepared.train.actionDim + 1),
+    condition: device.observations
+  }
+  const tables = yield* backend.run((ops) => DiffusionTraining.noiseTables(ops, agent.schedule))
+  yield* ResumableLoop.run({
+    label: `swg ${c.task}`, totalSteps: c.swg.steps, checkpointPath: swgPath(c), checkpointEvery: c.checkpointEvery,
+    resume: c.resume, logEvery: c.logEvery, models: { swg: agent.model },
+    architecture: { kind: "swg", weightRange: [range[0], range[1]], observationDim: prepared.train.observationDim, actionDim: prepared.train.actionDim },
+    config: Schema.encodeSync(SwgAgent.SwgAgentConfig)(c.swg), seed: c.seed, lossNames: ["eps_loss"],
+    step: (i) => SwgAgent.trainStep(B, agent, data, tables, Rng.named(c.seed, "swg"), i)
+  })
+  return agent
+})
+
+/** Stage 2b: IQL's AWR actor. */
+export const trainIql = Effect.fn("Offline.trainIql")(function*(c: OfflineConfig) {
+  const { prepared, device } = yield* loadData(c)
+  const backend = yield* Backend
+  const critic = yield* loadCritic(c, prepared.train)
+  const actor = yield* backend.run((B) => IqlActor.create(B, c.iql, prepared.train.observationDim, prepared.train.actionDim, Rng.named(c.seed, "iql-actor")))
+  yield* ResumableLoop.run({
+    label: `iql actor ${c.task}`, totalSteps: c.iql.steps, checkpointPath: iqlPath(c), checkpointEvery: c.checkpointEvery,
+    resume: c.resume, logEvery: c.logEvery, models: { actor: actor.model },
+    architecture: { kind: "iql-actor" }, config: Schema.encodeSync(IqlActor.IqlActorConfig)(c.iql), seed: c.seed,
+    lossNames: ["awr_loss"], step: (i) => IqlActor.updateStep(backend.ops, actor, critic, device, Rng.named(c.seed, "iql"), i)
+  })
+  return actor
+})
+
+/** The environment of a task name (batch = episodes run in lockstep). */
+const environmentFor = (task: string, batch: number) =>
+  Effect.gen(function*() {
+    const envs = yield* Environments
+    const maze = /^maze2d-(umaze|medium|large)(-dense)?-v1$/.exec(task)
+    if (maze) return yield* envs.maze2d({ maze: maze[1] as "umaze" | "medium" | "large", batch, reward: maze[2] ? "dense" : "sparse" })
+    const loco = /^(halfcheetah|hopper|walker2d)-/.exec(task)
+    if (loco) return yield* envs.locomotion({ task: loco[1] as "halfcheetah" | "hopper" | "walker2d", batch })
+    if (task.startsWith("pendulum")) return yield* envs.pendulum({ batch })
+    return yield* Effect.die(new Error(`no environment for task ${task}`))
+  })
+
+const scoreOf = (env: Environment.VectorEnv, episodeReturn: number): number | null =>
+  env.name in Environment.referenceScores ? Environment.normalizedScore(env.name as Environment.ScoredTask, episodeReturn) : null
+
+/** Restores the SWG model (with its weight range) from the run directory. */
+const loadSwg = Effect.fn("Offline.loadSwg")(function*(c: OfflineConfig, ds: OfflineDataset.OfflineDataset) {
+  const checkpoints = yield* Checkpoints
+  const backend = yield* Backend
+  const saved = yield* checkpoints.load(swgPath(c))
+  const arch = (saved.header.architecture as { models?: { weightRange?: [number, number] } }).models
+  const range = arch?.weightRange ?? [1e-4, 1]
+  const agent = yield* backend.run((B) => SwgAgent.create(B, c.swg, ds.observationDim, ds.actionDim, range, Rng.named(c.seed, "swg-init")))
+  yield* ResumableLoop.restore({ swg: agent.model }, saved.tensors, {})
+  return agent
+})
+
+/** Stage 3: rollouts of each method; one result file per (task, method, seed). */
+export const evaluate = Effect.fn("Offline.evaluate")(function*(c: OfflineConfig, scales?: ReadonlyArray<number>) {
+  const store = yield* DatasetStore
+  const backend = yield* Backend
+  const B = backend.ops
+  const raw = yield* store.read(c.dataset)
+  const ds = OfflineData.prepare(raw, OfflineData.rewardConvention(c.task), c.seed).train
+  const e = c.evaluation
+  const results: Array<OfflineResult> = []
+  const needsSwg = e.methods.some((m) => m !== "iql")
+  const agent = needsSwg ? yield* loadSwg(c, ds) : undefined
+  const critic = e.methods.includes("idql") || e.methods.includes("iql") ? yield* loadCritic(c, ds) : undefined
+  const actor = e.methods.includes("iql") ? yield* loadIql(c, ds) : undefined
+  const runs: Array<{ method: string; rho?: number; policy: (obs: Float64Array, step: number) => Promise<Float64Array> }> = []
+  const key = (name: string) => Rng.split(Rng.named(c.seed, "evaluate"), name)
+  for (const method of e.methods) {
+    if (method === "iql" && actor) runs.push({ method, policy: (obs) => IqlActor.act(B, actor, obs) })
+    if (agent === undefined) continue
+    if (method === "swg") {
+      for (const rho of scales ?? [e.guidanceScale]) {
+        runs.push({ method, rho, policy: (obs, t) => SwgAgent.act(B, agent, { _tag: "Swg", guidanceScale: rho, temperature: 0 }, obs, Rng.at(key(`swg-${rho}`), t)) })
+      }
+    }
+    if (method === "swg-r") {
+      runs.push({ method, rho: e.guidanceScale, policy: (obs, t) => SwgAgent.act(B, agent, { _tag: "SwgR", guidanceScale: e.guidanceScale, temperature: e.temperature, candidates: e.candidates, rule: "greedy" }, obs, Rng.at(key("swg-r"), t)) })
+    }
+    if (method === "diffusion-bc") {
+      runs.push({ method, policy: (obs, t) => SwgAgent.act(B, agent, { _tag: "DiffusionBc", temperature: e.temperature }, obs, Rng.at(key("bc"), t)) })
+    }
+    if (method === "idql" && critic) {
+      runs.push({ method, policy: (obs, t) => SwgAgent.act(B, agent, { _tag: "Idql", candidates: e.candidates, temperature: e.temperature, rule: "greedy", critic, weightFunction: c.swg.weightFunction }, obs, Rng.at(key("idql"), t)) })
+    }
+  }
+  for (const run of runs) {
+    const outcome = yield* Effect.scoped(Effect.gen(function*() {
+      const env = yield* environmentFor(c.task, e.episodes)
+      const r = yield* Environment.rolloutEffect(env, (obs, t) => Effect.promise(() => run.policy(obs, t)), 1_000_000 + c.seed)
+      const returns = Array.from(r.returns)
+      const returnMean = returns.reduce((a, b) => a + b, 0) / returns.length
+      return { returnMean, normalizedScore: scoreOf(env, returnMean) }
+    }))
+    const result: OfflineResult = {
+      task: c.task, method: run.method, seed: c.seed, episodes: e.episodes,
+      returnMean: outcome.returnMean, normalizedScore: outcome.normalizedScore,
+      ...(run.rho === undefined ? {} : { guidanceScale: run.rho })
+    }
+    results.push(result)
+    const suffix = scales === undefined ? "" : `-rho${run.rho}`
+    yield* writeJsonAtomically(`${c.resultsDir}/${c.task}/${run.method}${suffix}-seed${c.seed}.json`, result)
+    yield* Console.log(`${c.task} ${run.method}${run.rho === undefined ? "" : ` ρ=${run.rho}`} seed ${c.seed}: return ${outcome.returnMean.toFixed(2)}, normalised ${outcome.normalizedScore?.toFixed(1) ?? "—"}`)
+  }
+  return results
+})
+
+const loadIql = Effect.fn("Offline.loadIql")(function*(c: OfflineConfig, ds: OfflineDataset.OfflineDataset) {
+  const checkpoints = yield* Checkpoints
+  const backend = yield* Backend
+  const actor = yield* backend.run((B) => IqlActor.create(B, c.iql, ds.observationDim, ds.actionDim, Rng.named(c.seed, "iql-actor")))
+  const saved = yield* checkpoints.load(iqlPath(c))
+  yield* ResumableLoop.restore({ actor: actor.model }, saved.tensors, {})
+  return actor
+})

@@ -1,0 +1,42 @@
+/**
+ * From a D4RL-layout dataset to what the IQL-family agents train on (ALGORITHMS.md §2.8, §7 item 10):
+ * `qlearning_dataset` transitions, actions clipped to ±(1 − 1e-5), mask = 1 − terminal, locomotion
+ * rewards scaled by 1000/(max return − min return), a random 5 % held out; then on the device.
+ */
+import * as OfflineDataset from "../data/OfflineDataset.ts"
+import * as Rng from "../domain/Rng.ts"
+import type { TensorBackend } from "../domain/TensorBackend.ts"
+import type { DeviceTransitions } from "./Critic.ts"
+
+/** How rewards are transformed before learning. */
+export type RewardConvention = "locomotion" | "none"
+
+export interface Prepared {
+  readonly train: OfflineDataset.OfflineDataset
+  readonly holdout: OfflineDataset.OfflineDataset
+}
+
+/** The reward convention of a D4RL task name: locomotion tasks are rescaled, maze2d rewards are kept. */
+export const rewardConvention = (task: string): RewardConvention =>
+  /^(halfcheetah|hopper|walker2d|ant)-/.test(task) ? "locomotion" : "none"
+
+export const prepare = (ds: OfflineDataset.OfflineDataset, convention: RewardConvention, seed: number, holdout = 0.05): Prepared => {
+  const transitions = OfflineDataset.clipActions(OfflineDataset.qlearningTransitions(ds))
+  const scaled = convention === "locomotion" ? OfflineDataset.iqlRewardScaling(transitions) : transitions
+  const { train, holdout: held } = OfflineDataset.split(scaled, 1 - holdout, Rng.named(seed, "holdout"))
+  return { train, holdout: held }
+}
+
+/** Uploads transitions (rows aligned) to the backend. */
+export const upload = (B: TensorBackend, ds: OfflineDataset.OfflineDataset): DeviceTransitions => {
+  const n = ds.size
+  const next = ds.nextObservations
+  if (next === undefined) throw new Error("transitions need next observations (run qlearningTransitions first)")
+  return {
+    observations: B.upload(ds.observations, n, ds.observationDim),
+    actions: B.upload(ds.actions, n, ds.actionDim),
+    rewards: B.upload(ds.rewards, n, 1),
+    masks: B.upload(Float32Array.from(ds.terminals, (t) => 1 - t), n, 1),
+    nextObservations: B.upload(next, n, ds.observationDim)
+  }
+}

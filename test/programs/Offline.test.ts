@@ -1,0 +1,83 @@
+/**
+ * The offline pipeline end to end on a tiny Pendulum dataset (seconds, CPU backend): critic,
+ * SWG diffusion model and IQL actor are trained, every method is evaluated in the environment,
+ * and one result file per (task, method, seed) is written.
+ */
+import { mkdtemp, readdir, readFile } from "node:fs/promises"
+import { tmpdir } from "node:os"
+import { join } from "node:path"
+import { it } from "@effect/vitest"
+import { Effect, Layer, Schema } from "effect"
+import { expect } from "vitest"
+import * as OfflineDataset from "../../src/data/OfflineDataset.ts"
+import { DatasetStore } from "../../src/data/DatasetStore.ts"
+import * as Rng from "../../src/domain/Rng.ts"
+import { Environments } from "../../src/env/Environments.ts"
+import * as Pendulum from "../../src/env/Pendulum.ts"
+import * as Offline from "../../src/programs/Offline.ts"
+import { Backend } from "../../src/services/Backend.ts"
+import { Checkpoints } from "../../src/services/Checkpoints.ts"
+import { Progress } from "../../src/services/Progress.ts"
+
+const layers = Layer.mergeAll(Backend.layerCpu, Checkpoints.layer, Progress.layerSilent, DatasetStore.layer, Environments.layer)
+
+/** 8 episodes of a noisy proportional controller on Pendulum, in the D4RL layout. */
+const pendulumDataset = (): OfflineDataset.OfflineDataset => {
+  const env = Pendulum.make({ batch: 8 })
+  const obs: Array<number> = []
+  const actions: Array<number> = []
+  const rewards: Array<number> = []
+  const next: Array<number> = []
+  const timeouts: Array<number> = []
+  let o = env.reset(3)
+  const noise = new Float64Array(8)
+  for (let t = 0; t < env.maxEpisodeSteps; t++) {
+    Rng.fillUniform(Rng.at(Rng.named(4, "behaviour"), t), noise)
+    const a = Float64Array.from({ length: 8 }, (_, i) => Math.max(-1, Math.min(1, -0.5 * o[3 * i + 2] + (2 * noise[i] - 1))))
+    const r = env.step(a)
+    for (let i = 0; i < 8; i++) {
+      obs.push(o[3 * i], o[3 * i + 1], o[3 * i + 2])
+      next.push(r.observations[3 * i], r.observations[3 * i + 1], r.observations[3 * i + 2])
+      actions.push(a[i])
+      rewards.push(r.rewards[i])
+      timeouts.push(t === env.maxEpisodeSteps - 1 ? 1 : 0)
+    }
+    o = r.observations
+  }
+  const n = rewards.length
+  return OfflineDataset.make({
+    observations: Float32Array.from(obs), actions: Float32Array.from(actions), rewards: Float32Array.from(rewards),
+    terminals: new Uint8Array(n), timeouts: Uint8Array.from(timeouts), nextObservations: Float32Array.from(next),
+    observationDim: 3, actionDim: 1
+  })
+}
+
+it.effect("trains the critic, SWG and IQL on Pendulum data and evaluates every method", () =>
+  Effect.gen(function*() {
+    const dir = yield* Effect.promise(() => mkdtemp(join(tmpdir(), "offline-")))
+    const dataset = join(dir, "pendulum.hdf5")
+    yield* (yield* DatasetStore).write(dataset, pendulumDataset())
+    const config = yield* Schema.decodeUnknownEffect(Offline.OfflineConfig)({
+      task: "pendulum-noisy", dataset, runDir: join(dir, "run"), resultsDir: join(dir, "results"), seed: 0,
+      critic: { hidden: 32, batch: 128, lr: 1e-3 }, criticSteps: 150,
+      swg: { hidden: 32, blocks: 3, steps: 150, batch: 128, lr: 1e-3, lrDecaySteps: 150, diffusionSteps: 5 },
+      iql: { hidden: 32, steps: 100, batch: 128 },
+      evaluation: { episodes: 2, candidates: 4, guidanceScale: 2 },
+      checkpointEvery: 50, logEvery: 50
+    })
+    yield* Offline.trainCritic(config)
+    yield* Offline.trainSwg(config)
+    yield* Offline.trainIql(config)
+    const results = yield* Offline.evaluate(config)
+    expect(results.map((r) => r.method).sort()).toEqual(["diffusion-bc", "idql", "iql", "swg", "swg-r"])
+    for (const r of results) {
+      expect(Number.isFinite(r.returnMean)).toBe(true)
+      // Pendulum returns lie in [−16.27·200, 0].
+      expect(r.returnMean).toBeLessThanOrEqual(0)
+      expect(r.returnMean).toBeGreaterThan(-16.3 * 200)
+    }
+    const files = yield* Effect.promise(() => readdir(join(dir, "results", "pendulum-noisy")))
+    expect(files.sort()).toEqual(["diffusion-bc-seed0.json", "idql-seed0.json", "iql-seed0.json", "swg-r-seed0.json", "swg-seed0.json"])
+    const saved = JSON.parse(yield* Effect.promise(() => readFile(join(dir, "results", "pendulum-noisy", "swg-seed0.json"), "utf8")))
+    expect(saved).toMatchObject({ task: "pendulum-noisy", method: "swg", seed: 0, episodes: 2, normalizedScore: null })
+  }).pipe(Effect.provide(layers)), 180_000)
