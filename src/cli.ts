@@ -3,7 +3,7 @@
  * from flags, picks the backend (`--backend auto|gpu|cpu`) and runs its program.
  */
 import { NodeRuntime, NodeServices } from "@effect/platform-node"
-import { Console, Effect, Option, Schema } from "effect"
+import { Console, Effect, Layer, Option, Schema } from "effect"
 import { Command, Flag } from "effect/cli"
 import { BenchConfig, type BenchResult, bench } from "./programs/Bench.ts"
 import { Checkpoints } from "./services/Checkpoints.ts"
@@ -11,6 +11,11 @@ import { writeJsonAtomically } from "./services/Files.ts"
 import { Plots } from "./services/Plots.ts"
 import { Progress } from "./services/Progress.ts"
 import { ToyConfig, toy } from "./programs/Toy.ts"
+import { DatasetStore } from "./data/DatasetStore.ts"
+import { Environments } from "./env/Environments.ts"
+import * as Offline from "./programs/Offline.ts"
+import { Methods, OfflineConfig } from "./programs/Offline.ts"
+import * as Results from "./programs/Results.ts"
 import { readFile } from "node:fs/promises"
 import { DemoConfig, demo } from "./programs/Demo.ts"
 import { Backend, BackendChoice } from "./services/Backend.ts"
@@ -112,8 +117,105 @@ const toyCommand = Command.make(
   })
 ).pipe(Command.withDescription("SWG on the 2-D toys: train per dataset, sample with self-weighted guidance, compare with exact targets"))
 
+// ---- offline RL ------------------------------------------------------------------------------
+
+const offlineFlags = {
+  backend: backendFlag,
+  preset: Flag.String("preset").pipe(Flag.withDescription("cpu (sized for a 2-core CPU) or paper (the paper's sizes)"), Flag.withDefault("cpu")),
+  config: Flag.String("config").pipe(Flag.withDescription("a JSON config file instead of the preset"), Flag.optional),
+  task: Flag.String("task").pipe(Flag.withDescription("D4RL task name, e.g. maze2d-umaze-v1, hopper-medium-replay-v2")),
+  dataset: Flag.String("dataset").pipe(Flag.withDescription("HDF5 dataset (default out/datasets/<task>.hdf5)"), Flag.optional),
+  seed: optionalInt("seed", "random seed (default 0)"),
+  steps: optionalInt("steps", "override the training steps of this stage"),
+  runDir: Flag.String("run-dir").pipe(Flag.withDescription("checkpoint directory (default runs/<task>/seed<seed>)"), Flag.optional),
+  results: Flag.String("results").pipe(Flag.withDescription("results directory (default results)"), Flag.optional),
+  fresh: Flag.Boolean("fresh").pipe(Flag.withDescription("start over instead of resuming from the run directory"), Flag.withDefault(false))
+}
+
+type OfflineFlags = {
+  readonly preset: string
+  readonly config: Option.Option<string>
+  readonly task: string
+  readonly dataset: Option.Option<string>
+  readonly seed: Option.Option<number>
+  readonly steps: Option.Option<number>
+  readonly runDir: Option.Option<string>
+  readonly results: Option.Option<string>
+  readonly fresh: boolean
+}
+
+/**
+ * Preset + flags → OfflineConfig, decoded once so a bad value names its field; `stepsField` says
+ * which stage `--steps` overrides, `evaluation` overrides fields of the evaluation config.
+ */
+const offlineConfig = (f: OfflineFlags, stepsField: "criticSteps" | "swg" | "iql" | undefined, evaluation: Record<string, unknown> = {}) =>
+  Effect.gen(function*() {
+    const base = yield* loadConfig("offline", f.preset, f.config)
+    const seed = Option.getOrElse(f.seed, () => (base.seed as number | undefined) ?? 0)
+    const raw: Record<string, unknown> = {
+      ...base,
+      task: f.task,
+      seed,
+      dataset: Option.getOrElse(f.dataset, () => `out/datasets/${f.task}.hdf5`),
+      runDir: Option.getOrElse(f.runDir, () => `runs/${f.task}/seed${seed}`),
+      resultsDir: Option.getOrElse(f.results, () => "results"),
+      resume: !f.fresh,
+      evaluation: { ...(base.evaluation as object | undefined), ...evaluation }
+    }
+    if (Option.isSome(f.steps) && stepsField === "criticSteps") raw.criticSteps = f.steps.value
+    if (Option.isSome(f.steps) && (stepsField === "swg" || stepsField === "iql")) {
+      raw[stepsField] = { ...(base[stepsField] as object | undefined), steps: f.steps.value }
+    }
+    return yield* Schema.decodeUnknownEffect(OfflineConfig)(raw)
+  })
+
+const offlineLayers = (backend: BackendChoice) =>
+  Layer.mergeAll(Backend.layer(backend), Checkpoints.layer, Plots.layer, Progress.layer, DatasetStore.layer, Environments.layer)
+
+const trainCriticCommand = Command.make("train-critic", offlineFlags, Effect.fn(function*({ backend, ...f }) {
+  const c = yield* offlineConfig(f, "criticSteps")
+  yield* Offline.trainCritic(c).pipe(Effect.provide(offlineLayers(backend)))
+})).pipe(Command.withDescription("train the IQL critic (twin Q, target Q, V) on a dataset"))
+
+const trainSwgCommand = Command.make("train-swg", offlineFlags, Effect.fn(function*({ backend, ...f }) {
+  const c = yield* offlineConfig(f, "swg")
+  yield* Offline.trainSwg(c).pipe(Effect.provide(offlineLayers(backend)))
+})).pipe(Command.withDescription("weights from the critic, then the SWG diffusion model on z = [a, w]"))
+
+const trainBaselineCommand = Command.make("train-baseline", offlineFlags, Effect.fn(function*({ backend, ...f }) {
+  const c = yield* offlineConfig(f, "iql")
+  yield* Offline.trainIql(c).pipe(Effect.provide(offlineLayers(backend)))
+})).pipe(Command.withDescription("train IQL's AWR actor (diffusion BC and IDQL reuse the SWG model, unguided)"))
+
+const evaluateCommand = Command.make("evaluate", {
+  ...offlineFlags,
+  methods: listFlag("methods", "comma-separated: swg,swg-r,diffusion-bc,idql,iql (default all)"),
+  episodes: optionalInt("episodes", "episodes per method (default from the preset)")
+}, Effect.fn(function*({ backend, methods, episodes, ...f }) {
+  const c = yield* offlineConfig(f, undefined, present({ methods: splitList(methods, (m) => m), episodes }))
+  yield* Offline.evaluate(c).pipe(Effect.provide(offlineLayers(backend)))
+})).pipe(Command.withDescription("roll out the trained policies; one result file per task, method and seed"))
+
+const sweepCommand = Command.make("sweep", {
+  ...offlineFlags,
+  scales: listFlag("scales", "guidance scales ρ (default 1,5,10,15,20,25,30)")
+}, Effect.fn(function*({ backend, scales, ...f }) {
+  const c = yield* offlineConfig(f, undefined, present({ methods: Option.some(["swg"]), sweepScales: splitList(scales, Number) }))
+  yield* Offline.evaluate(c, c.evaluation.sweepScales).pipe(Effect.provide(offlineLayers(backend)))
+})).pipe(Command.withDescription("SWG guidance-scale sweep (paper App. D.3)"))
+
+const resultsCommand = Command.make("results", {
+  results: Flag.String("results").pipe(Flag.withDescription("results directory"), Flag.withDefault("results"))
+}, Effect.fn(function*({ results }) {
+  const { markdown } = yield* Results.build(results, Methods).pipe(Effect.provide(Plots.layer))
+  yield* Console.log(markdown)
+})).pipe(Command.withDescription("build results.md, results.json and plots from the result files"))
+
 const root = Command.make("dgrl").pipe(
-  Command.withSubcommands([demoCommand, benchCommand, toyCommand]),
+  Command.withSubcommands([
+    demoCommand, benchCommand, toyCommand,
+    trainCriticCommand, trainSwgCommand, trainBaselineCommand, evaluateCommand, sweepCommand, resultsCommand
+  ]),
   Command.withDescription("diffusion-guided offline reinforcement learning on WebGPU")
 )
 

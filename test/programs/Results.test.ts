@@ -1,0 +1,27 @@
+import { describe, expect, it } from "vitest"
+import * as Results from "../../src/programs/Results.ts"
+
+const result = (task: string, method: string, seed: number, score: number) => ({
+  file: `${task}/${method}-seed${seed}.json`,
+  result: { task, method, seed, normalizedScore: score, returnMean: score * 2, episodes: 10 }
+})
+
+describe("Results", () => {
+  it("averages over seeds with the standard error, ignoring sweep files", () => {
+    const summaries = Results.summarize([
+      result("maze2d-umaze-v1", "swg", 0, 10),
+      result("maze2d-umaze-v1", "swg", 1, 20),
+      result("maze2d-umaze-v1", "swg", 2, 30),
+      result("maze2d-umaze-v1", "iql", 0, 5),
+      { ...result("maze2d-umaze-v1", "swg", 0, 99), file: "maze2d-umaze-v1/swg-rho5-seed0.json" }
+    ])
+    const swg = summaries.find((s) => s.method === "swg")!
+    expect(swg.mean).toBe(20)
+    expect(swg.seeds).toBe(3)
+    // s.d. 10, s.e. 10/√3
+    expect(swg.standardError).toBeCloseTo(10 / Math.sqrt(3), 12)
+    expect(Results.table(summaries, ["swg", "iql", "idql"])).toBe(
+      "| task | swg | iql | idql |\n| --- | --- | --- | --- |\n| maze2d-umaze-v1 | 20.0 ± 5.8 (3) | 5.0 ± 0.0 (1) | — |\n"
+    )
+  })
+})
