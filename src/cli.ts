@@ -16,6 +16,7 @@ import { Environments } from "./env/Environments.ts"
 import * as Offline from "./programs/Offline.ts"
 import { Methods, OfflineConfig } from "./programs/Offline.ts"
 import * as Results from "./programs/Results.ts"
+import { ScalingConfig, scaling } from "./programs/Scaling.ts"
 import { readFile } from "node:fs/promises"
 import { DemoConfig, demo } from "./programs/Demo.ts"
 import { Backend, BackendChoice } from "./services/Backend.ts"
@@ -117,6 +118,20 @@ const toyCommand = Command.make(
   })
 ).pipe(Command.withDescription("SWG on the 2-D toys: train per dataset, sample with self-weighted guidance, compare with exact targets"))
 
+const scalingCommand = Command.make(
+  "scaling",
+  {
+    backend: backendFlag,
+    batch: optionalInt("batch", "samples per call (default 1)"),
+    repeats: optionalInt("repeats", "timed repeats (default 5)"),
+    outDir: Flag.String("out").pipe(Flag.withDescription("output directory (default out/scaling)"), Flag.optional)
+  },
+  Effect.fn(function*({ backend, ...flags }) {
+    const config = yield* Schema.decodeUnknownEffect(ScalingConfig)(present(flags))
+    yield* scaling(config).pipe(Effect.provide([Backend.layer(backend), Plots.layer]))
+  })
+).pipe(Command.withDescription("inference-time scaling: guided vs unguided sampling time as depth and width grow"))
+
 // ---- offline RL ------------------------------------------------------------------------------
 
 const offlineFlags = {
@@ -213,7 +228,7 @@ const resultsCommand = Command.make("results", {
 
 const root = Command.make("dgrl").pipe(
   Command.withSubcommands([
-    demoCommand, benchCommand, toyCommand,
+    demoCommand, benchCommand, toyCommand, scalingCommand,
     trainCriticCommand, trainSwgCommand, trainBaselineCommand, evaluateCommand, sweepCommand, resultsCommand
   ]),
   Command.withDescription("diffusion-guided offline reinforcement learning on WebGPU")
