@@ -2,7 +2,8 @@
  * matmulTiled: C = act(op(A)·op(B) + bias) for real GPUs, with workgroup-memory tiles.
  * A workgroup of 16×16 invocations computes a 64×64 tile of C, each invocation 4×4 outputs strided
  * by 16; op(A) and op(B) are staged through workgroup memory 16 k at a time. Transposes are read in
- * place (op(A)[r, k] = A[k·m + r] when transA). Loads past the edges read 0, stores are skipped.
+ * place (op(A)[r, k] = A[k·m + r] when transA), with the staging order following the stored layout
+ * so global reads stay coalesced. Loads past the edges read 0, stores are skipped.
  * Bindings: 0 params, 1 a, 2 b, 3 bias (read), 4 out, 5 pre (write).
  * The activation is a uniform (its index in UnaryOps): on real GPUs a uniform switch is a real
  * branch, and one pipeline keeps llvmpipe's slow JIT of this kernel (≈10 s) to one.
@@ -35,9 +36,11 @@ struct Params {
 
 const TILE = 64u;
 const DEPTH = 16u;
+// Rows of the staged tiles are padded to 65 floats so that stores along k hit distinct banks.
+const STRIDE = 65u;
 
-var<workgroup> tileA: array<f32, 1024>;
-var<workgroup> tileB: array<f32, 1024>;
+var<workgroup> tileA: array<f32, 1040>;
+var<workgroup> tileB: array<f32, 1040>;
 ${activationWgsl}
 fn loadA(r: u32, k: u32) -> f32 {
   if (r >= params.m || k >= params.k) {
@@ -70,21 +73,24 @@ fn matmulTiled(
   var acc: array<array<f32, 4>, 4>;
   for (var k0 = 0u; k0 < params.k; k0 += DEPTH) {
     for (var i = 0u; i < 4u; i++) {
+      // Consecutive invocations read consecutive addresses of the operand as stored.
       let e = li + i * 256u;
-      let ar = e / DEPTH;
-      let ak = e % DEPTH;
-      tileA[ak * TILE + ar] = loadA(row0 + ar, k0 + ak);
-      let bk = e / TILE;
-      let bc = e % TILE;
-      tileB[bk * TILE + bc] = loadB(k0 + bk, col0 + bc);
+      let along = params.transA != 0u;
+      let ar = select(e / DEPTH, e % TILE, along);
+      let ak = select(e % DEPTH, e / TILE, along);
+      tileA[ak * STRIDE + ar] = loadA(row0 + ar, k0 + ak);
+      let across = params.transB != 0u;
+      let bk = select(e / TILE, e % DEPTH, across);
+      let bc = select(e % TILE, e / DEPTH, across);
+      tileB[bk * STRIDE + bc] = loadB(k0 + bk, col0 + bc);
     }
     workgroupBarrier();
     for (var kk = 0u; kk < DEPTH; kk++) {
       var av: array<f32, 4>;
       var bv: array<f32, 4>;
       for (var i = 0u; i < 4u; i++) {
-        av[i] = tileA[kk * TILE + lid.y + 16u * i];
-        bv[i] = tileB[kk * TILE + lid.x + 16u * i];
+        av[i] = tileA[kk * STRIDE + lid.y + 16u * i];
+        bv[i] = tileB[kk * STRIDE + lid.x + 16u * i];
       }
       for (var i = 0u; i < 4u; i++) {
         for (var j = 0u; j < 4u; j++) {
