@@ -1,5 +1,6 @@
 /**
- * The Gpu service: a WebGPU device from Dawn's Node bindings (`webgpu`) for the lifetime of the
+ * The Gpu service: a WebGPU device from Dawn's Node bindings (`webgpu`, loaded when the layer is
+ * built, which also installs the WebGPU globals such as GPUBufferUsage) for the lifetime of the
  * layer, and the GPU TensorBackend compiled on it. The layer holds the `create()` result until the
  * device is destroyed (Dawn loses in-flight work when it is collected, PLATFORM.md §2.3), requests
  * the adapter's largest storage-buffer limits and the optional features it offers, picks the matmul
@@ -7,7 +8,6 @@
  * GPUs), and fails with ShaderCompilation naming the kernel when any pipeline does not compile.
  */
 import { Context, Effect, Layer, Schema } from "effect"
-import { create, globals } from "webgpu"
 import * as GpuBackend from "../gpu/GpuBackend.ts"
 import type { KernelSpec } from "../gpu/Kernel.ts"
 import type { TensorBackend } from "../domain/TensorBackend.ts"
@@ -97,10 +97,14 @@ export class Gpu extends Context.Service<Gpu, {
 }
 
 const make = Effect.fnUntraced(function*(options: GpuOptions) {
-  Object.assign(globalThis, globals)
+  const dawn = yield* Effect.tryPromise({
+    try: () => import("webgpu"),
+    catch: (e) => new GpuError({ reason: new AdapterUnavailable({ message: `cannot load Dawn (webgpu): ${String(e)}` }) })
+  })
+  Object.assign(globalThis, dawn.globals)
   const gpu = yield* Effect.acquireRelease(
     Effect.sync(() => {
-      const instance = create([])
+      const instance = dawn.create([])
       instances.add(instance)
       return instance
     }),
