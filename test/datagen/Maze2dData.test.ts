@@ -5,6 +5,7 @@
  */
 import { afterAll, assert, beforeAll, describe, it } from "@effect/vitest"
 import { Schema } from "effect"
+import * as OfflineDataset from "../../src/data/OfflineDataset.ts"
 import * as Rng from "../../src/domain/Rng.ts"
 import * as Maze2dData from "../../src/datagen/Maze2dData.ts"
 import * as Environment from "../../src/env/Environment.ts"
@@ -18,6 +19,9 @@ beforeAll(async () => {
 afterAll(() => runtime.probe.delete())
 
 const config = (fields: Record<string, unknown>) => Schema.decodeUnknownSync(Maze2dData.Maze2dDataConfig)(fields)
+
+/** An infos/* array (Float32Array for the maze data). */
+const info = (ds: OfflineDataset.OfflineDataset, key: string): Float32Array => ds.infos[key].data as Float32Array
 
 const sameArray = (a: ArrayLike<number>, b: ArrayLike<number>): boolean =>
   a.length === b.length && Array.prototype.every.call(a, (x: number, i: number) => Object.is(x, b[i]))
@@ -37,7 +41,7 @@ describe("Maze2dData", () => {
     const b = Maze2dData.generateSync(runtime, config({ maze: "umaze", size: 3000, seed: 7 }))
     const c = Maze2dData.generateSync(runtime, config({ maze: "umaze", size: 3000, seed: 8 }))
     for (const key of ["observations", "actions", "rewards", "timeouts"] as const) assert.isTrue(sameArray(a[key], b[key]), key)
-    for (const key of ["goal", "qpos", "qvel"]) assert.isTrue(sameArray(a.infos[key].data, b.infos[key].data), key)
+    for (const key of ["goal", "qpos", "qvel"]) assert.isTrue(sameArray(info(a, key), info(b, key)), key)
     assert.isFalse(sameArray(a.observations, c.observations))
   })
 
@@ -66,8 +70,8 @@ describe("Maze2dData", () => {
   it("puts timeouts where the target is reached or after 300 steps, and keeps D4RL's stale row after each", () => {
     const n = 30_000
     const ds = Maze2dData.generateSync(runtime, config({ maze: "umaze", size: n, seed: 2 }))
-    const goal = ds.infos.goal.data
-    const qpos = ds.infos.qpos.data
+    const goal = info(ds, "goal")
+    const qpos = info(ds, "qpos")
     let start = 0
     let segments = 0
     for (let i = 0; i < n; i++) {
@@ -97,7 +101,8 @@ describe("Maze2dData", () => {
 
   it("records the true state in every row when the stale-row quirk is off", () => {
     const ds = Maze2dData.generateSync(runtime, config({ maze: "medium", size: 5000, seed: 3, staleObservationAfterDone: false }))
-    const { qpos, qvel } = { qpos: ds.infos.qpos.data, qvel: ds.infos.qvel.data }
+    const qpos = info(ds, "qpos")
+    const qvel = info(ds, "qvel")
     for (let i = 0; i < ds.size; i++) {
       const row = [qpos[2 * i], qpos[2 * i + 1], qvel[2 * i], qvel[2 * i + 1]]
       if (!sameArray(ds.observations.subarray(4 * i, 4 * i + 4), row)) assert.fail(`row ${i} differs from qpos‖qvel`)
