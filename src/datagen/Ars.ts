@@ -446,9 +446,7 @@ export const train = Effect.fn("Ars.train")(function*(config: ArsConfig, options
   const history: Array<IterationSummary> = [...(saved?.history ?? [])]
   const checkpoints: Array<Checkpoint> = [...(saved?.checkpoints ?? [])]
   const run = (): ArsRun => ({ format: "dgrl-ars/1", config, state, history, checkpoints })
-  const save = options.runPath === undefined
-    ? Effect.void
-    : writeRun(options.runPath, run())
+  const save = () => options.runPath === undefined ? Effect.void : writeRun(options.runPath, run())
   const checkpoint = Effect.fnUntraced(function*() {
     if (checkpoints.at(-1)?.iteration === state.iteration) return
     const policy = policyOf(state, observationDim, actionDim)
@@ -462,7 +460,7 @@ export const train = Effect.fn("Ars.train")(function*(config: ArsConfig, options
       evalLength: result.length,
       policy
     })
-    if (options.runPath !== undefined) yield* writeRun(options.runPath, run())
+    yield* save()
   })
 
   if (checkpoints.length === 0) yield* checkpoint()
@@ -485,7 +483,7 @@ export const train = Effect.fn("Ars.train")(function*(config: ArsConfig, options
     })
   }
   yield* checkpoint()
-  yield* save
+  yield* save()
   return run()
 }, Effect.scoped)
 

@@ -10,12 +10,13 @@ import h5wasm from "h5wasm/node"
 import type { Group as H5Group } from "h5wasm/node"
 import * as Config from "../domain/Config.ts"
 import * as Rng from "../domain/Rng.ts"
-import { DatasetStore } from "../data/DatasetStore.ts"
+import { type DatasetError, DatasetStore } from "../data/DatasetStore.ts"
 import type * as OfflineDataset from "../data/OfflineDataset.ts"
 import * as Environment from "../env/Environment.ts"
 import { Environments } from "../env/Environments.ts"
 import type * as Locomotion from "../env/Locomotion.ts"
-import { writeJsonAtomically } from "../services/Files.ts"
+import { type FileWriteError, writeJsonAtomically } from "../services/Files.ts"
+import type { Progress } from "../services/Progress.ts"
 import * as Ars from "./Ars.ts"
 import { DatagenError, InvalidConfig, Unreadable } from "./DatagenError.ts"
 import * as JsonFile from "./JsonFile.ts"
@@ -108,7 +109,11 @@ export const trainPolicies = (config: GenerateConfig, task: Locomotion.Task) =>
  * Builds the dataset `config.name` and writes it with its recipe; when both files exist with the same recipe (and
  * not `force`), keeps them. ARS runs are cached, so only the first call for a task trains.
  */
-export const generate = Effect.fn("Generate.generate")(function*(config: GenerateConfig) {
+export const generate = Effect.fn("Generate.generate")(function*(config: GenerateConfig): Effect.fn.Return<
+  GenerateResult,
+  Environment.EnvironmentError | DatasetError | DatagenError | FileWriteError,
+  Environments | DatasetStore | Progress
+> {
   const entry = yield* Effect.fromResult(Recipes.find(config.name))
   const path = join(config.outDir, `${config.name}.hdf5`)
   if (entry.kind === "maze2d") {
@@ -141,7 +146,11 @@ export const generate = Effect.fn("Generate.generate")(function*(config: Generat
 export const regenerate = Effect.fn("Generate.regenerate")(function*(
   recipePath: string,
   options: { readonly outPath?: string; readonly compression?: number } = {}
-) {
+): Effect.fn.Return<
+  GenerateResult,
+  Environment.EnvironmentError | DatasetError | DatagenError | FileWriteError,
+  Environments | DatasetStore | Progress
+> {
   const recipe = yield* JsonFile.read(recipePath, Recipes.Recipe)
   if (recipe === undefined) {
     return yield* new DatagenError({ subject: recipePath, reason: new Unreadable({ path: recipePath, message: "no such file" }) })
