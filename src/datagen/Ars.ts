@@ -10,7 +10,7 @@ import * as Environment from "../env/Environment.ts"
 import { Environments } from "../env/Environments.ts"
 import type * as Locomotion from "../env/Locomotion.ts"
 import { type FileWriteError, writeJsonAtomically } from "../services/Files.ts"
-import { Progress } from "../services/Progress.ts"
+import { Progress, type Tracker } from "../services/Progress.ts"
 import { CacheMismatch, DatagenError, InvalidConfig } from "./DatagenError.ts"
 import * as JsonFile from "./JsonFile.ts"
 
@@ -464,12 +464,16 @@ export const train = Effect.fn("Ars.train")(function*(config: ArsConfig, options
   })
 
   if (checkpoints.length === 0) yield* checkpoint()
-  const tracker = yield* (yield* Progress).start(options.label ?? subject, config.maxIterations)
+  const progress = yield* Progress
+  let tracker: Tracker | undefined
   let last = yield* Clock.currentTimeMillis
   while (!budgetSpent(config, state)) {
     const step = yield* Environment.attempt(() => iterate(env, config, state))
     const now = yield* Clock.currentTimeMillis
-    state = { ...step.state, seconds: state.seconds + (now - last) / 1000 }
+    const seconds = (now - last) / 1000
+    // the progress total: iterations until the first budget runs out, estimated from the first iteration here
+    tracker ??= yield* progress.start(options.label ?? subject, estimateIterations(config, step.state, seconds, state))
+    state = { ...step.state, seconds: state.seconds + seconds }
     last = now
     history.push(step.summary)
     if (state.iteration % config.evalEvery === 0) yield* checkpoint()
@@ -491,6 +495,18 @@ export const train = Effect.fn("Ars.train")(function*(config: ArsConfig, options
 export const load = (path: string): Effect.Effect<ArsRun | undefined, DatagenError> => JsonFile.read(path, ArsRun)
 
 // internal
+
+const estimateIterations = (config: ArsConfig, after: ArsState, seconds: number, before: ArsState): number => {
+  const steps = Math.max(1, after.envSteps - before.envSteps)
+  return Math.max(
+    after.iteration,
+    Math.min(
+      config.maxIterations,
+      after.iteration + Math.ceil((config.maxEnvSteps - after.envSteps) / steps),
+      after.iteration + Math.ceil((config.maxSeconds - before.seconds - seconds) / Math.max(seconds, 1e-3))
+    )
+  )
+}
 
 const writeRun = (path: string, run: ArsRun): Effect.Effect<void, FileWriteError> =>
   writeJsonAtomically(path, Schema.encodeSync(ArsRun)(run))
