@@ -5,9 +5,10 @@
  *
  * Weights are stored as w̃ = exp(β·(e − e_max)) ∈ (0, 1]: a per-β constant factor, which the guidance
  * ∇ log ŵ₀ does not see (tested invariant), and which keeps the weight coordinate at unit scale.
- * ŵ₀ is clipped to the data's weight range [exp(β·(e_min − e_max)), 1] before the log: the exact
- * E[w₀ | z_t] is a convex combination of data weights, so this never clips the true value and only
- * discards impossible predictions (at β = 0 the range is {1}: no guidance, as it should be).
+ * ŵ₀ is clipped to the data's weight range [exp(β·(e_min − e_max)), 1] before the log (floored at
+ * 1e-4 as SWG-JAX): the exact E[w₀ | z_t] is a convex combination of data weights, so this never
+ * clips the true value above the floor and only discards impossible predictions (at β = 0 the range
+ * is {1}: no guidance, as it should be). The iterate's weight coordinate is clipped to the same range.
  */
 import { Console, Effect, Schema } from "effect"
 import * as Config from "../domain/Config.ts"
@@ -53,7 +54,7 @@ export class ToyConfig extends Schema.Class<ToyConfig>("ToyConfig")({
   /** Noise schedule: "vp" (SWG/IDQL's discrete VP, b_max 10) or "cosine" (the paper's toys, App. D.1). */
   schedule: Schema.Literals(["vp", "cosine"]).pipe(Config.withDefault("vp")),
   // optimisation
-  steps: Config.PositiveInt.pipe(Config.withDefault(4000)),
+  steps: Config.PositiveInt.pipe(Config.withDefault(8000)),
   batch: Config.PositiveInt.pipe(Config.withDefault(512)),
   /** AdamW learning rate, cosine-decayed to 0 over `steps`. */
   lr: Config.PositiveFinite.pipe(Config.withDefault(1e-3)),
@@ -66,6 +67,11 @@ export class ToyConfig extends Schema.Class<ToyConfig>("ToyConfig")({
   /** The ρ sweep, run at `sweepBeta`. */
   sweepScales: Schema.Array(Schema.Finite).pipe(Config.withDefault([0, 0.5, 1, 2, 4])),
   sweepBeta: Beta.pipe(Config.withDefault(3)),
+  /**
+   * Floor of the ŵ₀ clip (SWG-JAX's min_weight_clip 1e-4): below it the guidance is off, which
+   * keeps ∇ log ŵ₀ from exploding where the network's weight estimate is mostly error.
+   */
+  minWeightFloor: Config.PositiveFinite.pipe(Config.withDefault(1e-4)),
   /** Samples per evaluated (β, ρ). */
   samples: Config.PositiveInt.pipe(Config.withDefault(2000)),
   /** Random projections of the sliced W2. */
@@ -154,19 +160,26 @@ const train = Effect.fn("Toy.train")(function*(c: ToyConfig, dataset: ToyData.To
   return { model: setup.model, network, schedule, eMax, eMin, data }
 })
 
+/** Per-step clip of the iterate's weight coordinate to the data's range (SWG-JAX's clip_denoised); x is free. */
+const weightClip = (B: TensorBackend, minWeight: number) => ({
+  lo: B.upload(Float32Array.from([-Number.MAX_VALUE, -Number.MAX_VALUE, minWeight]), 1, 3),
+  hi: B.upload(Float32Array.from([Number.MAX_VALUE, Number.MAX_VALUE, 1]), 1, 3)
+})
+
 /** Guided samples x [n, 2] of the model at (β, ρ). */
 const sampleAt = Effect.fn("Toy.sample")(function*(
   c: ToyConfig, network: EpsNetwork.EpsNetworkConfig, model: Model.Model, schedule: NoiseSchedule.Discrete,
   energyRange: number, beta: number, rho: number, key: Rng.RngKey
 ) {
   const backend = yield* Backend
+  const minWeight = Math.exp(-beta * energyRange)
   const z = yield* backend.run((ops) => {
     const condition = ops.fill(c.samples, 1, beta * BETA_SCALE)
     const out = SwgPolicy.sample({
       backend: ops, network, layout: model.layout, params: model.ema ?? model.params, condition, rows: c.samples,
       grid: SamplerSteps.discreteGrid(schedule), sampler: new Sampler.Ddpm({ temperature: 1 }),
-      guidance: new Swg.SwgGuidance({ scale: rho, minWeight: Math.exp(-beta * energyRange), maxWeight: 1 }),
-      initialScale: 1, clip: undefined, key
+      guidance: new Swg.SwgGuidance({ scale: rho, minWeight: Math.max(minWeight, c.minWeightFloor), maxWeight: 1 }),
+      initialScale: 1, clip: weightClip(ops, minWeight), key
     })
     ops.dispose(condition)
     return out
