@@ -16,6 +16,7 @@ import { Environments } from "./env/Environments.ts"
 import * as Offline from "./programs/Offline.ts"
 import { Methods, OfflineConfig } from "./programs/Offline.ts"
 import * as Results from "./programs/Results.ts"
+import * as Generate from "./datagen/Generate.ts"
 import { ScalingConfig, scaling } from "./programs/Scaling.ts"
 import { readFile } from "node:fs/promises"
 import { DemoConfig, demo } from "./programs/Demo.ts"
@@ -226,9 +227,34 @@ const resultsCommand = Command.make("results", {
   yield* Console.log(markdown)
 })).pipe(Command.withDescription("build results.md, results.json and plots from the result files"))
 
+const datasetGenerate = Command.make("generate", {
+  name: Flag.String("name").pipe(Flag.withDescription("dataset, e.g. maze2d-umaze-v1, hopper-medium-replay-v2, halfcheetah-medium-v2")),
+  outDir: Flag.String("out").pipe(Flag.withDescription("output directory (default out/datasets)"), Flag.optional),
+  seed: optionalInt("seed", "master seed (default 0)"),
+  size: optionalInt("size", "transitions (default D4RL's size)"),
+  arsSeconds: optionalInt("ars-seconds", "ARS training budget per locomotion task in seconds (default 240)"),
+  force: Flag.Boolean("force").pipe(Flag.withDescription("rebuild even if the same recipe exists"), Flag.withDefault(false))
+}, Effect.fn(function*({ force, name, ...flags }) {
+  const config = yield* Schema.decodeUnknownEffect(Generate.GenerateConfig)({ ...present(flags), name, force })
+  const result = yield* Generate.generate(config).pipe(Effect.provide(Layer.mergeAll(DatasetStore.layer, Environments.layer, Progress.layer)))
+  yield* Console.log(JSON.stringify(result.summary, null, 2))
+})).pipe(Command.withDescription("generate a D4RL-style dataset (deterministic by seed; ARS policies cached)"))
+
+const datasetInspect = Command.make("inspect", {
+  path: Flag.String("path").pipe(Flag.withDescription("an HDF5 file in the D4RL layout (ours or D4RL's)"))
+}, Effect.fn(function*({ path }) {
+  const summary = yield* Generate.inspect(path).pipe(Effect.provide(DatasetStore.layer))
+  yield* Console.log(JSON.stringify(summary, null, 2))
+})).pipe(Command.withDescription("summarise a dataset: keys, shapes, episodes, returns, normalised scores"))
+
+const datasetCommand = Command.make("dataset").pipe(
+  Command.withSubcommands([datasetGenerate, datasetInspect]),
+  Command.withDescription("generate or inspect D4RL-layout datasets")
+)
+
 const root = Command.make("dgrl").pipe(
   Command.withSubcommands([
-    demoCommand, benchCommand, toyCommand, scalingCommand,
+    demoCommand, benchCommand, toyCommand, scalingCommand, datasetCommand,
     trainCriticCommand, trainSwgCommand, trainBaselineCommand, evaluateCommand, sweepCommand, resultsCommand
   ]),
   Command.withDescription("diffusion-guided offline reinforcement learning on WebGPU")
