@@ -1,7 +1,5 @@
 /**
  * Reference matrix product C = op(A)·op(B) (+ bias, then activation) with f64 accumulation.
- * Each layout gets a loop order that streams memory contiguously: A·B and Aᵀ·B accumulate rows
- * of B into rows of C (four rows of C at a time), A·Bᵀ takes dot products of rows.
  */
 import * as Activation from "../Activation.ts"
 import type { Activation as ActivationName } from "../Ops.ts"
@@ -21,54 +19,51 @@ export interface MatmulProblem {
   readonly transB: boolean
 }
 
-/** acc[i·n + j] = Σ_p op(A)[i, p]·op(B)[p, j], in f64. */
+/**
+ * acc[i·n + j] = Σ_p op(A)[i, p]·op(B)[p, j], in f64, by 4×4 register blocks: sixteen running sums
+ * stay in locals while p walks the inner dimension, so each step loads 8 values for 16 products.
+ * op(A)[i, p] = a[i·sAi + p·sAp] and op(B)[p, j] = b[p·sBp + j·sBj] cover every transpose.
+ */
 const accumulate = ({ a, b, m, k, n, transA, transB }: MatmulProblem): Float64Array => {
   const acc = new Float64Array(m * n)
-  if (transB) {
-    // C[i, j] = Σ_p op(A)[i, p]·B[j, p]: dot products of a row of op(A) with rows of B.
-    const row = new Float64Array(k)
-    for (let i = 0; i < m; i++) {
-      for (let p = 0; p < k; p++) row[p] = transA ? a[p * m + i] : a[i * k + p]
-      for (let j = 0; j < n; j++) {
-        const bj = j * k
-        let s0 = 0
-        let s1 = 0
-        let p = 0
-        for (; p + 1 < k; p += 2) {
-          s0 += row[p] * b[bj + p]
-          s1 += row[p + 1] * b[bj + p + 1]
-        }
-        if (p < k) s0 += row[p] * b[bj + p]
-        acc[i * n + j] = s0 + s1
+  const sAi = transA ? 1 : k
+  const sAp = transA ? m : 1
+  const sBp = transB ? 1 : n
+  const sBj = transB ? k : 1
+  for (let i = 0; i < m; i += 4) {
+    const rows = Math.min(4, m - i)
+    // Rows past the edge re-read row i (their sums are discarded).
+    const a0 = i * sAi
+    const a1 = (rows > 1 ? i + 1 : i) * sAi
+    const a2 = (rows > 2 ? i + 2 : i) * sAi
+    const a3 = (rows > 3 ? i + 3 : i) * sAi
+    for (let j = 0; j < n; j += 4) {
+      const cols = Math.min(4, n - j)
+      const b0 = j * sBj
+      const b1 = (cols > 1 ? j + 1 : j) * sBj
+      const b2 = (cols > 2 ? j + 2 : j) * sBj
+      const b3 = (cols > 3 ? j + 3 : j) * sBj
+      let c00 = 0, c01 = 0, c02 = 0, c03 = 0
+      let c10 = 0, c11 = 0, c12 = 0, c13 = 0
+      let c20 = 0, c21 = 0, c22 = 0, c23 = 0
+      let c30 = 0, c31 = 0, c32 = 0, c33 = 0
+      for (let p = 0, pa = 0, pb = 0; p < k; p++, pa += sAp, pb += sBp) {
+        const x0 = a[a0 + pa]
+        const x1 = a[a1 + pa]
+        const x2 = a[a2 + pa]
+        const x3 = a[a3 + pa]
+        const y0 = b[b0 + pb]
+        const y1 = b[b1 + pb]
+        const y2 = b[b2 + pb]
+        const y3 = b[b3 + pb]
+        c00 += x0 * y0; c01 += x0 * y1; c02 += x0 * y2; c03 += x0 * y3
+        c10 += x1 * y0; c11 += x1 * y1; c12 += x1 * y2; c13 += x1 * y3
+        c20 += x2 * y0; c21 += x2 * y1; c22 += x2 * y2; c23 += x2 * y3
+        c30 += x3 * y0; c31 += x3 * y1; c32 += x3 * y2; c33 += x3 * y3
       }
-    }
-    return acc
-  }
-  // C[i, :] += op(A)[i, p]·B[p, :], four rows of C per pass over B.
-  for (let i0 = 0; i0 < m; i0 += 4) {
-    const rows = Math.min(4, m - i0)
-    const o0 = i0 * n
-    for (let p = 0; p < k; p++) {
-      const at = (r: number) => (r < rows ? (transA ? a[p * m + i0 + r] : a[(i0 + r) * k + p]) : 0)
-      const a0 = at(0)
-      const a1 = at(1)
-      const a2 = at(2)
-      const a3 = at(3)
-      const bp = p * n
-      if (rows === 4) {
-        for (let j = 0; j < n; j++) {
-          const bv = b[bp + j]
-          acc[o0 + j] += a0 * bv
-          acc[o0 + n + j] += a1 * bv
-          acc[o0 + 2 * n + j] += a2 * bv
-          acc[o0 + 3 * n + j] += a3 * bv
-        }
-      } else {
-        for (let r = 0; r < rows; r++) {
-          const ar = at(r)
-          const o = o0 + r * n
-          for (let j = 0; j < n; j++) acc[o + j] += ar * b[bp + j]
-        }
+      const block = [c00, c01, c02, c03, c10, c11, c12, c13, c20, c21, c22, c23, c30, c31, c32, c33]
+      for (let r = 0; r < rows; r++) {
+        for (let c = 0; c < cols; c++) acc[(i + r) * n + j + c] = block[r * 4 + c]
       }
     }
   }
