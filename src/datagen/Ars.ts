@@ -378,20 +378,25 @@ export const identity = (config: ArsConfig): string => {
 export interface Picks {
   /** The checkpoint with the best evaluation return. */
   readonly expert: Checkpoint
-  /** The earliest checkpoint (up to the expert) reaching `fraction` of the expert's return. */
+  /** The checkpoint (up to the expert) whose return is closest to `fraction` of the expert's. */
   readonly medium: Checkpoint
 }
 
 /**
- * `expert` = best evaluated checkpoint; `medium` = earliest checkpoint whose evaluation return is at least
- * `fraction`·(expert's return) (D4RL's medium policies score about ⅓ of its experts; default 0.4).
+ * `expert` = best evaluated checkpoint; `medium` = the checkpoint up to the expert whose evaluation return is
+ * closest to `fraction`·(expert's return), the earliest on ties (D4RL's medium policies score about ⅓ of its
+ * experts; default 0.4). ARS returns jump between checkpoints, so "closest" can fall on either side.
  */
 export const pick = (run: Pick<ArsRun, "checkpoints">, fraction = 0.4): Picks => {
   const checkpoints = run.checkpoints
   let expert = checkpoints[0]
   for (const c of checkpoints) if (c.evalReturn > expert.evalReturn) expert = c
-  const threshold = fraction * expert.evalReturn
-  const medium = checkpoints.find((c) => c.iteration <= expert.iteration && c.evalReturn >= threshold) ?? expert
+  const target = fraction * expert.evalReturn
+  let medium = expert
+  for (const c of checkpoints) {
+    if (c.iteration > expert.iteration) break
+    if (Math.abs(c.evalReturn - target) < Math.abs(medium.evalReturn - target)) medium = c
+  }
   return { expert, medium }
 }
 

@@ -49,7 +49,7 @@ export class GenerateConfig extends Schema.Class<GenerateConfig>("GenerateConfig
   size: Schema.optionalKey(Config.PositiveInt),
   /** σ of the Gaussian action noise; default 0.5 for maze2d (D4RL), `LocomotionData.defaultActionNoise` else. */
   actionNoise: Schema.optionalKey(Schema.Finite.check(Schema.isGreaterThanOrEqualTo(0))),
-  /** medium = earliest ARS checkpoint reaching this fraction of the best checkpoint's return. */
+  /** medium = the ARS checkpoint whose return is closest to this fraction of the best checkpoint's return. */
   mediumFraction: Config.Probability.pipe(Config.withDefault(0.4)),
   /** ARS budget per locomotion task (whichever is reached first); a rerun resumes a shorter saved run. */
   arsSeconds: Config.PositiveFinite.pipe(Config.withDefault(240)),

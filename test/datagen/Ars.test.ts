@@ -97,7 +97,7 @@ describe("Ars core", () => {
     assert.isAbove(after, before + 20)
   })
 
-  it("picks the best checkpoint as expert and the earliest reaching the fraction as medium", () => {
+  it("picks the best checkpoint as expert and the one closest to the fraction of its return as medium", () => {
     const policy = { observationDim: 1, actionDim: 1, weights: [0], mean: [0], invStd: [1] }
     const at = (iteration: number, evalReturn: number): Ars.Checkpoint => ({
       iteration, envSteps: 0, seconds: 0, evalReturn, evalReturnStd: 0, evalLength: 0, policy
@@ -107,6 +107,9 @@ describe("Ars core", () => {
     assert.strictEqual(picks.expert.iteration, 15)
     assert.strictEqual(picks.medium.iteration, 10)
     assert.strictEqual(Ars.pick(run, 0.05).medium.iteration, 5)
+    // a jump (walker2d-like): 1400 is closer to 0.4·4300 = 1720 than 3000 is
+    const jump = Ars.pick({ checkpoints: [at(0, 100), at(5, 1400), at(10, 3000), at(15, 4300), at(20, 1700)] }, 0.4)
+    assert.deepStrictEqual([jump.medium.iteration, jump.expert.iteration], [5, 15])
   })
 })
 
