@@ -347,14 +347,24 @@ export const iterate = (
   }
 }
 
-/** Mean, std and mean length of `policy`'s returns over one episode per member of `env`. */
+/**
+ * Mean, std and mean length of `policy`'s returns over one episode per member of `env`; with `actionNoise`, the
+ * actions get σ·N(0, I) from stream `key` at offset t (element i·A + k for member i), as the datasets' behaviour.
+ */
 export const evaluate = (
   env: Environment.VectorEnv,
   policy: LinearPolicy,
   seed: number,
-  horizon: number
+  horizon: number,
+  actionNoise?: { readonly sigma: number; readonly key: Rng.RngKey }
 ): { readonly mean: number; readonly std: number; readonly length: number; readonly returns: Float64Array } => {
-  const episodes = runEpisodes(env, seed, horizon, (obs, _t, actions) => act(policy, obs, actions))
+  const draws = new Float64Array(env.batch * env.actionDim)
+  const episodes = runEpisodes(env, seed, horizon, (obs, t, actions) => {
+    act(policy, obs, actions)
+    if (actionNoise === undefined || actionNoise.sigma === 0) return
+    Rng.fillNormal(Rng.at(actionNoise.key, t), draws)
+    for (let k = 0; k < draws.length; k++) actions[k] += actionNoise.sigma * draws[k]
+  })
   const count = episodes.returns.length
   const mean = episodes.returns.reduce((s, r) => s + r, 0) / count
   const std = Math.sqrt(episodes.returns.reduce((s, r) => s + (r - mean) ** 2, 0) / count)
@@ -376,26 +386,30 @@ export const identity = (config: ArsConfig): string => {
 
 /** The behaviour policies picked from a run. */
 export interface Picks {
-  /** The checkpoint with the best evaluation return. */
+  /** The checkpoint with the best score. */
   readonly expert: Checkpoint
-  /** The checkpoint (up to the expert) whose return is closest to `fraction` of the expert's. */
+  /** The checkpoint (up to the expert) whose score is closest to `fraction` of the expert's. */
   readonly medium: Checkpoint
 }
 
 /**
- * `expert` = best evaluated checkpoint; `medium` = the checkpoint up to the expert whose evaluation return is
- * closest to `fraction`·(expert's return), the earliest on ties (D4RL's medium policies score about ⅓ of its
- * experts; default 0.4). ARS returns jump between checkpoints, so "closest" can fall on either side.
+ * `expert` = best-scoring checkpoint; `medium` = the checkpoint up to the expert whose score is closest to
+ * `fraction`·(expert's score), the earliest on ties (D4RL's medium policies score about ⅓ of its experts; default
+ * 0.4). ARS returns jump between checkpoints, so "closest" can fall on either side. The score defaults to the
+ * noise-free evaluation return; `Generate` scores checkpoints under the datasets' action noise instead.
  */
-export const pick = (run: Pick<ArsRun, "checkpoints">, fraction = 0.4): Picks => {
-  const checkpoints = run.checkpoints
+export const pick = (
+  checkpoints: ReadonlyArray<Checkpoint>,
+  fraction = 0.4,
+  score: (checkpoint: Checkpoint) => number = (c) => c.evalReturn
+): Picks => {
   let expert = checkpoints[0]
-  for (const c of checkpoints) if (c.evalReturn > expert.evalReturn) expert = c
-  const target = fraction * expert.evalReturn
+  for (const c of checkpoints) if (score(c) > score(expert)) expert = c
+  const target = fraction * score(expert)
   let medium = expert
   for (const c of checkpoints) {
     if (c.iteration > expert.iteration) break
-    if (Math.abs(c.evalReturn - target) < Math.abs(medium.evalReturn - target)) medium = c
+    if (Math.abs(score(c) - target) < Math.abs(score(medium) - target)) medium = c
   }
   return { expert, medium }
 }

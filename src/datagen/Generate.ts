@@ -16,7 +16,7 @@ import * as Environment from "../env/Environment.ts"
 import { Environments } from "../env/Environments.ts"
 import type * as Locomotion from "../env/Locomotion.ts"
 import { type FileWriteError, writeJsonAtomically } from "../services/Files.ts"
-import type { Progress } from "../services/Progress.ts"
+import { Progress } from "../services/Progress.ts"
 import * as Ars from "./Ars.ts"
 import { DatagenError, InvalidConfig, Unreadable } from "./DatagenError.ts"
 import * as JsonFile from "./JsonFile.ts"
@@ -49,7 +49,10 @@ export class GenerateConfig extends Schema.Class<GenerateConfig>("GenerateConfig
   size: Schema.optionalKey(Config.PositiveInt),
   /** σ of the Gaussian action noise; default 0.5 for maze2d (D4RL), `LocomotionData.defaultActionNoise` else. */
   actionNoise: Schema.optionalKey(Schema.Finite.check(Schema.isGreaterThanOrEqualTo(0))),
-  /** medium = the ARS checkpoint whose return is closest to this fraction of the best checkpoint's return. */
+  /**
+   * expert = the ARS checkpoint with the best return under the action noise; medium = the one whose noisy return
+   * is closest to this fraction of the expert's.
+   */
   mediumFraction: Config.Probability.pipe(Config.withDefault(0.4)),
   /** ARS budget per locomotion task (whichever is reached first); a rerun resumes a shorter saved run. */
   arsSeconds: Config.PositiveFinite.pipe(Config.withDefault(240)),
@@ -67,15 +70,37 @@ export class GenerateConfig extends Schema.Class<GenerateConfig>("GenerateConfig
   force: Schema.Boolean.pipe(Config.withDefault(false))
 }) {}
 
+/** A picked checkpoint: noise-free and noisy evaluation returns with their D4RL normalised scores. */
+export interface PickReport {
+  readonly iteration: number
+  readonly evalReturn: number
+  readonly normalizedScore: number
+  readonly noisyReturn: number
+  readonly noisyNormalizedScore: number
+}
+
 /** The ARS run behind a locomotion dataset. */
 export interface ArsReport {
   readonly path: string
   readonly iterations: number
   readonly envSteps: number
   readonly seconds: number
-  readonly medium: { readonly iteration: number; readonly evalReturn: number; readonly normalizedScore: number }
-  readonly expert: { readonly iteration: number; readonly evalReturn: number; readonly normalizedScore: number }
+  readonly actionNoise: number
+  readonly medium: PickReport
+  readonly expert: PickReport
 }
+
+/** Returns of a run's checkpoints under action noise σ (cached beside the run, one file per σ). */
+export const NoisyReturns = Schema.Struct({
+  format: Schema.Literal("dgrl-ars-noisy/1"),
+  actionNoise: Schema.Finite,
+  episodes: Schema.Int,
+  returns: Schema.Array(Schema.Struct({ iteration: Schema.Int, return: Schema.Finite }))
+})
+export type NoisyReturns = typeof NoisyReturns.Type
+
+/** Episodes per checkpoint when scoring checkpoints under action noise. */
+export const noisyEpisodes = 10
 
 /** What `generate` and `regenerate` return. */
 export interface GenerateResult {
@@ -104,6 +129,41 @@ export const arsConfig = (config: GenerateConfig, task: Locomotion.Task): Ars.Ar
 /** Trains, resumes or loads the ARS run of `task` (cached at `arsRunPath`). */
 export const trainPolicies = (config: GenerateConfig, task: Locomotion.Task) =>
   Ars.train(arsConfig(config, task), { runPath: arsRunPath(config, task), label: `ars ${task}` })
+
+/**
+ * The mean return of every checkpoint of `run` under action noise σ over `noisyEpisodes` episodes (the evaluation
+ * reset seeds, noise from ("Generate.pick.noise")); computed once per checkpoint and σ, cached beside the run.
+ */
+export const scoreUnderNoise = Effect.fn("Generate.scoreUnderNoise")(function*(
+  config: GenerateConfig,
+  task: Locomotion.Task,
+  run: Ars.ArsRun,
+  actionNoise: number
+) {
+  const path = join(config.outDir, "ars", `${task}-seed${config.seed}.noise${actionNoise}.json`)
+  const cached = yield* JsonFile.read(path, NoisyReturns).pipe(Effect.catchTag("DatagenError", () => Effect.succeed(undefined)))
+  const known = new Map(
+    (cached?.episodes === noisyEpisodes && cached.actionNoise === actionNoise ? cached.returns : []).map((r) => [r.iteration, r.return])
+  )
+  const missing = run.checkpoints.filter((c) => !known.has(c.iteration))
+  if (missing.length > 0) {
+    yield* Effect.scoped(Effect.gen(function*() {
+      const env = yield* Ars.makeEnv(task, noisyEpisodes)
+      const tracker = yield* (yield* Progress).start(`${task} checkpoints under σ = ${actionNoise}`, missing.length)
+      const key = Rng.named(config.seed, "Generate.pick.noise")
+      for (const [k, c] of missing.entries()) {
+        const result = yield* Environment.attempt(() =>
+          Ars.evaluate(env, c.policy, Ars.evaluationResetSeed(run.config), run.config.horizon, { sigma: actionNoise, key })
+        )
+        known.set(c.iteration, result.mean)
+        yield* tracker.update(k + 1, { iteration: c.iteration, return: result.mean })
+      }
+    }))
+    const returns = [...known].sort(([a], [b]) => a - b).map(([iteration, r]) => ({ iteration, return: r }))
+    yield* writeJsonAtomically(path, { format: "dgrl-ars-noisy/1", actionNoise, episodes: noisyEpisodes, returns })
+  }
+  return known
+})
 
 /**
  * Builds the dataset `config.name` and writes it with its recipe; when both files exist with the same recipe (and
@@ -223,7 +283,7 @@ const partSeed = (config: GenerateConfig, task: Locomotion.Task, role: string): 
 const locomotionParts = Effect.fnUntraced(function*(config: GenerateConfig, entry: Recipes.LocomotionEntry) {
   const { task, variant } = entry
   const sizes = LocomotionData.defaultSizes[task]
-  const actionNoise = config.actionNoise ?? LocomotionData.defaultActionNoise
+  const actionNoise = config.actionNoise ?? LocomotionData.defaultActionNoise[task]
   if (variant === "random") {
     const part: LocomotionData.Part = {
       kind: "rollouts",
@@ -237,17 +297,22 @@ const locomotionParts = Effect.fnUntraced(function*(config: GenerateConfig, entr
   }
   const path = arsRunPath(config, task)
   const run = yield* trainPolicies(config, task)
-  const picks = Ars.pick(run, config.mediumFraction)
-  const scoreOf = (c: Ars.Checkpoint) => ({
+  const noisy = yield* scoreUnderNoise(config, task, run, actionNoise)
+  const noisyReturn = (c: Ars.Checkpoint): number => noisy.get(c.iteration) ?? c.evalReturn
+  const picks = Ars.pick(run.checkpoints, config.mediumFraction, noisyReturn)
+  const scoreOf = (c: Ars.Checkpoint): PickReport => ({
     iteration: c.iteration,
     evalReturn: c.evalReturn,
-    normalizedScore: Environment.normalizedScore(`${task}-v2`, c.evalReturn)
+    normalizedScore: Environment.normalizedScore(`${task}-v2`, c.evalReturn),
+    noisyReturn: noisyReturn(c),
+    noisyNormalizedScore: Environment.normalizedScore(`${task}-v2`, noisyReturn(c))
   })
   const report: ArsReport = {
     path,
     iterations: run.state.iteration,
     envSteps: run.state.envSteps,
     seconds: run.state.seconds,
+    actionNoise,
     medium: scoreOf(picks.medium),
     expert: scoreOf(picks.expert)
   }

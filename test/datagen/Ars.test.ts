@@ -102,14 +102,19 @@ describe("Ars core", () => {
     const at = (iteration: number, evalReturn: number): Ars.Checkpoint => ({
       iteration, envSteps: 0, seconds: 0, evalReturn, evalReturnStd: 0, evalLength: 0, policy
     })
-    const run = { checkpoints: [at(0, -5), at(5, 100), at(10, 450), at(15, 1000), at(20, 800), at(25, 990)] }
+    const run = [at(0, -5), at(5, 100), at(10, 450), at(15, 1000), at(20, 800), at(25, 990)]
     const picks = Ars.pick(run, 0.4)
     assert.strictEqual(picks.expert.iteration, 15)
     assert.strictEqual(picks.medium.iteration, 10)
     assert.strictEqual(Ars.pick(run, 0.05).medium.iteration, 5)
     // a jump (walker2d-like): 1400 is closer to 0.4·4300 = 1720 than 3000 is
-    const jump = Ars.pick({ checkpoints: [at(0, 100), at(5, 1400), at(10, 3000), at(15, 4300), at(20, 1700)] }, 0.4)
+    const jump = Ars.pick([at(0, 100), at(5, 1400), at(10, 3000), at(15, 4300), at(20, 1700)], 0.4)
     assert.deepStrictEqual([jump.medium.iteration, jump.expert.iteration], [5, 15])
+    // another score (e.g. the return under action noise) decides instead of the noise-free one
+    const noisy = new Map([[0, 0], [5, 200], [10, 900], [15, 300], [20, 2000]])
+    const checkpoints = [at(0, 100), at(5, 1400), at(10, 3000), at(15, 4300), at(20, 1700)]
+    const byNoisy = Ars.pick(checkpoints, 0.4, (c) => noisy.get(c.iteration) ?? 0)
+    assert.deepStrictEqual([byNoisy.medium.iteration, byNoisy.expert.iteration], [10, 20])
   })
 })
 
