@@ -71,8 +71,11 @@ export const tasks: Readonly<Record<Task, TaskSpec>> = {
 /** Gym's time limit for the v2 locomotion tasks. */
 export const maxEpisodeSteps = 1000
 
-/** Where the model XMLs live by default: ../shared/assets/mujoco/ beside the repository. */
-export const defaultAssets = new URL("../../../shared/assets/mujoco/", import.meta.url)
+/**
+ * Where the model XMLs live by default: `$DGRL_MUJOCO_ASSETS` when set (a directory), else
+ * ../shared/assets/mujoco/ beside the repository. The files are data we read, never copy.
+ */
+export const defaultAssets: string | URL = process.env.DGRL_MUJOCO_ASSETS ?? new URL("../../../shared/assets/mujoco/", import.meta.url)
 
 /**
  * The v2 health test on qpos = (x, z, angle, joints…) and qvel; an unhealthy state terminates the episode.
