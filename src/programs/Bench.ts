@@ -8,6 +8,7 @@ import * as Config from "../domain/Config.ts"
 import * as NoiseSchedule from "../domain/NoiseSchedule.ts"
 import * as Rng from "../domain/Rng.ts"
 import * as SamplerSteps from "../domain/SamplerSteps.ts"
+import { median } from "../domain/Statistics.ts"
 import type { Tensor } from "../domain/TensorBackend.ts"
 import * as EpsNetwork from "../diffusion/EpsNetwork.ts"
 import * as Sampler from "../diffusion/Sampler.ts"
@@ -39,11 +40,6 @@ export interface BenchResult {
 /** SWG's D4RL network on a 6-dim action, 17-dim state task (halfcheetah-like). */
 export const ACTION_DIM = 6
 export const STATE_DIM = 17
-
-const median = (xs: ReadonlyArray<number>): number => {
-  const s = [...xs].sort((a, b) => a - b)
-  return s.length % 2 === 1 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2
-}
 
 export const bench = Effect.fn("bench")(function*(config: BenchConfig) {
   const backend = yield* Backend

@@ -7,6 +7,7 @@ import { readdir, readFile } from "node:fs/promises"
 import { join } from "node:path"
 import { Effect, Schema } from "effect"
 import * as Figure from "../domain/Figure.ts"
+import * as Statistics from "../domain/Statistics.ts"
 import { writeJsonAtomically, writeTextAtomically } from "../services/Files.ts"
 import { Plots } from "../services/Plots.ts"
 import type { OfflineResult } from "./Offline.ts"
@@ -67,9 +68,7 @@ export const summarize = (results: ReadonlyArray<{ readonly file: string; readon
   }
   return [...groups.entries()].map(([key, values]) => {
     const [task, method] = key.split("\u0000")
-    const mean = values.reduce((a, b) => a + b, 0) / values.length
-    const variance = values.length > 1 ? values.reduce((a, b) => a + (b - mean) ** 2, 0) / (values.length - 1) : 0
-    return { task, method, seeds: values.length, mean, standardError: Math.sqrt(variance / values.length) }
+    return { task, method, seeds: values.length, mean: Statistics.mean(values), standardError: Statistics.standardError(values) }
   })
 }
 
@@ -115,7 +114,7 @@ export const build = Effect.fn("Results.build")(function*(dir: string, methods: 
       byRho.set(result.guidanceScale!, [...(byRho.get(result.guidanceScale!) ?? []), result.normalizedScore ?? result.returnMean])
     }
     const rhos = [...byRho.keys()].sort((a, b) => a - b)
-    const means = rhos.map((r) => byRho.get(r)!.reduce((a, b) => a + b, 0) / byRho.get(r)!.length)
+    const means = rhos.map((r) => Statistics.mean(byRho.get(r)!))
     yield* plots.write(join(dir, `${task}-sweep`), Figure.lineChart({
       series: [{ name: "SWG", x: rhos, y: means }],
       title: `${task}: guidance scale sweep`,

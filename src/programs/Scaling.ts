@@ -9,6 +9,7 @@ import * as Figure from "../domain/Figure.ts"
 import * as NoiseSchedule from "../domain/NoiseSchedule.ts"
 import * as Rng from "../domain/Rng.ts"
 import * as SamplerSteps from "../domain/SamplerSteps.ts"
+import { median } from "../domain/Statistics.ts"
 import * as EpsNetwork from "../diffusion/EpsNetwork.ts"
 import * as Sampler from "../diffusion/Sampler.ts"
 import * as Swg from "../diffusion/Swg.ts"
@@ -41,8 +42,6 @@ export interface ScalingPoint {
   readonly guidedMs: number
   readonly unguidedMs: number
 }
-
-const median = (xs: ReadonlyArray<number>) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]
 
 export const scaling = Effect.fn("scaling")(function*(c: ScalingConfig) {
   const backend = yield* Backend
