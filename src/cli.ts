@@ -227,6 +227,45 @@ const resultsCommand = Command.make("results", {
   yield* Console.log(markdown)
 })).pipe(Command.withDescription("build results.md, results.json and plots from the result files"))
 
+/** The issue's five tasks: the README's results table. */
+const tableTasks = ["maze2d-umaze-v1", "maze2d-medium-v1", "halfcheetah-medium-v2", "hopper-medium-replay-v2", "walker2d-medium-expert-v2"]
+
+const tableCommand = Command.make("table", {
+  preset: offlineFlags.preset,
+  config: offlineFlags.config,
+  tasks: listFlag("tasks", `comma-separated tasks (default ${tableTasks.join(",")})`),
+  seeds: listFlag("seeds", "comma-separated seeds (default 0,1,2)"),
+  trainBackend: Flag.Literals("train-backend", BackendChoice.literals).pipe(
+    Flag.withDescription("backend of the training stages (default auto)"), Flag.withDefault("auto" as const)),
+  evalBackend: Flag.Literals("eval-backend", BackendChoice.literals).pipe(
+    Flag.withDescription("backend of the rollouts (default cpu: faster than lavapipe for small batches)"), Flag.withDefault("cpu" as const)),
+  results: offlineFlags.results,
+  fresh: offlineFlags.fresh
+}, Effect.fn(function*({ evalBackend, fresh, preset, config, results, seeds, tasks, trainBackend }) {
+  const taskList = Option.getOrElse(splitList(tasks, (t) => t), () => tableTasks) as ReadonlyArray<string>
+  const seedList = Option.getOrElse(splitList(seeds, Number), () => [0, 1, 2]) as ReadonlyArray<number>
+  for (const task of taskList) {
+    yield* Generate.generate(yield* Schema.decodeUnknownEffect(Generate.GenerateConfig)({ name: task })).pipe(
+      Effect.provide(Layer.mergeAll(DatasetStore.layer, Environments.layer, Progress.layer)))
+    for (const seed of seedList) {
+      const c = yield* offlineConfig({
+        preset, config, task, dataset: Option.none(), seed: Option.some(seed), steps: Option.none(), runDir: Option.none(), results, fresh
+      }, undefined)
+      yield* Effect.gen(function*() {
+        yield* Offline.trainCritic(c)
+        yield* Offline.trainSwg(c)
+        yield* Offline.trainIql(c)
+      }).pipe(Effect.provide(offlineLayers(trainBackend)))
+      yield* Offline.evaluate(c).pipe(Effect.provide(offlineLayers(evalBackend)))
+    }
+  }
+  const { markdown } = yield* Results.build(Option.getOrElse(results, () => "results"), Methods).pipe(Effect.provide(Plots.layer))
+  yield* Console.log(markdown)
+})).pipe(Command.withDescription(
+  "the README's table: for each task and seed, generate the dataset if missing, train critic, SWG and IQL, evaluate every method " +
+    "(each stage resumes or is skipped when done), then build the results"
+))
+
 const datasetGenerate = Command.make("generate", {
   name: Flag.String("name").pipe(Flag.withDescription("dataset, e.g. maze2d-umaze-v1, hopper-medium-replay-v2, halfcheetah-medium-v2")),
   outDir: Flag.String("out").pipe(Flag.withDescription("output directory (default out/datasets)"), Flag.optional),
@@ -255,7 +294,7 @@ const datasetCommand = Command.make("dataset").pipe(
 const root = Command.make("dgrl").pipe(
   Command.withSubcommands([
     demoCommand, benchCommand, toyCommand, scalingCommand, datasetCommand,
-    trainCriticCommand, trainSwgCommand, trainBaselineCommand, evaluateCommand, sweepCommand, resultsCommand
+    trainCriticCommand, trainSwgCommand, trainBaselineCommand, evaluateCommand, sweepCommand, resultsCommand, tableCommand
   ]),
   Command.withDescription("diffusion-guided offline reinforcement learning on WebGPU")
 )

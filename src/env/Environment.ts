@@ -110,21 +110,45 @@ export const rollout = (env: VectorEnv, policy: Policy, seed: number): RolloutRe
   return tally.result
 }
 
-/** `rollout` for a policy that is itself an effect (e.g. a sampler on the GPU). */
+/**
+ * `rollout` for a policy that is itself an effect (e.g. a sampler on the GPU). With
+ * `runningOnly`, the policy sees only the rows of the members still running (in member order) and
+ * returns actions for those rows; done members get zero actions, which the environment ignores.
+ * This saves the policy's work once episodes start to end (hopper, walker2d), and is only right for
+ * policies that treat rows independently.
+ */
 export const rolloutEffect = <E, R>(
   env: VectorEnv,
   policy: (observations: Float64Array, step: number) => Effect.Effect<Float64Array, E, R>,
-  seed: number
+  seed: number,
+  options: { readonly runningOnly?: boolean } = {}
 ): Effect.Effect<RolloutResult, E | EnvironmentError, R> =>
   Effect.gen(function*() {
     const tally = makeTally(env.batch)
     let observations = yield* attempt(() => env.reset(seed))
     for (let t = 0; tally.running > 0; t++) {
-      const actions = yield* policy(observations, t)
+      const rows = options.runningOnly === true && tally.running < env.batch ? tally.runningRows() : undefined
+      const actions = rows === undefined
+        ? yield* policy(observations, t)
+        : scatterRows(yield* policy(gatherRows(observations, rows, env.observationDim), t), rows, env.batch, env.actionDim)
       observations = tally.record(yield* attempt(() => env.step(actions)))
     }
     return tally.result
   })
+
+const gatherRows = (data: Float64Array, rows: ReadonlyArray<number>, width: number): Float64Array => {
+  const out = new Float64Array(rows.length * width)
+  rows.forEach((r, k) => out.set(data.subarray(r * width, (r + 1) * width), k * width))
+  return out
+}
+
+/** Rows of `data` back to their members; members not in `rows` get zeros. A short `data` is left for `step` to reject. */
+const scatterRows = (data: Float64Array, rows: ReadonlyArray<number>, batch: number, width: number): Float64Array => {
+  if (data.length !== rows.length * width) return data
+  const out = new Float64Array(batch * width)
+  rows.forEach((r, k) => out.set(data.subarray(k * width, (k + 1) * width), r * width))
+  return out
+}
 
 /** D4RL reference returns (random policy, expert) for the tasks this library implements. */
 export const referenceScores = {
@@ -270,6 +294,8 @@ const invalidAction = (environment: string, message: string): EnvironmentError =
 interface Tally {
   readonly result: RolloutResult
   readonly running: number
+  /** Indices of the members still running, ascending. */
+  readonly runningRows: () => Array<number>
   readonly record: (step: StepResult) => Float64Array
 }
 
@@ -284,6 +310,7 @@ const makeTally = (batch: number): Tally => {
     get running() {
       return running
     },
+    runningRows: () => Array.from(active.keys()).filter((i) => active[i] === 1),
     record: (step) => {
       for (let i = 0; i < batch; i++) {
         if (active[i] === 0) continue

@@ -5,6 +5,7 @@
  * result file per (task, method, seed) so tables can be built over several sittings.
  */
 import { Console, Effect, Schema } from "effect"
+import { readFile } from "node:fs/promises"
 import * as Config from "../domain/Config.ts"
 import * as Rng from "../domain/Rng.ts"
 import * as OfflineDataset from "../data/OfflineDataset.ts"
@@ -90,8 +91,24 @@ const iqlPath = (c: OfflineConfig) => `${c.runDir}/iql-actor.safetensors`
 const newCritic = (c: OfflineConfig, ds: OfflineDataset.OfflineDataset) =>
   Effect.flatMap(Backend, (b) => b.run((B) => Critic.create(B, c.critic, ds.observationDim, ds.actionDim, Rng.named(c.seed, "critic"))))
 
+/**
+ * True when `resume` is on and the stage's checkpoint already holds `steps` steps: the stage is
+ * done and is skipped without loading its data (a missing or unreadable checkpoint means not done;
+ * the loop itself then reports a corrupt one).
+ */
+const finished = (c: OfflineConfig, label: string, path: string, steps: number) =>
+  Effect.gen(function*() {
+    if (!c.resume) return false
+    const checkpoints = yield* Checkpoints
+    const step = yield* checkpoints.load(path).pipe(Effect.map((saved) => saved.header.step), Effect.orElseSucceed(() => -1))
+    if (step < steps) return false
+    yield* Console.log(`${label} ${c.task} seed ${c.seed}: done (${path} holds ${step} steps; --fresh retrains)`)
+    return true
+  })
+
 /** Stage 1: the IQL critic (Q, target Q, V). */
 export const trainCritic = Effect.fn("Offline.trainCritic")(function*(c: OfflineConfig) {
+  if (yield* finished(c, "critic", criticPath(c), c.criticSteps)) return
   const { prepared, device } = yield* loadData(c)
   const critic = yield* newCritic(c, prepared.train)
   const backend = yield* Backend
@@ -102,7 +119,6 @@ export const trainCritic = Effect.fn("Offline.trainCritic")(function*(c: Offline
     config: Schema.encodeSync(Critic.CriticConfig)(c.critic), seed: c.seed, lossNames: ["v_loss", "q_loss"],
     step: (i) => Critic.updateStep(backend.ops, critic, device, Rng.named(c.seed, "critic-batch"), i)
   })
-  return critic
 })
 
 /** A trained critic restored from the run directory. */
@@ -116,6 +132,7 @@ const loadCritic = Effect.fn("Offline.loadCritic")(function*(c: OfflineConfig, d
 
 /** Stage 2: weights from the critic, then the SWG diffusion model on z = [a, w]. */
 export const trainSwg = Effect.fn("Offline.trainSwg")(function*(c: OfflineConfig) {
+  if (yield* finished(c, "swg", swgPath(c), c.swg.steps)) return
   const { prepared, device } = yield* loadData(c)
   const backend = yield* Backend
   const B = backend.ops
@@ -143,11 +160,11 @@ export const trainSwg = Effect.fn("Offline.trainSwg")(function*(c: OfflineConfig
     config: Schema.encodeSync(SwgAgent.SwgAgentConfig)(c.swg), seed: c.seed, lossNames: ["eps_loss"],
     step: (i) => SwgAgent.trainStep(B, agent, data, tables, Rng.named(c.seed, "swg"), i)
   })
-  return agent
 })
 
 /** Stage 2b: IQL's AWR actor. */
 export const trainIql = Effect.fn("Offline.trainIql")(function*(c: OfflineConfig) {
+  if (yield* finished(c, "iql actor", iqlPath(c), c.iql.steps)) return
   const { prepared, device } = yield* loadData(c)
   const backend = yield* Backend
   const critic = yield* loadCritic(c, prepared.train)
@@ -158,7 +175,6 @@ export const trainIql = Effect.fn("Offline.trainIql")(function*(c: OfflineConfig
     architecture: { kind: "iql-actor" }, config: Schema.encodeSync(IqlActor.IqlActorConfig)(c.iql), seed: c.seed,
     lossNames: ["awr_loss"], step: (i) => IqlActor.updateStep(backend.ops, actor, critic, device, Rng.named(c.seed, "iql"), i)
   })
-  return actor
 })
 
 /** The environment of a task name (batch = episodes run in lockstep). */
@@ -188,7 +204,17 @@ const loadSwg = Effect.fn("Offline.loadSwg")(function*(c: OfflineConfig, ds: Off
   return agent
 })
 
-/** Stage 3: rollouts of each method; one result file per (task, method, seed). */
+/** A result file written by an earlier evaluation with the same episode count, if there is one. */
+const readEarlierResult = (path: string, episodes: number): Effect.Effect<OfflineResult | undefined> =>
+  Effect.tryPromise(async () => JSON.parse(await readFile(path, "utf8")) as OfflineResult).pipe(
+    Effect.map((r) => (r.episodes === episodes ? r : undefined)),
+    Effect.orElseSucceed(() => undefined)
+  )
+
+/**
+ * Stage 3: rollouts of each method; one result file per (task, method, seed). With `resume` (the
+ * default) a method whose result file exists for the same episode count is not evaluated again.
+ */
 export const evaluate = Effect.fn("Offline.evaluate")(function*(c: OfflineConfig, scales?: ReadonlyArray<number>) {
   const store = yield* DatasetStore
   const backend = yield* Backend
@@ -222,9 +248,17 @@ export const evaluate = Effect.fn("Offline.evaluate")(function*(c: OfflineConfig
     }
   }
   for (const run of runs) {
+    const suffix = scales === undefined ? "" : `-rho${run.rho}`
+    const path = `${c.resultsDir}/${c.task}/${run.method}${suffix}-seed${c.seed}.json`
+    const earlier = c.resume ? yield* readEarlierResult(path, e.episodes) : undefined
+    if (earlier !== undefined) {
+      results.push(earlier)
+      yield* Console.log(`${c.task} ${run.method}${suffix} seed ${c.seed}: kept ${path} (--fresh re-evaluates)`)
+      continue
+    }
     const outcome = yield* Effect.scoped(Effect.gen(function*() {
       const env = yield* environmentFor(c.task, e.episodes)
-      const r = yield* Environment.rolloutEffect(env, (obs, t) => Effect.promise(() => run.policy(obs, t)), 1_000_000 + c.seed)
+      const r = yield* Environment.rolloutEffect(env, (obs, t) => Effect.promise(() => run.policy(obs, t)), 1_000_000 + c.seed, { runningOnly: true })
       const returns = Array.from(r.returns)
       const returnMean = returns.reduce((a, b) => a + b, 0) / returns.length
       return { returnMean, normalizedScore: scoreOf(env, returnMean) }
@@ -235,8 +269,7 @@ export const evaluate = Effect.fn("Offline.evaluate")(function*(c: OfflineConfig
       ...(run.rho === undefined ? {} : { guidanceScale: run.rho })
     }
     results.push(result)
-    const suffix = scales === undefined ? "" : `-rho${run.rho}`
-    yield* writeJsonAtomically(`${c.resultsDir}/${c.task}/${run.method}${suffix}-seed${c.seed}.json`, result)
+    yield* writeJsonAtomically(path, result)
     yield* Console.log(`${c.task} ${run.method}${run.rho === undefined ? "" : ` ρ=${run.rho}`} seed ${c.seed}: return ${outcome.returnMean.toFixed(2)}, normalised ${outcome.normalizedScore?.toFixed(1) ?? "—"}`)
   }
   return results

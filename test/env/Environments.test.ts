@@ -121,6 +121,37 @@ describe("Environments", () => {
         const failed = yield* Effect.exit(Environment.rolloutEffect(env, () => Effect.succeed(new Float64Array(1)), 0))
         assert.isTrue(Exit.isFailure(failed))
       }))
+
+    it.effect("runningOnly hands the policy only the running rows and changes no episode", () =>
+      Effect.gen(function*() {
+        const environments = yield* Environments
+        const env = yield* environments.locomotion({ task: "hopper", batch: 4 })
+        // A row-wise deterministic policy whose episodes end at different steps.
+        const policy = (observations: Float64Array) => {
+          const rows = observations.length / env.observationDim
+          const actions = new Float64Array(rows * env.actionDim)
+          for (let r = 0; r < rows; r++) {
+            for (let j = 0; j < env.actionDim; j++) actions[r * env.actionDim + j] = Math.tanh(3 * observations[r * env.observationDim + 1 + j])
+          }
+          return actions
+        }
+        const rowsSeen: Array<number> = []
+        const full = yield* Environment.rolloutEffect(env, (obs) => Effect.sync(() => policy(obs)), 5)
+        const compact = yield* Environment.rolloutEffect(
+          env,
+          (obs) => Effect.sync(() => (rowsSeen.push(obs.length / env.observationDim), policy(obs))),
+          5,
+          { runningOnly: true }
+        )
+        assert.deepStrictEqual(Array.from(compact.returns), Array.from(full.returns))
+        assert.deepStrictEqual(Array.from(compact.lengths), Array.from(full.lengths))
+        const sorted = Array.from(full.lengths).sort((a, b) => a - b)
+        assert.isBelow(sorted[0], sorted[3], "the episodes must end at different steps for this test to bite")
+        // After the first episode ends, the policy sees fewer rows.
+        assert.strictEqual(rowsSeen[0], 4)
+        assert.strictEqual(rowsSeen[sorted[0]], 4 - sorted.filter((l) => l === sorted[0]).length)
+        assert.strictEqual(rowsSeen.length, sorted[3])
+      }))
   })
 })
 

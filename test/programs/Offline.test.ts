@@ -3,7 +3,7 @@
  * SWG diffusion model and IQL actor are trained, every method is evaluated in the environment,
  * and one result file per (task, method, seed) is written.
  */
-import { mkdtemp, readdir, readFile } from "node:fs/promises"
+import { mkdtemp, readdir, readFile, stat, writeFile } from "node:fs/promises"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { it } from "@effect/vitest"
@@ -80,4 +80,18 @@ it.effect("trains the critic, SWG and IQL on Pendulum data and evaluates every m
     expect(files.sort()).toEqual(["diffusion-bc-seed0.json", "idql-seed0.json", "iql-seed0.json", "swg-r-seed0.json", "swg-seed0.json"])
     const saved = JSON.parse(yield* Effect.promise(() => readFile(join(dir, "results", "pendulum-noisy", "swg-seed0.json"), "utf8")))
     expect(saved).toMatchObject({ task: "pendulum-noisy", method: "swg", seed: 0, episodes: 2, normalizedScore: null })
+
+    // Run again: finished stages are skipped (their checkpoints stay untouched) and existing results
+    // are kept; --fresh (resume: false) evaluates again and overwrites.
+    const swgFile = join(dir, "results", "pendulum-noisy", "swg-seed0.json")
+    yield* Effect.promise(() => writeFile(swgFile, JSON.stringify({ ...saved, returnMean: 12345 })))
+    const criticTime = (yield* Effect.promise(() => stat(join(dir, "run", "critic.safetensors")))).mtimeMs
+    yield* Offline.trainCritic(config)
+    expect((yield* Effect.promise(() => stat(join(dir, "run", "critic.safetensors")))).mtimeMs).toBe(criticTime)
+    const onlySwg = { ...config, evaluation: { ...config.evaluation, methods: ["swg" as const] } }
+    const kept = yield* Offline.evaluate(new Offline.OfflineConfig(onlySwg))
+    expect(kept.map((r) => r.returnMean)).toEqual([12345])
+    const redone = yield* Offline.evaluate(new Offline.OfflineConfig({ ...onlySwg, resume: false }))
+    expect(redone[0].returnMean).toBe(saved.returnMean)
+    expect(JSON.parse(yield* Effect.promise(() => readFile(swgFile, "utf8"))).returnMean).toBe(saved.returnMean)
   }).pipe(Effect.provide(layers)), 180_000)
