@@ -16,6 +16,8 @@ import { Environments } from "./env/Environments.ts"
 import * as Offline from "./programs/Offline.ts"
 import { Methods, OfflineConfig } from "./programs/Offline.ts"
 import * as Results from "./programs/Results.ts"
+import * as LearningCurves from "./programs/LearningCurves.ts"
+import { join } from "node:path"
 import * as Generate from "./datagen/Generate.ts"
 import { ScalingConfig, scaling } from "./programs/Scaling.ts"
 import { readFile } from "node:fs/promises"
@@ -220,12 +222,21 @@ const sweepCommand = Command.make("sweep", {
   yield* Offline.evaluate(c, c.evaluation.sweepScales).pipe(Effect.provide(offlineLayers(backend)))
 })).pipe(Command.withDescription("SWG guidance-scale sweep (paper App. D.3)"))
 
+/** results.md, results.json, the score and sweep plots, and the learning curves under <results>/curves. */
+const buildResults = (results: string, runs: string) =>
+  Effect.gen(function*() {
+    const { markdown } = yield* Results.build(results, Methods)
+    const curves = yield* LearningCurves.plot(runs, join(results, "curves"))
+    yield* Console.log(markdown)
+    yield* Console.log(`learning curves: ${curves.length} figures in ${join(results, "curves")}`)
+  }).pipe(Effect.provide(Layer.mergeAll(Plots.layer, Checkpoints.layer)))
+
 const resultsCommand = Command.make("results", {
-  results: Flag.String("results").pipe(Flag.withDescription("results directory"), Flag.withDefault("results"))
-}, Effect.fn(function*({ results }) {
-  const { markdown } = yield* Results.build(results, Methods).pipe(Effect.provide(Plots.layer))
-  yield* Console.log(markdown)
-})).pipe(Command.withDescription("build results.md, results.json and plots from the result files"))
+  results: Flag.String("results").pipe(Flag.withDescription("results directory"), Flag.withDefault("results")),
+  runs: Flag.String("runs").pipe(Flag.withDescription("run directories with the checkpoints (learning curves)"), Flag.withDefault("runs"))
+}, Effect.fn(function*({ results, runs }) {
+  yield* buildResults(results, runs)
+})).pipe(Command.withDescription("build results.md, results.json, plots and learning curves from the result files and checkpoints"))
 
 /** The issue's five tasks: the README's results table. */
 const tableTasks = ["maze2d-umaze-v1", "maze2d-medium-v1", "halfcheetah-medium-v2", "hopper-medium-replay-v2", "walker2d-medium-expert-v2"]
@@ -259,8 +270,7 @@ const tableCommand = Command.make("table", {
       yield* Offline.evaluate(c).pipe(Effect.provide(offlineLayers(evalBackend)))
     }
   }
-  const { markdown } = yield* Results.build(Option.getOrElse(results, () => "results"), Methods).pipe(Effect.provide(Plots.layer))
-  yield* Console.log(markdown)
+  yield* buildResults(Option.getOrElse(results, () => "results"), "runs")
 })).pipe(Command.withDescription(
   "the README's table: for each task and seed, generate the dataset if missing, train critic, SWG and IQL, evaluate every method " +
     "(each stage resumes or is skipped when done), then build the results"

@@ -7,7 +7,7 @@ import { Effect, type Schema } from "effect"
 import type { Tensor } from "../domain/TensorBackend.ts"
 import type * as Model from "../nn/Model.ts"
 import { Backend } from "../services/Backend.ts"
-import { type CheckpointHeader, Checkpoints } from "../services/Checkpoints.ts"
+import { type CheckpointHeader, Checkpoints, type LossRecord } from "../services/Checkpoints.ts"
 import { Progress } from "../services/Progress.ts"
 import type * as Safetensors from "../domain/Safetensors.ts"
 
@@ -70,13 +70,14 @@ export const restore = Effect.fn("ResumableLoop.restore")(function*(
   }
 })
 
-const header = (o: LoopOptions, step: number, adamSteps: Record<string, number>): CheckpointHeader => ({
+const header = (o: LoopOptions, step: number, adamSteps: Record<string, number>, losses: ReadonlyArray<LossRecord>): CheckpointHeader => ({
   format: "dgrl-checkpoint/1",
   architecture: { models: o.architecture, adamSteps },
   config: o.config,
   step,
   rng: { seed: o.seed, counter: step },
-  createdBy: `dgrl ${o.label}`
+  createdBy: `dgrl ${o.label}`,
+  losses
 })
 
 /** Runs (or resumes) the loop; returns the last losses read. */
@@ -85,6 +86,8 @@ export const run = Effect.fn("ResumableLoop.run")(function*(o: LoopOptions) {
   const checkpoints = yield* Checkpoints
   const progress = yield* Progress
   let start = 0
+  // The learning curve travels in the checkpoint, so a resumed run keeps the curve up to its step.
+  const losses: Array<LossRecord> = []
   if (o.resume) {
     const existing = yield* checkpoints.load(o.checkpointPath).pipe(
       Effect.map((c) => c as typeof c | undefined),
@@ -94,22 +97,24 @@ export const run = Effect.fn("ResumableLoop.run")(function*(o: LoopOptions) {
       const arch = existing.header.architecture as { adamSteps?: Record<string, number> }
       yield* restore(o.models, existing.tensors, arch.adamSteps ?? {})
       start = existing.header.step
+      losses.push(...(existing.header.losses ?? []).filter((r) => r.step <= start))
     }
   }
   const save = (step: number) =>
     Effect.gen(function*() {
       const { tensors, adamSteps } = yield* snapshot(o.models)
-      yield* checkpoints.save(o.checkpointPath, { header: header(o, step, adamSteps), tensors })
+      yield* checkpoints.save(o.checkpointPath, { header: header(o, step, adamSteps, losses), tensors })
     })
   const tracker = yield* progress.start(o.label, o.totalSteps)
   let last: Array<number> = []
   for (let i = start; i < o.totalSteps; i++) {
-    const losses = yield* backend.run(() => o.step(i))
+    const stepLosses = yield* backend.run(() => o.step(i))
     if ((i + 1) % o.logEvery === 0 || i === o.totalSteps - 1) {
-      last = Array.from(yield* backend.read(losses))
+      last = Array.from(yield* backend.read(stepLosses))
       yield* tracker.update(i + 1, Object.fromEntries(o.lossNames.map((n, k) => [n, last[k]])))
+      losses.push({ step: i + 1, values: Object.fromEntries(o.lossNames.map((n, k) => [n, Number.isFinite(last[k]) ? last[k] : null])) })
     }
-    backend.ops.dispose(losses)
+    backend.ops.dispose(stepLosses)
     if ((i + 1) % o.checkpointEvery === 0 && i + 1 < o.totalSteps) yield* save(i + 1)
   }
   if (start < o.totalSteps || !o.resume) yield* save(o.totalSteps)

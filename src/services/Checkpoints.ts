@@ -8,6 +8,13 @@ import { dirname } from "node:path"
 import { Context, Effect, Layer, Predicate, Schema } from "effect"
 import * as Safetensors from "../domain/Safetensors.ts"
 
+/** The losses logged at one step, by name. */
+export const LossRecord = Schema.Struct({
+  step: Schema.Int,
+  values: Schema.Record(Schema.String, Schema.NullOr(Schema.Finite))
+})
+export type LossRecord = typeof LossRecord.Type
+
 /** Checkpoint header, stored as a JSON string under `__metadata__.header`. */
 export const CheckpointHeader = Schema.Struct({
   format: Schema.Literal("dgrl-checkpoint/1"),
@@ -19,7 +26,9 @@ export const CheckpointHeader = Schema.Struct({
   step: Schema.Int.check(Schema.isGreaterThanOrEqualTo(0)),
   /** Where the run's random stream stands, so training can resume on the same draws. */
   rng: Schema.Struct({ seed: Schema.Int, counter: Schema.Int }),
-  createdBy: Schema.String
+  createdBy: Schema.String,
+  /** The losses logged so far (a learning curve); a non-finite loss is stored as null. */
+  losses: Schema.optionalKey(Schema.Array(LossRecord))
 })
 export type CheckpointHeader = typeof CheckpointHeader.Type
 

@@ -40,13 +40,15 @@ const attempt = (path: string, resume: boolean, killAt: number | undefined) =>
         return Critic.updateStep(B, critic, data, Rng.named(6, "batch"), i)
       }
     }))
-    return { exit, q: yield* Backend.use((b) => b.read(critic.q.params)), v: yield* Backend.use((b) => b.read(critic.v.params)) }
+    const losses = yield* Checkpoints.use((c) => c.load(path)).pipe(Effect.map((c) => c.header.losses), Effect.orElseSucceed(() => undefined))
+    return { exit, losses, q: yield* Backend.use((b) => b.read(critic.q.params)), v: yield* Backend.use((b) => b.read(critic.v.params)) }
   })
 
 it.effect("a run killed at a random step and resumed matches an uninterrupted run", () =>
   Effect.gen(function*() {
     const reference = yield* attempt(join(yield* Effect.promise(() => mkdtemp(join(tmpdir(), "ref-"))), "c.safetensors"), false, undefined)
     expect(Exit.isSuccess(reference.exit)).toBe(true)
+    expect(reference.losses?.map((r) => r.step)).toEqual([10, 20, 24])
     yield* Effect.promise(() =>
       fc.assert(fc.asyncProperty(fc.integer({ min: 1, max: TOTAL - 1 }), async (killAt) => {
         const dir = await mkdtemp(join(tmpdir(), "resume-"))
@@ -57,6 +59,8 @@ it.effect("a run killed at a random step and resumed matches an uninterrupted ru
         expect(Exit.isSuccess(resumed.exit)).toBe(true)
         expect(resumed.q).toEqual(reference.q)
         expect(resumed.v).toEqual(reference.v)
+        // the learning curve in the checkpoint is the uninterrupted run's
+        expect(resumed.losses).toEqual(reference.losses)
         // and the interrupted state really differed (the test can fail)
         expect(killed.q).not.toEqual(reference.q)
       }), { numRuns: 6 })
