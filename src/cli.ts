@@ -147,7 +147,9 @@ const offlineFlags = {
   steps: optionalInt("steps", "override the training steps of this stage"),
   runDir: Flag.String("run-dir").pipe(Flag.withDescription("checkpoint directory (default runs/<task>/seed<seed>)"), Flag.optional),
   results: Flag.String("results").pipe(Flag.withDescription("results directory (default results)"), Flag.optional),
-  fresh: Flag.Boolean("fresh").pipe(Flag.withDescription("start over instead of resuming from the run directory"), Flag.withDefault(false))
+  fresh: Flag.Boolean("fresh").pipe(Flag.withDescription("start over instead of resuming from the run directory"), Flag.withDefault(false)),
+  resume: Flag.Boolean("resume").pipe(
+    Flag.withDescription("continue a stopped run from its last checkpoint (the default; --fresh starts over)"), Flag.withDefault(true))
 }
 
 type OfflineFlags = {
@@ -160,6 +162,7 @@ type OfflineFlags = {
   readonly runDir: Option.Option<string>
   readonly results: Option.Option<string>
   readonly fresh: boolean
+  readonly resume: boolean
 }
 
 /**
@@ -177,7 +180,7 @@ const offlineConfig = (f: OfflineFlags, stepsField: "criticSteps" | "swg" | "iql
       dataset: Option.getOrElse(f.dataset, () => `out/datasets/${f.task}.hdf5`),
       runDir: Option.getOrElse(f.runDir, () => `runs/${f.task}/seed${seed}`),
       resultsDir: Option.getOrElse(f.results, () => "results"),
-      resume: !f.fresh,
+      resume: f.resume && !f.fresh,
       evaluation: { ...(base.evaluation as object | undefined), ...evaluation }
     }
     if (Option.isSome(f.steps) && stepsField === "criticSteps") raw.criticSteps = f.steps.value
@@ -260,7 +263,8 @@ const tableCommand = Command.make("table", {
       Effect.provide(Layer.mergeAll(DatasetStore.layer, Environments.layer, Progress.layer)))
     for (const seed of seedList) {
       const c = yield* offlineConfig({
-        preset, config, task, dataset: Option.none(), seed: Option.some(seed), steps: Option.none(), runDir: Option.none(), results, fresh
+        preset, config, task, dataset: Option.none(), seed: Option.some(seed), steps: Option.none(), runDir: Option.none(), results, fresh,
+        resume: true
       }, undefined)
       yield* Effect.gen(function*() {
         yield* Offline.trainCritic(c)
