@@ -20,6 +20,7 @@ import * as OfflineData from "../rl/OfflineData.ts"
 import * as SwgAgent from "../rl/SwgAgent.ts"
 import { Backend } from "../services/Backend.ts"
 import { Checkpoints } from "../services/Checkpoints.ts"
+import { Progress } from "../services/Progress.ts"
 import { writeJsonAtomically } from "../services/Files.ts"
 import * as ResumableLoop from "./ResumableLoop.ts"
 
@@ -218,6 +219,7 @@ const readEarlierResult = (path: string, episodes: number): Effect.Effect<Offlin
 export const evaluate = Effect.fn("Offline.evaluate")(function*(c: OfflineConfig, scales?: ReadonlyArray<number>) {
   const store = yield* DatasetStore
   const backend = yield* Backend
+  const progress = yield* Progress
   const B = backend.ops
   const raw = yield* store.read(c.dataset)
   const ds = OfflineData.prepare(raw, OfflineData.rewardConvention(c.task), c.seed).train
@@ -258,7 +260,11 @@ export const evaluate = Effect.fn("Offline.evaluate")(function*(c: OfflineConfig
     }
     const outcome = yield* Effect.scoped(Effect.gen(function*() {
       const env = yield* environmentFor(c.task, e.episodes)
-      const r = yield* Environment.rolloutEffect(env, (obs, t) => Effect.promise(() => run.policy(obs, t)), 1_000_000 + c.seed, { runningOnly: true })
+      const tracker = yield* progress.start(`evaluate ${c.task} ${run.method}${suffix} seed ${c.seed}`, env.maxEpisodeSteps)
+      const policy = (obs: Float64Array, t: number) =>
+        Effect.promise(() => run.policy(obs, t)).pipe(
+          Effect.tap(() => tracker.update(t + 1, { running: obs.length / env.observationDim })))
+      const r = yield* Environment.rolloutEffect(env, policy, 1_000_000 + c.seed, { runningOnly: true })
       const returns = Array.from(r.returns)
       const returnMean = returns.reduce((a, b) => a + b, 0) / returns.length
       return { returnMean, normalizedScore: scoreOf(env, returnMean) }
