@@ -112,15 +112,11 @@ export interface Options {
 }
 
 /** A locomotion environment with its timing and per-member state access. */
-export interface LocomotionEnv extends Environment.VectorEnv {
+export interface LocomotionEnv extends Environment.VectorEnv, Mujoco.StateAccess {
   readonly name: Environment.ScoredTask
   readonly task: Task
   /** Seconds per env step: timestep × frameSkip. */
   readonly dt: number
-  /** Member `index`'s qpos [nq] and qvel [nv]. */
-  state(index: number): { readonly qpos: Float64Array; readonly qvel: Float64Array }
-  /** Sets member `index`'s qpos and qvel (gym's `set_state`); returns its observation. */
-  setState(index: number, qpos: ArrayLike<number>, qvel: ArrayLike<number>): Float64Array
 }
 
 /**
@@ -216,20 +212,7 @@ export const make = (runtime: Mujoco.Runtime, options: Options): LocomotionEnv =
     name,
     task,
     dt,
-    state: (i) => {
-      ensureOpen()
-      sim.activate(i)
-      return { qpos: (sim.data.qpos as Float64Array).slice(), qvel: (sim.data.qvel as Float64Array).slice() }
-    },
-    setState: (i, qpos, qvel) => {
-      ensureOpen()
-      sim.activate(i)
-      ;(sim.data.qpos as Float64Array).set(qpos)
-      ;(sim.data.qvel as Float64Array).set(qvel)
-      module.mj_forward(model, sim.data)
-      observe(i, observations, sim.data.qpos as Float64Array, sim.data.qvel as Float64Array)
-      return observations.slice(i * observationDim, (i + 1) * observationDim)
-    }
+    ...Mujoco.stateAccess(runtime, sim, { ensureOpen, observations, observationDim, observe })
   }
 }
 

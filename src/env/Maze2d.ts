@@ -116,15 +116,11 @@ export interface Options {
 }
 
 /** A Maze2D environment with its maze, target and per-member state access. */
-export interface Maze2dEnv extends Environment.VectorEnv {
+export interface Maze2dEnv extends Environment.VectorEnv, Mujoco.StateAccess {
   readonly name: Environment.ScoredTask
   readonly maze: Maze
   /** The fixed target (x, y) in qpos units: the goal cell, as D4RL's v1 tasks set it (reset_target = False). */
   readonly target: Cell
-  /** Member `index`'s qpos [2] and qvel [2]. */
-  state(index: number): { readonly qpos: Float64Array; readonly qvel: Float64Array }
-  /** Sets member `index`'s qpos and qvel (gym's `set_state`); returns its observation [4]. */
-  setState(index: number, qpos: ArrayLike<number>, qvel: ArrayLike<number>): Float64Array
 }
 
 /** Velocity clip applied to qvel before every step (D4RL's `clip_velocity`), in cells/s. */
@@ -202,20 +198,7 @@ export const make = (runtime: Mujoco.Runtime, options: Options): Maze2dEnv => {
     name,
     maze,
     target: maze.goal,
-    state: (i) => {
-      ensureOpen()
-      sim.activate(i)
-      return { qpos: (sim.data.qpos as Float64Array).slice(), qvel: (sim.data.qvel as Float64Array).slice() }
-    },
-    setState: (i, qpos, qvel) => {
-      ensureOpen()
-      sim.activate(i)
-      ;(sim.data.qpos as Float64Array).set(qpos)
-      ;(sim.data.qvel as Float64Array).set(qvel)
-      module.mj_forward(model, sim.data)
-      observe(i, observations, sim.data.qpos as Float64Array, sim.data.qvel as Float64Array)
-      return observations.slice(4 * i, 4 * i + 4)
-    }
+    ...Mujoco.stateAccess(runtime, sim, { ensureOpen, observations, observationDim: 4, observe })
   }
 }
 

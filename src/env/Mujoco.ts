@@ -125,6 +125,44 @@ export const resetMember = (
   runtime.module.mj_forward(model, data)
 }
 
+/** Per-member state access (gym's `sim.get_state` / `set_state`) shared by the MuJoCo environments. */
+export interface StateAccess {
+  /** Member `index`'s qpos and qvel (copies). */
+  state(index: number): { readonly qpos: Float64Array; readonly qvel: Float64Array }
+  /** Sets member `index`'s qpos and qvel, then `mj_forward`; returns its observation. */
+  setState(index: number, qpos: ArrayLike<number>, qvel: ArrayLike<number>): Float64Array
+}
+
+/**
+ * `StateAccess` over a batch: `ensureOpen` guards a closed environment, `observe` writes member i's
+ * observation into `observations` [batch, observationDim] from qpos and qvel.
+ */
+export const stateAccess = (
+  runtime: Runtime,
+  batch: Batch,
+  o: {
+    readonly ensureOpen: () => void
+    readonly observations: Float64Array
+    readonly observationDim: number
+    readonly observe: (i: number, observations: Float64Array, qpos: Float64Array, qvel: Float64Array) => void
+  }
+): StateAccess => ({
+  state: (i) => {
+    o.ensureOpen()
+    batch.activate(i)
+    return { qpos: (batch.data.qpos as Float64Array).slice(), qvel: (batch.data.qvel as Float64Array).slice() }
+  },
+  setState: (i, qpos, qvel) => {
+    o.ensureOpen()
+    batch.activate(i)
+    ;(batch.data.qpos as Float64Array).set(qpos)
+    ;(batch.data.qvel as Float64Array).set(qvel)
+    runtime.module.mj_forward(batch.model, batch.data)
+    o.observe(i, o.observations, batch.data.qpos as Float64Array, batch.data.qvel as Float64Array)
+    return o.observations.slice(i * o.observationDim, (i + 1) * o.observationDim)
+  }
+})
+
 // internal
 
 const maxMessages = 64
