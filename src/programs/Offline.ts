@@ -263,7 +263,7 @@ export const evaluate = Effect.fn("Offline.evaluate")(function*(c: OfflineConfig
       const tracker = yield* progress.start(`evaluate ${c.task} ${run.method}${suffix} seed ${c.seed}`, env.maxEpisodeSteps)
       const policy = (obs: Float64Array, t: number) =>
         Effect.promise(() => run.policy(obs, t)).pipe(
-          Effect.tap(() => tracker.update(t + 1, { running: obs.length / env.observationDim })))
+          Effect.tap(() => tracker.update(t + 1, { running: `${obs.length / env.observationDim}` })))
       const r = yield* Environment.rolloutEffect(env, policy, 1_000_000 + c.seed, { runningOnly: true })
       const returns = Array.from(r.returns)
       const returnMean = returns.reduce((a, b) => a + b, 0) / returns.length
