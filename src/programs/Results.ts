@@ -86,12 +86,52 @@ export const table = (summaries: ReadonlyArray<Summary>, methods: ReadonlyArray<
   ].join("\n") + "\n"
 }
 
-/** Writes results.json, results.md and the plots into `dir`. */
+/** One (task, ρ) of the guidance-scale sweep over seeds. */
+export interface SweepSummary {
+  readonly task: string
+  readonly guidanceScale: number
+  readonly seeds: number
+  readonly mean: number
+  readonly standardError: number
+}
+
+/** Mean and standard error over seeds of each (task, ρ) among the sweep files (…-rhoX-seedK.json). */
+export const summarizeSweep = (results: ReadonlyArray<{ readonly file: string; readonly result: OfflineResult }>): Array<SweepSummary> => {
+  const groups = new Map<string, { task: string; rho: number; values: Array<number> }>()
+  for (const { file, result } of results) {
+    if (!file.includes("-rho") || result.guidanceScale === undefined) continue
+    const key = `${result.task}\u0000${result.guidanceScale}`
+    const group = groups.get(key) ?? { task: result.task, rho: result.guidanceScale, values: [] }
+    group.values.push(result.normalizedScore ?? result.returnMean)
+    groups.set(key, group)
+  }
+  return [...groups.values()]
+    .map((g) => ({ task: g.task, guidanceScale: g.rho, seeds: g.values.length, mean: Statistics.mean(g.values), standardError: Statistics.standardError(g.values) }))
+    .sort((a, b) => a.task.localeCompare(b.task) || a.guidanceScale - b.guidanceScale)
+}
+
+/** Markdown: tasks as rows, guidance scales as columns, "mean ± s.e. (n)". */
+export const sweepTable = (sweep: ReadonlyArray<SweepSummary>): string => {
+  const rhos = [...new Set(sweep.map((s) => s.guidanceScale))].sort((a, b) => a - b)
+  const tasks = [...new Set(sweep.map((s) => s.task))]
+  const cell = (task: string, rho: number) => {
+    const s = sweep.find((x) => x.task === task && x.guidanceScale === rho)
+    return s === undefined ? "—" : `${s.mean.toFixed(1)} ± ${s.standardError.toFixed(1)} (${s.seeds})`
+  }
+  return [
+    `| SWG, task | ${rhos.map((r) => `ρ = ${r}`).join(" | ")} |`,
+    `| --- | ${rhos.map(() => "---").join(" | ")} |`,
+    ...tasks.map((t) => `| ${t} | ${rhos.map((r) => cell(t, r)).join(" | ")} |`)
+  ].join("\n") + "\n"
+}
+
+/** Writes results.json, results.md (scores, then the ρ sweep if any) and the plots into `dir`. */
 export const build = Effect.fn("Results.build")(function*(dir: string, methods: ReadonlyArray<string>) {
   const plots = yield* Plots
   const results = yield* collect(dir)
   const summaries = summarize(results)
-  const markdown = table(summaries, methods)
+  const sweep = summarizeSweep(results)
+  const markdown = table(summaries, methods) + (sweep.length === 0 ? "" : `\n${sweepTable(sweep)}`)
   yield* writeJsonAtomically(join(dir, "results.json"), results.filter((r) => !r.file.includes("-rho")).map((r) => r.result))
   yield* writeTextAtomically(join(dir, "results.md"), markdown)
   const tasks = [...new Set(summaries.map((s) => s.task))]
@@ -107,17 +147,11 @@ export const build = Effect.fn("Results.build")(function*(dir: string, methods: 
       yLabel: "D4RL normalised score"
     }))
   }
-  const sweep = results.filter((r) => r.file.includes("-rho") && r.result.guidanceScale !== undefined)
-  for (const task of new Set(sweep.map((r) => r.result.task))) {
-    const byRho = new Map<number, Array<number>>()
-    for (const { result } of sweep.filter((r) => r.result.task === task)) {
-      byRho.set(result.guidanceScale!, [...(byRho.get(result.guidanceScale!) ?? []), result.normalizedScore ?? result.returnMean])
-    }
-    const rhos = [...byRho.keys()].sort((a, b) => a - b)
-    const means = rhos.map((r) => Statistics.mean(byRho.get(r)!))
+  for (const task of new Set(sweep.map((s) => s.task))) {
+    const mine = sweep.filter((s) => s.task === task)
     yield* plots.write(join(dir, `${task}-sweep`), Figure.lineChart({
-      series: [{ name: "SWG", x: rhos, y: means }],
-      title: `${task}: guidance scale sweep`,
+      series: [{ name: "SWG", x: mine.map((s) => s.guidanceScale), y: mine.map((s) => s.mean), error: mine.map((s) => s.standardError) }],
+      title: `${task}: guidance scale sweep (mean ± s.e. over seeds)`,
       xLabel: "guidance scale ρ",
       yLabel: "normalised score"
     }))

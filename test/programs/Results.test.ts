@@ -24,4 +24,19 @@ describe("Results", () => {
       "| task | swg | iql | idql |\n| --- | --- | --- | --- |\n| maze2d-umaze-v1 | 20.0 ± 5.8 (3) | 5.0 ± 0.0 (1) | — |\n"
     )
   })
+
+  it("summarises the ρ sweep per task and scale from the sweep files only", () => {
+    const sweepFile = (seed: number, rho: number, score: number) => ({
+      file: `maze2d-umaze-v1/swg-rho${rho}-seed${seed}.json`,
+      result: { task: "maze2d-umaze-v1", method: "swg", seed, normalizedScore: score, returnMean: 0, episodes: 10, guidanceScale: rho }
+    })
+    const sweep = Results.summarizeSweep([
+      sweepFile(0, 10, 4), sweepFile(1, 10, 8), sweepFile(0, 1, 2), sweepFile(1, 1, 2),
+      { ...result("maze2d-umaze-v1", "swg", 0, 99), result: { ...result("maze2d-umaze-v1", "swg", 0, 99).result, guidanceScale: 10 } }
+    ])
+    expect(sweep.map((s) => [s.guidanceScale, s.mean, s.seeds])).toEqual([[1, 2, 2], [10, 6, 2]])
+    expect(Results.sweepTable(sweep)).toBe(
+      "| SWG, task | ρ = 1 | ρ = 10 |\n| --- | --- | --- |\n| maze2d-umaze-v1 | 2.0 ± 0.0 (2) | 6.0 ± 2.0 (2) |\n"
+    )
+  })
 })
