@@ -185,6 +185,11 @@ describe("DatasetStore", () => {
     const python = process.env.H5PY_PYTHON ?? "python3"
     const probe = spawnSync(python, ["-c", "import h5py, numpy"], { encoding: "utf8" })
     const available = probe.status === 0
+    // CI installs h5py and sets REQUIRE_H5PY=1: there a missing h5py is a failure, not a skip.
+    it.runIf(process.env.REQUIRE_H5PY === "1")("h5py is available (REQUIRE_H5PY=1)", () => {
+      expect(probe.error?.message ?? probe.stderr.trim()).toBe("")
+      expect(available).toBe(true)
+    })
     if (!available) {
       console.warn(
         `[DatasetStore.test] skipping the h5py tests: \`${python} -c "import h5py, numpy"\` failed ` +
