@@ -70,24 +70,36 @@ export const restore = Effect.fn("ResumableLoop.restore")(function*(
   }
 })
 
-const header = (o: LoopOptions, step: number, adamSteps: Record<string, number>, losses: ReadonlyArray<LossRecord>): CheckpointHeader => ({
+const header = (
+  o: LoopOptions,
+  step: number,
+  adamSteps: Record<string, number>,
+  losses: ReadonlyArray<LossRecord>,
+  window: { readonly count: number; readonly sums: ArrayLike<number> }
+): CheckpointHeader => ({
   format: "dgrl-checkpoint/1",
   architecture: { models: o.architecture, adamSteps },
   config: o.config,
   step,
   rng: { seed: o.seed, counter: step },
   createdBy: `dgrl ${o.label}`,
-  losses
+  losses,
+  lossWindow: { count: window.count, sums: Array.from(window.sums, (v) => (Number.isFinite(v) ? v : null)) }
 })
 
-/** Runs (or resumes) the loop; returns the last losses read. */
+/** Runs (or resumes) the loop; returns the last logged losses (means over their window). */
 export const run = Effect.fn("ResumableLoop.run")(function*(o: LoopOptions) {
   const backend = yield* Backend
   const checkpoints = yield* Checkpoints
   const progress = yield* Progress
+  const B = backend.ops
   let start = 0
   // The learning curve travels in the checkpoint, so a resumed run keeps the curve up to its step.
+  // Each record is the mean loss over its logging window, summed on the device (no readback per
+  // step); the open window is saved too, so a resumed run logs the same means.
   const losses: Array<LossRecord> = []
+  let windowCount = 0
+  let windowSum = B.zeros(1, o.lossNames.length)
   if (o.resume) {
     const existing = yield* checkpoints.load(o.checkpointPath).pipe(
       Effect.map((c) => c as typeof c | undefined),
@@ -98,25 +110,39 @@ export const run = Effect.fn("ResumableLoop.run")(function*(o: LoopOptions) {
       yield* restore(o.models, existing.tensors, arch.adamSteps ?? {})
       start = existing.header.step
       losses.push(...(existing.header.losses ?? []).filter((r) => r.step <= start))
+      const window = existing.header.lossWindow
+      if (window !== undefined && window.sums.length === o.lossNames.length) {
+        windowCount = window.count
+        yield* backend.run((ops) => ops.write(windowSum, Float32Array.from(window.sums, (v) => v ?? Number.NaN)))
+      }
     }
   }
   const save = (step: number) =>
     Effect.gen(function*() {
       const { tensors, adamSteps } = yield* snapshot(o.models)
-      yield* checkpoints.save(o.checkpointPath, { header: header(o, step, adamSteps, losses), tensors })
+      const sums = yield* backend.read(windowSum)
+      yield* checkpoints.save(o.checkpointPath, { header: header(o, step, adamSteps, losses, { count: windowCount, sums }), tensors })
     })
   const tracker = yield* progress.start(o.label, o.totalSteps)
   let last: Array<number> = []
   for (let i = start; i < o.totalSteps; i++) {
     const stepLosses = yield* backend.run(() => o.step(i))
+    const sum = B.binary("add", windowSum, stepLosses)
+    B.dispose(windowSum)
+    B.dispose(stepLosses)
+    windowSum = sum
+    windowCount += 1
     if ((i + 1) % o.logEvery === 0 || i === o.totalSteps - 1) {
-      last = Array.from(yield* backend.read(stepLosses))
+      const sums = yield* backend.read(windowSum)
+      last = Array.from(sums, (v) => v / windowCount)
       yield* tracker.update(i + 1, Object.fromEntries(o.lossNames.map((n, k) => [n, last[k]])))
       losses.push({ step: i + 1, values: Object.fromEntries(o.lossNames.map((n, k) => [n, Number.isFinite(last[k]) ? last[k] : null])) })
+      yield* backend.run((ops) => ops.write(windowSum, new Float32Array(o.lossNames.length)))
+      windowCount = 0
     }
-    backend.ops.dispose(stepLosses)
     if ((i + 1) % o.checkpointEvery === 0 && i + 1 < o.totalSteps) yield* save(i + 1)
   }
   if (start < o.totalSteps || !o.resume) yield* save(o.totalSteps)
+  B.dispose(windowSum)
   return last
 })

@@ -8,7 +8,7 @@ import { dirname } from "node:path"
 import { Context, Effect, Layer, Predicate, Schema } from "effect"
 import * as Safetensors from "../domain/Safetensors.ts"
 
-/** The losses logged at one step, by name. */
+/** The losses logged at one step, by name: each the mean over the steps since the previous record. */
 export const LossRecord = Schema.Struct({
   step: Schema.Int,
   values: Schema.Record(Schema.String, Schema.NullOr(Schema.Finite))
@@ -28,7 +28,9 @@ export const CheckpointHeader = Schema.Struct({
   rng: Schema.Struct({ seed: Schema.Int, counter: Schema.Int }),
   createdBy: Schema.String,
   /** The losses logged so far (a learning curve); a non-finite loss is stored as null. */
-  losses: Schema.optionalKey(Schema.Array(LossRecord))
+  losses: Schema.optionalKey(Schema.Array(LossRecord)),
+  /** The logging window still open at `step`: how many steps it holds and their loss sums. */
+  lossWindow: Schema.optionalKey(Schema.Struct({ count: Schema.Int, sums: Schema.Array(Schema.NullOr(Schema.Finite)) }))
 })
 export type CheckpointHeader = typeof CheckpointHeader.Type
 

@@ -66,3 +66,30 @@ it.effect("a run killed at a random step and resumed matches an uninterrupted ru
       }), { numRuns: 6 })
     )
   }).pipe(Effect.provide(layers)), 120_000)
+
+it.effect("logs each loss as the mean over its window, also across a resume inside a window", () =>
+  Effect.gen(function*() {
+    const dir = yield* Effect.promise(() => mkdtemp(join(tmpdir(), "window-")))
+    const path = join(dir, "w.safetensors")
+    const loop = (resume: boolean, killAt?: number) =>
+      Effect.exit(Effect.gen(function*() {
+        const { ops: B } = yield* Backend
+        return yield* ResumableLoop.run({
+          label: "window", totalSteps: 24, checkpointPath: path, checkpointEvery: 4, resume, logEvery: 10,
+          models: {}, architecture: {}, config: {}, seed: 0, lossNames: ["a", "b"],
+          step: (i) => {
+            if (i === killAt) throw new Error(`killed at step ${i}`)
+            return B.upload(Float32Array.from([i, 2 * i]), 1, 2)
+          }
+        })
+      }))
+    expect(Exit.isFailure(yield* loop(false, 17))).toBe(true) // checkpoint at 16: window 11..16 open
+    expect(Exit.isSuccess(yield* loop(true))).toBe(true)
+    const saved = yield* Checkpoints.use((c) => c.load(path))
+    // steps 0..9, 10..19, 20..23 → means 4.5, 14.5, 21.5 (and twice that)
+    expect(saved.header.losses).toEqual([
+      { step: 10, values: { a: 4.5, b: 9 } },
+      { step: 20, values: { a: 14.5, b: 29 } },
+      { step: 24, values: { a: 21.5, b: 43 } }
+    ])
+  }).pipe(Effect.provide(layers)))
