@@ -72,9 +72,15 @@ export const summarize = (results: ReadonlyArray<{ readonly file: string; readon
   })
 }
 
-/** Markdown: tasks as rows, methods as columns, "mean ± s.e. (n)". */
-export const table = (summaries: ReadonlyArray<Summary>, methods: ReadonlyArray<string>): string => {
-  const tasks = [...new Set(summaries.map((s) => s.task))]
+/** Tasks named in `order` first, in that order, then the others alphabetically. */
+const orderTasks = (tasks: ReadonlyArray<string>, order: ReadonlyArray<string>): Array<string> => {
+  const rank = (t: string) => (order.includes(t) ? order.indexOf(t) : order.length)
+  return [...tasks].sort((a, b) => rank(a) - rank(b) || a.localeCompare(b))
+}
+
+/** Markdown: tasks as rows (`taskOrder` first), methods as columns, "mean ± s.e. (n)". */
+export const table = (summaries: ReadonlyArray<Summary>, methods: ReadonlyArray<string>, taskOrder: ReadonlyArray<string> = []): string => {
+  const tasks = orderTasks([...new Set(summaries.map((s) => s.task))], taskOrder)
   const cell = (task: string, method: string) => {
     const s = summaries.find((x) => x.task === task && x.method === method)
     return s === undefined ? "—" : `${s.mean.toFixed(1)} ± ${s.standardError.toFixed(1)} (${s.seeds})`
@@ -126,15 +132,15 @@ export const sweepTable = (sweep: ReadonlyArray<SweepSummary>): string => {
 }
 
 /** Writes results.json, results.md (scores, then the ρ sweep if any) and the plots into `dir`. */
-export const build = Effect.fn("Results.build")(function*(dir: string, methods: ReadonlyArray<string>) {
+export const build = Effect.fn("Results.build")(function*(dir: string, methods: ReadonlyArray<string>, taskOrder: ReadonlyArray<string> = []) {
   const plots = yield* Plots
   const results = yield* collect(dir)
   const summaries = summarize(results)
   const sweep = summarizeSweep(results)
-  const markdown = table(summaries, methods) + (sweep.length === 0 ? "" : `\n${sweepTable(sweep)}`)
+  const markdown = table(summaries, methods, taskOrder) + (sweep.length === 0 ? "" : `\n${sweepTable(sweep)}`)
   yield* writeJsonAtomically(join(dir, "results.json"), results.filter((r) => !r.file.includes("-rho")).map((r) => r.result))
   yield* writeTextAtomically(join(dir, "results.md"), markdown)
-  const tasks = [...new Set(summaries.map((s) => s.task))]
+  const tasks = orderTasks([...new Set(summaries.map((s) => s.task))], taskOrder)
   if (tasks.length > 0) {
     yield* plots.write(join(dir, "scores"), Figure.barChart({
       groups: tasks,

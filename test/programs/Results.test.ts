@@ -25,6 +25,12 @@ describe("Results", () => {
     )
   })
 
+  it("orders the rows as asked, then alphabetically", () => {
+    const summaries = Results.summarize([result("b-task", "swg", 0, 1), result("a-task", "swg", 0, 2), result("c-task", "swg", 0, 3)])
+    const rows = Results.table(summaries, ["swg"], ["c-task"]).split("\n").slice(2, 5).map((r) => r.split(" | ")[0])
+    expect(rows).toEqual(["| c-task", "| a-task", "| b-task"])
+  })
+
   it("summarises the ρ sweep per task and scale from the sweep files only", () => {
     const sweepFile = (seed: number, rho: number, score: number) => ({
       file: `maze2d-umaze-v1/swg-rho${rho}-seed${seed}.json`,
