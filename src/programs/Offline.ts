@@ -8,6 +8,7 @@ import { Console, Effect, Schema } from "effect"
 import { readFile } from "node:fs/promises"
 import * as Config from "../domain/Config.ts"
 import * as Rng from "../domain/Rng.ts"
+import * as Statistics from "../domain/Statistics.ts"
 import * as OfflineDataset from "../data/OfflineDataset.ts"
 import { DatasetStore } from "../data/DatasetStore.ts"
 import type * as Training from "../diffusion/Training.ts"
@@ -265,8 +266,7 @@ export const evaluate = Effect.fn("Offline.evaluate")(function*(c: OfflineConfig
         Effect.promise(() => run.policy(obs, t)).pipe(
           Effect.tap(() => tracker.update(t + 1, { running: `${obs.length / env.observationDim}` })))
       const r = yield* Environment.rolloutEffect(env, policy, 1_000_000 + c.seed, { runningOnly: true })
-      const returns = Array.from(r.returns)
-      const returnMean = returns.reduce((a, b) => a + b, 0) / returns.length
+      const returnMean = Statistics.mean(Array.from(r.returns))
       return { returnMean, normalizedScore: scoreOf(env, returnMean) }
     }))
     const result: OfflineResult = {

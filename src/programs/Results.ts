@@ -49,28 +49,43 @@ export const collect = Effect.fn("Results.collect")(function*(dir: string) {
   return results
 })
 
-export interface Summary {
+export interface Summary extends SeedStats {
   readonly task: string
   readonly method: string
+}
+
+/** Over-seed statistics of one group of scores. */
+interface SeedStats {
   readonly seeds: number
   readonly mean: number
   readonly standardError: number
 }
 
-/** Mean and standard error over seeds of each (task, method); sweep files (…-rhoX-…) are excluded. */
-export const summarize = (results: ReadonlyArray<{ readonly file: string; readonly result: OfflineResult }>): Array<Summary> => {
-  const groups = new Map<string, Array<number>>()
+/**
+ * Groups `items` by `keyOf` (undefined drops the item) and summarises each group's scores (the
+ * normalised score, else the return): one entry per group with its first item's `fields`.
+ */
+const summarizeBy = <K extends string | number, F>(
+  results: ReadonlyArray<{ readonly file: string; readonly result: OfflineResult }>,
+  keyOf: (file: string, result: OfflineResult) => K | undefined,
+  fields: (result: OfflineResult) => F
+): Array<F & SeedStats> => {
+  const groups = new Map<K, { fields: F; values: Array<number> }>()
   for (const { file, result } of results) {
-    if (file.includes("-rho")) continue
-    const value = result.normalizedScore ?? result.returnMean
-    const key = `${result.task}\u0000${result.method}`
-    groups.set(key, [...(groups.get(key) ?? []), value])
+    const key = keyOf(file, result)
+    if (key === undefined) continue
+    const group = groups.get(key) ?? { fields: fields(result), values: [] }
+    group.values.push(result.normalizedScore ?? result.returnMean)
+    groups.set(key, group)
   }
-  return [...groups.entries()].map(([key, values]) => {
-    const [task, method] = key.split("\u0000")
-    return { task, method, seeds: values.length, mean: Statistics.mean(values), standardError: Statistics.standardError(values) }
-  })
+  return [...groups.values()].map((g) => ({
+    ...g.fields, seeds: g.values.length, mean: Statistics.mean(g.values), standardError: Statistics.standardError(g.values)
+  }))
 }
+
+/** Mean and standard error over seeds of each (task, method); sweep files (…-rhoX-…) are excluded. */
+export const summarize = (results: ReadonlyArray<{ readonly file: string; readonly result: OfflineResult }>): Array<Summary> =>
+  summarizeBy(results, (file, r) => (file.includes("-rho") ? undefined : `${r.task}\u0000${r.method}`), (r) => ({ task: r.task, method: r.method }))
 
 /** Tasks named in `order` first, in that order, then the others alphabetically. */
 const orderTasks = (tasks: ReadonlyArray<string>, order: ReadonlyArray<string>): Array<string> => {
@@ -78,57 +93,40 @@ const orderTasks = (tasks: ReadonlyArray<string>, order: ReadonlyArray<string>):
   return [...tasks].sort((a, b) => rank(a) - rank(b) || a.localeCompare(b))
 }
 
-/** Markdown: tasks as rows (`taskOrder` first), methods as columns, "mean ± s.e. (n)". */
-export const table = (summaries: ReadonlyArray<Summary>, methods: ReadonlyArray<string>, taskOrder: ReadonlyArray<string> = []): string => {
-  const tasks = orderTasks([...new Set(summaries.map((s) => s.task))], taskOrder)
-  const cell = (task: string, method: string) => {
-    const s = summaries.find((x) => x.task === task && x.method === method)
-    return s === undefined ? "—" : `${s.mean.toFixed(1)} ± ${s.standardError.toFixed(1)} (${s.seeds})`
-  }
+/** A markdown grid: a row per task, a cell per column, "mean ± s.e. (n)" or "—". */
+const grid = (corner: string, tasks: ReadonlyArray<string>, columns: ReadonlyArray<string>, at: (task: string, column: number) => SeedStats | undefined): string => {
+  const cell = (s: SeedStats | undefined) => (s === undefined ? "—" : `${s.mean.toFixed(1)} ± ${s.standardError.toFixed(1)} (${s.seeds})`)
   return [
-    `| task | ${methods.join(" | ")} |`,
-    `| --- | ${methods.map(() => "---").join(" | ")} |`,
-    ...tasks.map((t) => `| ${t} | ${methods.map((m) => cell(t, m)).join(" | ")} |`)
+    `| ${corner} | ${columns.join(" | ")} |`,
+    `| --- | ${columns.map(() => "---").join(" | ")} |`,
+    ...tasks.map((t) => `| ${t} | ${columns.map((_, k) => cell(at(t, k))).join(" | ")} |`)
   ].join("\n") + "\n"
 }
 
+/** Markdown: tasks as rows (`taskOrder` first), methods as columns, "mean ± s.e. (n)". */
+export const table = (summaries: ReadonlyArray<Summary>, methods: ReadonlyArray<string>, taskOrder: ReadonlyArray<string> = []): string =>
+  grid("task", orderTasks([...new Set(summaries.map((s) => s.task))], taskOrder), methods, (task, k) =>
+    summaries.find((x) => x.task === task && x.method === methods[k]))
+
 /** One (task, ρ) of the guidance-scale sweep over seeds. */
-export interface SweepSummary {
+export interface SweepSummary extends SeedStats {
   readonly task: string
   readonly guidanceScale: number
-  readonly seeds: number
-  readonly mean: number
-  readonly standardError: number
 }
 
 /** Mean and standard error over seeds of each (task, ρ) among the sweep files (…-rhoX-seedK.json). */
-export const summarizeSweep = (results: ReadonlyArray<{ readonly file: string; readonly result: OfflineResult }>): Array<SweepSummary> => {
-  const groups = new Map<string, { task: string; rho: number; values: Array<number> }>()
-  for (const { file, result } of results) {
-    if (!file.includes("-rho") || result.guidanceScale === undefined) continue
-    const key = `${result.task}\u0000${result.guidanceScale}`
-    const group = groups.get(key) ?? { task: result.task, rho: result.guidanceScale, values: [] }
-    group.values.push(result.normalizedScore ?? result.returnMean)
-    groups.set(key, group)
-  }
-  return [...groups.values()]
-    .map((g) => ({ task: g.task, guidanceScale: g.rho, seeds: g.values.length, mean: Statistics.mean(g.values), standardError: Statistics.standardError(g.values) }))
-    .sort((a, b) => a.task.localeCompare(b.task) || a.guidanceScale - b.guidanceScale)
-}
+export const summarizeSweep = (results: ReadonlyArray<{ readonly file: string; readonly result: OfflineResult }>): Array<SweepSummary> =>
+  summarizeBy(
+    results,
+    (file, r) => (file.includes("-rho") && r.guidanceScale !== undefined ? `${r.task}\u0000${r.guidanceScale}` : undefined),
+    (r) => ({ task: r.task, guidanceScale: r.guidanceScale! })
+  ).sort((a, b) => a.task.localeCompare(b.task) || a.guidanceScale - b.guidanceScale)
 
 /** Markdown: tasks as rows, guidance scales as columns, "mean ± s.e. (n)". */
 export const sweepTable = (sweep: ReadonlyArray<SweepSummary>): string => {
   const rhos = [...new Set(sweep.map((s) => s.guidanceScale))].sort((a, b) => a - b)
-  const tasks = [...new Set(sweep.map((s) => s.task))]
-  const cell = (task: string, rho: number) => {
-    const s = sweep.find((x) => x.task === task && x.guidanceScale === rho)
-    return s === undefined ? "—" : `${s.mean.toFixed(1)} ± ${s.standardError.toFixed(1)} (${s.seeds})`
-  }
-  return [
-    `| SWG, task | ${rhos.map((r) => `ρ = ${r}`).join(" | ")} |`,
-    `| --- | ${rhos.map(() => "---").join(" | ")} |`,
-    ...tasks.map((t) => `| ${t} | ${rhos.map((r) => cell(t, r)).join(" | ")} |`)
-  ].join("\n") + "\n"
+  return grid("SWG, task", [...new Set(sweep.map((s) => s.task))], rhos.map((r) => `ρ = ${r}`), (task, k) =>
+    sweep.find((x) => x.task === task && x.guidanceScale === rhos[k]))
 }
 
 /** Writes results.json, results.md (scores, then the ρ sweep if any) and the plots into `dir`. */
