@@ -254,8 +254,9 @@ const tableCommand = Command.make("table", {
   evalBackend: Flag.Literals("eval-backend", BackendChoice.literals).pipe(
     Flag.withDescription("backend of the rollouts (default cpu: faster than lavapipe for small batches)"), Flag.withDefault("cpu" as const)),
   results: offlineFlags.results,
+  runs: Flag.String("runs").pipe(Flag.withDescription("root of the run directories: <runs>/<task>/seed<seed> (default runs)"), Flag.withDefault("runs")),
   fresh: offlineFlags.fresh
-}, Effect.fn(function*({ evalBackend, fresh, preset, config, results, seeds, tasks, trainBackend }) {
+}, Effect.fn(function*({ evalBackend, fresh, preset, config, results, runs, seeds, tasks, trainBackend }) {
   const taskList = Option.getOrElse(splitList(tasks, (t) => t), () => tableTasks) as ReadonlyArray<string>
   const seedList = Option.getOrElse(splitList(seeds, Number), () => [0, 1, 2]) as ReadonlyArray<number>
   for (const task of taskList) {
@@ -263,7 +264,7 @@ const tableCommand = Command.make("table", {
       Effect.provide(Layer.mergeAll(DatasetStore.layer, Environments.layer, Progress.layer)))
     for (const seed of seedList) {
       const c = yield* offlineConfig({
-        preset, config, task, dataset: Option.none(), seed: Option.some(seed), steps: Option.none(), runDir: Option.none(), results, fresh,
+        preset, config, task, dataset: Option.none(), seed: Option.some(seed), steps: Option.none(), runDir: Option.some(join(runs, task, `seed${seed}`)), results, fresh,
         resume: true
       }, undefined)
       yield* Effect.gen(function*() {
@@ -274,7 +275,7 @@ const tableCommand = Command.make("table", {
       yield* Offline.evaluate(c).pipe(Effect.provide(offlineLayers(evalBackend)))
     }
   }
-  yield* buildResults(Option.getOrElse(results, () => "results"), "runs")
+  yield* buildResults(Option.getOrElse(results, () => "results"), runs)
 })).pipe(Command.withDescription(
   "the README's table: for each task and seed, generate the dataset if missing, train critic, SWG and IQL, evaluate every method " +
     "(each stage resumes or is skipped when done), then build the results"
