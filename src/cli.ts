@@ -225,6 +225,17 @@ const sweepCommand = Command.make("sweep", {
   yield* Offline.evaluate(c, c.evaluation.sweepScales).pipe(Effect.provide(offlineLayers(backend)))
 })).pipe(Command.withDescription("SWG guidance-scale sweep (paper App. D.3)"))
 
+const criticReportCommand = Command.make("critic-report", {
+  ...offlineFlags,
+  groups: optionalInt("groups", "groups of episodes ranked by return (default 5)")
+}, Effect.fn(function*({ backend, groups, ...f }) {
+  const c = yield* offlineConfig(f, undefined)
+  const report = yield* Offline.criticReport(c, Option.getOrElse(groups, () => 5)).pipe(Effect.provide(offlineLayers(backend)))
+  yield* Console.log(report.markdown)
+})).pipe(Command.withDescription(
+  "how the trained critic ranks the data: share of positive advantages and mean advantage by episode-return group"
+))
+
 /** The five tasks: the README's results table (and its row order). */
 const tableTasks = ["maze2d-umaze-v1", "maze2d-medium-v1", "halfcheetah-medium-v2", "hopper-medium-replay-v2", "walker2d-medium-expert-v2"]
 
@@ -309,7 +320,8 @@ const datasetCommand = Command.make("dataset").pipe(
 const root = Command.make("dgrl").pipe(
   Command.withSubcommands([
     demoCommand, benchCommand, toyCommand, scalingCommand, datasetCommand,
-    trainCriticCommand, trainSwgCommand, trainBaselineCommand, evaluateCommand, sweepCommand, resultsCommand, tableCommand
+    trainCriticCommand, trainSwgCommand, trainBaselineCommand, evaluateCommand, sweepCommand, resultsCommand, tableCommand,
+    criticReportCommand
   ]),
   Command.withDescription("diffusion-guided offline reinforcement learning on WebGPU")
 )

@@ -9,6 +9,7 @@ import { readFile } from "node:fs/promises"
 import * as Config from "../domain/Config.ts"
 import * as Rng from "../domain/Rng.ts"
 import * as Statistics from "../domain/Statistics.ts"
+import type { Tensor } from "../domain/TensorBackend.ts"
 import * as OfflineDataset from "../data/OfflineDataset.ts"
 import { DatasetStore } from "../data/DatasetStore.ts"
 import type * as Training from "../diffusion/Training.ts"
@@ -16,6 +17,7 @@ import * as DiffusionTraining from "../diffusion/Training.ts"
 import * as Environment from "../env/Environment.ts"
 import { Environments } from "../env/Environments.ts"
 import * as Critic from "../rl/Critic.ts"
+import * as CriticReport from "../rl/CriticReport.ts"
 import * as IqlActor from "../rl/IqlActor.ts"
 import * as OfflineData from "../rl/OfflineData.ts"
 import * as SwgAgent from "../rl/SwgAgent.ts"
@@ -132,6 +134,45 @@ const loadCritic = Effect.fn("Offline.loadCritic")(function*(c: OfflineConfig, d
   return critic
 })
 
+/** The critic's advantages of every row, read back to the host. */
+const readAdvantages = Effect.fn("Offline.readAdvantages")(function*(critic: Critic.Critic, observations: Tensor, actions: Tensor) {
+  const backend = yield* Backend
+  const chunks = yield* backend.run((B) => Critic.advantages(B, critic, observations, actions))
+  const out = new Float32Array(observations.rows)
+  let offset = 0
+  for (const t of chunks) {
+    const part = yield* backend.read(t)
+    out.set(part, offset)
+    offset += part.length
+    backend.ops.dispose(t)
+  }
+  return out
+})
+
+/**
+ * How the run directory's critic ranks the dataset (CriticReport.ts): its advantages on every
+ * `qlearning_dataset` transition, grouped by the return of the episode they belong to (returns of
+ * those transitions: D4RL's dropped timeout steps do not count), as data and as a markdown table.
+ */
+export const criticReport = Effect.fn("Offline.criticReport")(function*(c: OfflineConfig, groups: number) {
+  const store = yield* DatasetStore
+  const backend = yield* Backend
+  const raw = yield* store.read(c.dataset)
+  const transitions = OfflineDataset.clipActions(OfflineDataset.qlearningTransitions(raw))
+  const critic = yield* loadCritic(c, transitions)
+  const [observations, actions] = yield* backend.run((B) => [
+    B.upload(transitions.observations, transitions.size, transitions.observationDim),
+    B.upload(transitions.actions, transitions.size, transitions.actionDim)
+  ] as const)
+  const advantages = yield* readAdvantages(critic, observations, actions)
+  backend.ops.dispose(observations)
+  backend.ops.dispose(actions)
+  const report = CriticReport.byEpisodeReturn(OfflineDataset.episodes(transitions), advantages, groups)
+  const envName = raw.metadata.env_name
+  const scored = typeof envName === "string" && envName in Environment.referenceScores ? envName as Environment.ScoredTask : undefined
+  return { groups: report, markdown: CriticReport.markdown(report, scored && ((r) => Environment.normalizedScore(scored, r))) }
+})
+
 /** Stage 2: weights from the critic, then the SWG diffusion model on z = [a, w]. */
 export const trainSwg = Effect.fn("Offline.trainSwg")(function*(c: OfflineConfig) {
   if (yield* finished(c, "swg", swgPath(c), c.swg.steps)) return
@@ -139,13 +180,7 @@ export const trainSwg = Effect.fn("Offline.trainSwg")(function*(c: OfflineConfig
   const backend = yield* Backend
   const B = backend.ops
   const critic = yield* loadCritic(c, prepared.train)
-  const advantageChunks = yield* backend.run((ops) => Critic.advantages(ops, critic, device.observations, device.actions))
-  const parts: Array<Float32Array> = []
-  for (const t of advantageChunks) {
-    parts.push(yield* backend.read(t))
-    B.dispose(t)
-  }
-  const advantages = Float32Array.from(parts.flatMap((p) => Array.from(p)))
+  const advantages = yield* readAdvantages(critic, device.observations, device.actions)
   const { z, range } = SwgAgent.augmentedData(c.swg.weightFunction, prepared.train.actions, prepared.train.actionDim, advantages)
   yield* Console.log(`${c.task}: ${z.length / (prepared.train.actionDim + 1)} weighted samples, weights in [${range[0].toFixed(4)}, ${range[1].toFixed(4)}]`)
   const agent = yield* backend.run((ops) =>

@@ -68,6 +68,13 @@ it.effect("trains the critic, SWG and IQL on Pendulum data and evaluates every m
     yield* Offline.trainCritic(config)
     yield* Offline.trainSwg(config)
     yield* Offline.trainIql(config)
+    // The critic report covers every qlearning_dataset transition and every episode once. (This dataset
+    // interleaves its 8 episodes row by row, so the observation-discontinuity rule splits it into
+    // one-step episodes: 8·199 of them once the timeout steps are dropped.)
+    const report = yield* Offline.criticReport(config, 4)
+    expect(report.groups.map((g) => g.episodes)).toEqual([398, 398, 398, 398])
+    expect(report.groups.reduce((n, g) => n + g.steps, 0)).toBe(8 * 199)
+    expect(report.markdown.split("\n")).toHaveLength(6)
     const results = yield* Offline.evaluate(config)
     expect(results.map((r) => r.method).sort()).toEqual(["diffusion-bc", "idql", "iql", "swg", "swg-r"])
     for (const r of results) {
