@@ -149,6 +149,8 @@ const readAdvantages = Effect.fn("Offline.readAdvantages")(function*(critic: Cri
   return out
 })
 
+const REPORT_SLICE = 1 << 18
+
 /**
  * How the run directory's critic ranks the dataset (CriticReport.ts): its advantages on every
  * `qlearning_dataset` transition, grouped by the return of the episode they belong to (returns of
@@ -160,13 +162,19 @@ export const criticReport = Effect.fn("Offline.criticReport")(function*(c: Offli
   const raw = yield* store.read(c.dataset)
   const transitions = OfflineDataset.clipActions(OfflineDataset.qlearningTransitions(raw))
   const critic = yield* loadCritic(c, transitions)
-  const [observations, actions] = yield* backend.run((B) => [
-    B.upload(transitions.observations, transitions.size, transitions.observationDim),
-    B.upload(transitions.actions, transitions.size, transitions.actionDim)
-  ] as const)
-  const advantages = yield* readAdvantages(critic, observations, actions)
-  backend.ops.dispose(observations)
-  backend.ops.dispose(actions)
+  // In slices, so that no upload exceeds a GPU binding (2M × 17 floats would).
+  const { observationDim: sd, actionDim: ad, size } = transitions
+  const advantages = new Float32Array(size)
+  for (let start = 0; start < size; start += REPORT_SLICE) {
+    const rows = Math.min(REPORT_SLICE, size - start)
+    const [observations, actions] = yield* backend.run((B) => [
+      B.upload(transitions.observations.subarray(start * sd, (start + rows) * sd), rows, sd),
+      B.upload(transitions.actions.subarray(start * ad, (start + rows) * ad), rows, ad)
+    ] as const)
+    advantages.set(yield* readAdvantages(critic, observations, actions), start)
+    backend.ops.dispose(observations)
+    backend.ops.dispose(actions)
+  }
   const report = CriticReport.byEpisodeReturn(OfflineDataset.episodes(transitions), advantages, groups)
   const envName = raw.metadata.env_name
   const scored = typeof envName === "string" && envName in Environment.referenceScores ? envName as Environment.ScoredTask : undefined
