@@ -121,9 +121,6 @@ export const dtypeOf = (data: OfflineDataset.NumericArray): string =>
     ? "int64"
     : "uint64"
 
-/** Whether `task` has D4RL reference scores. */
-export const isScoredTask = (task: string): task is Environment.ScoredTask => task in Environment.referenceScores
-
 /**
  * Summarises `ds`. Episodes end at terminals or timeouts (D4RL's sequence_dataset); `task` (default
  * metadata/env_name) gives normalised scores for locomotion tasks ("-v2").
@@ -158,7 +155,7 @@ export const summarize = (
     }
   }
   const returnStats = statistics(returns)
-  const scored = task !== undefined && isScoredTask(task) && task.endsWith("-v2") ? task : undefined
+  const scored = task !== undefined && Environment.isScoredTask(task) && task.endsWith("-v2") ? task : undefined
   const scoreStats = scored === undefined
     ? undefined
     : statistics(returns.map((r) => Environment.normalizedScore(scored, r)))

@@ -166,6 +166,9 @@ export const referenceScores = {
 /** A task with D4RL reference scores; these are also the `name`s of the matching environments. */
 export type ScoredTask = keyof typeof referenceScores
 
+/** Whether `task` has D4RL reference scores. */
+export const isScoredTask = (task: string): task is ScoredTask => task in referenceScores
+
 /** D4RL normalised score in percent: 100·(return − REF_MIN)/(REF_MAX − REF_MIN). */
 export const normalizedScore = (task: ScoredTask, episodeReturn: number): number => {
   const { max, min } = referenceScores[task]

@@ -177,7 +177,7 @@ export const criticReport = Effect.fn("Offline.criticReport")(function*(c: Offli
   }
   const report = CriticReport.byEpisodeReturn(OfflineDataset.episodes(transitions), advantages, groups)
   const envName = raw.metadata.env_name
-  const scored = typeof envName === "string" && envName in Environment.referenceScores ? envName as Environment.ScoredTask : undefined
+  const scored = typeof envName === "string" && Environment.isScoredTask(envName) ? envName : undefined
   return { groups: report, markdown: CriticReport.markdown(report, scored && ((r) => Environment.normalizedScore(scored, r))) }
 })
 
@@ -235,7 +235,7 @@ const environmentFor = (task: string, batch: number) =>
   })
 
 const scoreOf = (env: Environment.VectorEnv, episodeReturn: number): number | null =>
-  env.name in Environment.referenceScores ? Environment.normalizedScore(env.name as Environment.ScoredTask, episodeReturn) : null
+  Environment.isScoredTask(env.name) ? Environment.normalizedScore(env.name, episodeReturn) : null
 
 /** Restores the SWG model (with its weight range) from the run directory. */
 const loadSwg = Effect.fn("Offline.loadSwg")(function*(c: OfflineConfig, ds: OfflineDataset.OfflineDataset) {
