@@ -1,0 +1,77 @@
+import { describe, expect, it } from "vitest"
+import * as Rng from "../../src/domain/Rng.ts"
+import * as BehaviourFit from "../../src/rl/BehaviourFit.ts"
+
+const normals = (n: number, key: Rng.RngKey): Float64Array => {
+  const u = new Float64Array(2 * n)
+  Rng.fillUniform(key, u)
+  return Float64Array.from({ length: n }, (_, i) => Math.sqrt(-2 * Math.log(1 - u[2 * i])) * Math.cos(2 * Math.PI * u[2 * i + 1]))
+}
+
+describe("BehaviourFit", () => {
+  it("nearestRows finds the k nearest rows in the scaled distance, nearest first", () => {
+    const dim = 3
+    const n = 500
+    const states = Float32Array.from(normals(n * dim, Rng.named(1, "states")))
+    const scales = Float64Array.from([1, 10, 0.5])
+    const probe = [0.2, -1, 0.3]
+    const distance = (i: number) => {
+      let s = 0
+      for (let d = 0; d < dim; d++) s += ((states[i * dim + d] - probe[d]) / scales[d]) ** 2
+      return s
+    }
+    const expected = Array.from({ length: n }, (_, i) => i).sort((a, b) => distance(a) - distance(b) || a - b).slice(0, 17)
+    expect(BehaviourFit.nearestRows(probe, states, dim, scales, 17)).toEqual(expected)
+  })
+
+  it("stateScales are the per-dimension standard deviations (1 for a constant column)", () => {
+    const states = Float32Array.from([1, 5, 3, 5, 5, 5, 7, 5])
+    const s = BehaviourFit.stateScales(states, 2)
+    expect(s[0]).toBeCloseTo(Math.sqrt(5), 6)
+    expect(s[1]).toBe(1)
+  })
+
+  it("columnQuantile interpolates linearly between order statistics", () => {
+    const points = Float64Array.from([4, 0, 1, 10, 2, 20, 3, 30])
+    expect(BehaviourFit.columnQuantile(points, 2, 0, 0.5)).toBeCloseTo(2.5, 12)
+    expect(BehaviourFit.columnQuantile(points, 2, 1, 0)).toBe(0)
+    expect(BehaviourFit.columnQuantile(points, 2, 1, 1)).toBe(30)
+    expect(BehaviourFit.columnQuantile(points, 2, 1, 0.25)).toBeCloseTo(7.5, 12)
+  })
+
+  // Probe p's behaviour policy: N(μ_p, 0.1²) per dimension, with μ_p far apart between probes.
+  const A = 2
+  const k = 200
+  const P = 6
+  const means = Array.from({ length: P }, (_, p) => [Math.sin(p), Math.cos(2 * p)])
+  const draw = (p: number, n: number, key: Rng.RngKey, shift = 0, spread = 0.1) => {
+    const z = normals(n * A, key)
+    return Float64Array.from(z, (v, j) => means[p][j % A] + shift + spread * v)
+  }
+  const neighbours = means.map((_, p) => draw(p, k, Rng.named(p, "neighbours")))
+  const all = Float32Array.from(neighbours.flatMap((x) => Array.from(x)))
+
+  it("a model that samples the neighbours' own distribution scores like the halves reference", () => {
+    const exact = means.map((_, p) => draw(p, k / 2, Rng.named(p, "model")))
+    const fit = BehaviourFit.actionFit(exact, neighbours, all, A, Rng.named(0, "fit"))
+    expect(fit.cloudSize).toBe(k / 2)
+    expect(fit.model.slicedW2).toBeLessThan(1.5 * fit.halves.slicedW2)
+    expect(fit.model.slicedW2).toBeGreaterThan(0.5 * fit.halves.slicedW2)
+    // The state-blind policy mixes every probe's actions: far worse than either.
+    expect(fit.stateBlind.slicedW2).toBeGreaterThan(5 * fit.halves.slicedW2)
+  })
+
+  it("a shifted or over-dispersed model is told apart from the exact one", () => {
+    const shifted = means.map((_, p) => draw(p, k / 2, Rng.named(p, "model"), 0.1))
+    const wide = means.map((_, p) => draw(p, k / 2, Rng.named(p, "model"), 0, 0.2))
+    const fitShifted = BehaviourFit.actionFit(shifted, neighbours, all, A, Rng.named(0, "fit"))
+    const fitWide = BehaviourFit.actionFit(wide, neighbours, all, A, Rng.named(0, "fit"))
+    // A shift of one standard deviation moves every quantile by about 0.1.
+    expect(fitShifted.model.quantileGap[1]).toBeGreaterThan(0.07)
+    expect(fitShifted.model.slicedW2).toBeGreaterThan(2 * fitShifted.halves.slicedW2)
+    // Doubling the spread leaves the median but moves the 10 % and 90 % quantiles by ≈ 0.128.
+    expect(fitWide.model.quantileGap[0]).toBeGreaterThan(0.08)
+    expect(fitWide.model.quantileGap[2]).toBeGreaterThan(0.08)
+    expect(fitWide.model.slicedW2).toBeGreaterThan(2 * fitWide.halves.slicedW2)
+  })
+})
