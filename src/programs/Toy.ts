@@ -115,7 +115,7 @@ const firstColumns = (z: Float32Array, rows: number, cols: number, keep: number)
 }
 
 /** Trains one β-conditioned model on a toy dataset; returns the model and the data's e_max. */
-const train = Effect.fn("Toy.train")(function*(c: ToyConfig, dataset: ToyData.ToyDataset) {
+export const train = Effect.fn("Toy.train")(function*(c: ToyConfig, dataset: ToyData.ToyDataset) {
   const backend = yield* Backend
   const progress = yield* Progress
   const B = backend.ops
@@ -167,7 +167,7 @@ const weightClip = (B: TensorBackend, minWeight: number) => ({
 })
 
 /** Guided samples x [n, 2] of the model at (β, ρ). */
-const sampleAt = Effect.fn("Toy.sample")(function*(
+export const sampleAt = Effect.fn("Toy.sample")(function*(
   c: ToyConfig, network: EpsNetwork.EpsNetworkConfig, model: Model.Model, schedule: NoiseSchedule.Discrete,
   energyRange: number, beta: number, rho: number, key: Rng.RngKey
 ) {
