@@ -22,6 +22,7 @@ import * as Generate from "./datagen/Generate.ts"
 import { ScalingConfig, scaling } from "./programs/Scaling.ts"
 import { readFile } from "node:fs/promises"
 import { DemoConfig, demo } from "./programs/Demo.ts"
+import { BehaviourFitOptions, behaviourFit, markdown as behaviourFitMarkdown } from "./programs/BehaviourFit.ts"
 import { Backend, BackendChoice } from "./services/Backend.ts"
 
 class ConfigFileError extends Schema.TaggedError<ConfigFileError>()("ConfigFileError", {
@@ -236,6 +237,21 @@ const criticReportCommand = Command.make("critic-report", {
   "how the trained critic ranks the data: share of positive advantages and mean advantage by episode-return group"
 ))
 
+const behaviourFitCommand = Command.make("behaviour-fit", {
+  ...offlineFlags,
+  probes: optionalInt("probes", "held-out states at which actions are compared (default 64)"),
+  neighbours: optionalInt("neighbours", "nearest data states per probe (default 128)"),
+  json: Flag.String("json").pipe(Flag.withDescription("also write the report as JSON to this file"), Flag.optional)
+}, Effect.fn(function*({ backend, probes, neighbours, json, ...f }) {
+  const c = yield* offlineConfig(f, undefined)
+  const options = yield* Schema.decodeUnknownEffect(BehaviourFitOptions)(present({ probes, neighbours }))
+  const report = yield* behaviourFit(c, options).pipe(Effect.provide(offlineLayers(backend)))
+  yield* Console.log(behaviourFitMarkdown(report))
+  if (Option.isSome(json)) yield* writeJsonAtomically(json.value, report)
+})).pipe(Command.withDescription(
+  "does the SWG model, sampled unguided (diffusion BC), reproduce the data's policy? ε-error per step, actions at nearby states"
+))
+
 /** The five tasks: the README's results table (and its row order). */
 const tableTasks = ["maze2d-umaze-v1", "maze2d-medium-v1", "halfcheetah-medium-v2", "hopper-medium-replay-v2", "walker2d-medium-expert-v2"]
 
@@ -321,7 +337,8 @@ const root = Command.make("dgrl").pipe(
   Command.withSubcommands([
     demoCommand, benchCommand, toyCommand, scalingCommand, datasetCommand,
     trainCriticCommand, trainSwgCommand, trainBaselineCommand, evaluateCommand, sweepCommand, resultsCommand, tableCommand,
-    criticReportCommand
+    criticReportCommand,
+    behaviourFitCommand
   ]),
   Command.withDescription("diffusion-guided offline reinforcement learning on WebGPU")
 )

@@ -126,7 +126,7 @@ export const trainCritic = Effect.fn("Offline.trainCritic")(function*(c: Offline
 })
 
 /** A trained critic restored from the run directory. */
-const loadCritic = Effect.fn("Offline.loadCritic")(function*(c: OfflineConfig, ds: OfflineDataset.OfflineDataset) {
+export const loadCritic = Effect.fn("Offline.loadCritic")(function*(c: OfflineConfig, ds: OfflineDataset.OfflineDataset) {
   const checkpoints = yield* Checkpoints
   const critic = yield* newCritic(c, ds)
   const saved = yield* checkpoints.load(criticPath(c))
@@ -135,7 +135,7 @@ const loadCritic = Effect.fn("Offline.loadCritic")(function*(c: OfflineConfig, d
 })
 
 /** The critic's advantages of every row, read back to the host. */
-const readAdvantages = Effect.fn("Offline.readAdvantages")(function*(critic: Critic.Critic, observations: Tensor, actions: Tensor) {
+export const readAdvantages = Effect.fn("Offline.readAdvantages")(function*(critic: Critic.Critic, observations: Tensor, actions: Tensor) {
   const backend = yield* Backend
   const chunks = yield* backend.run((B) => Critic.advantages(B, critic, observations, actions))
   const out = new Float32Array(observations.rows)
@@ -238,7 +238,7 @@ const scoreOf = (env: Environment.VectorEnv, episodeReturn: number): number | nu
   Environment.isScoredTask(env.name) ? Environment.normalizedScore(env.name, episodeReturn) : null
 
 /** Restores the SWG model (with its weight range) from the run directory. */
-const loadSwg = Effect.fn("Offline.loadSwg")(function*(c: OfflineConfig, ds: OfflineDataset.OfflineDataset) {
+export const loadSwg = Effect.fn("Offline.loadSwg")(function*(c: OfflineConfig, ds: OfflineDataset.OfflineDataset) {
   const checkpoints = yield* Checkpoints
   const backend = yield* Backend
   const saved = yield* checkpoints.load(swgPath(c))
