@@ -102,7 +102,8 @@ export interface ScatterGridOptions {
   readonly title?: string
   /**
    * Axis limits: `"shared"` (default) spans the union of all finite points plus a 5% margin, `"independent"` does
-   * that per panel, and an explicit `{ x, y }` applies to every panel. Points outside the limits are not drawn.
+   * that per panel, and an explicit `{ x, y }` applies to every panel. Points outside the limits are not drawn;
+   * the panel then says how many in its top right corner (`k of n outside`, and `m non-finite`).
    */
   readonly limits?: "shared" | "independent" | { readonly x: Range; readonly y: Range }
   /** Side of a square panel in px (default 180). */
@@ -186,7 +187,8 @@ export const scatterGrid = (options: ScatterGridOptions): string => {
       const labelX = independent || r === rows - 1
       const labelY = independent || c === 0
       parts.push(xAxis(ticks.x, x, y0 + size, labelX), yAxis(ticks.y, y, x0, labelY))
-      parts.push(scatterPoints(points, ticks, x, y, colorAt(r), radius, opacity))
+      const drawn = scatterPoints(points, ticks, x, y, colorAt(r), radius, opacity)
+      parts.push(drawn.markup, hiddenNote(x0 + size, y0, Math.floor(points.length / 2), drawn.outside, drawn.nonFinite))
     })
   })
   return document(width, height, parts)
@@ -679,6 +681,7 @@ const paddedBounds = (clouds: ReadonlyArray<Points>): { readonly x: Range; reado
   return { x: pad(xMin, xMax), y: pad(yMin, yMax) }
 }
 
+/** The point markup of one panel, and how many points it could not draw: finite ones beyond the frame, non-finite ones. */
 const scatterPoints = (
   points: Points,
   ticks: { readonly x: Ticks; readonly y: Ticks },
@@ -687,13 +690,33 @@ const scatterPoints = (
   color: string,
   radius: number,
   opacity: number
-): string => {
+): { readonly markup: string; readonly outside: number; readonly nonFinite: number } => {
   const r = String(radius)
   const circles: Array<string> = []
+  let outside = 0
+  let nonFinite = 0
   for (let i = 0; i + 1 < points.length; i += 2) {
     const [u, v] = [points[i], points[i + 1]]
-    if (!(u >= ticks.x.min && u <= ticks.x.max && v >= ticks.y.min && v <= ticks.y.max)) continue
+    if (!Number.isFinite(u) || !Number.isFinite(v)) {
+      nonFinite++
+      continue
+    }
+    if (!(u >= ticks.x.min && u <= ticks.x.max && v >= ticks.y.min && v <= ticks.y.max)) {
+      outside++
+      continue
+    }
     circles.push(`<circle cx="${px(x(u))}" cy="${px(y(v))}" r="${r}"/>`)
   }
-  return `<g class="points" fill="${color}" fill-opacity="${opacity}">${circles.join("")}</g>`
+  return { markup: `<g class="points" fill="${color}" fill-opacity="${opacity}">${circles.join("")}</g>`, outside, nonFinite }
+}
+
+/** `12 of 2000 outside` (and `3 non-finite`) in the panel's top right corner, when any point was not drawn. */
+const hiddenNote = (right: number, top: number, total: number, outside: number, nonFinite: number): string => {
+  const parts = [
+    ...(outside > 0 ? [`${outside} of ${total} outside`] : []),
+    ...(nonFinite > 0 ? [`${nonFinite} non-finite`] : [])
+  ]
+  if (parts.length === 0) return ""
+  return `<text class="outside-count" x="${px(right - 4)}" y="${px(top + 4 + fontSize.tick)}" text-anchor="end"` +
+    ` font-size="${fontSize.tick}" fill="${ink.text}">${escapeXml(parts.join(", "))}</text>`
 }

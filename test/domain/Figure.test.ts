@@ -423,6 +423,22 @@ describe("Figure.scatterGrid", () => {
     expect(tickOffsets(byClass(svg, "axis-x")[0]).map((t) => t.label)).toEqual(["\u22121.0", "\u22120.5", "0", "0.5", "1.0"])
   })
 
+  it("says in each panel how many points it did not draw, and only there", () => {
+    const limits = { x: { min: -1, max: 1 }, y: { min: -1, max: 1 } }
+    const inside = Float64Array.from([0, 0, 0.5, 0.5, -0.9, 0.9])
+    const beyond = Float64Array.from([0, 0, 94, 3, 0, -1.5, 0.2, 0.1, Number.NaN, 0])
+    const svg = parseXml(Figure.scatterGrid({ panels: [[inside, beyond]], limits }))
+    const notes = byClass(svg, "outside-count")
+    expect(notes.map(textOf)).toEqual(["2 of 5 outside, 1 non-finite"])
+    // the note sits in the second panel's frame, not the first's
+    const frames = svg.children.filter((e) => e.name === "rect" && e.attributes.fill === "none")
+    const x = num(notes[0], "x")
+    expect(x).toBeGreaterThan(num(frames[1], "x"))
+    expect(x).toBeLessThanOrEqual(num(frames[1], "x") + num(frames[1], "width"))
+    // shared limits frame every finite point: nothing to report
+    expect(byClass(parseXml(Figure.scatterGrid({ panels: [[inside, beyond]] })), "outside-count").map(textOf)).toEqual(["1 non-finite"])
+  })
+
   it("gives each panel its own ticks with independent limits", () => {
     const svg = parseXml(Figure.scatterGrid({ panels: [[ring(50, 0, 0, 1), ring(50, 0, 0, 1000)]], limits: "independent" }))
     const [a, b] = byClass(svg, "axis-y").map((axis) => tickOffsets(axis).map((t) => t.label))

@@ -84,6 +84,36 @@ describe("SampleMetrics.wasserstein2Squared1d", () => {
   it("is 2 between {0} and {0, 2}", () => {
     expect(SampleMetrics.wasserstein2Squared1d(Float64Array.of(0), Float64Array.of(0, 2))).toBe(2)
   })
+
+  it("trimmed to [τ, 1 − τ]: the repeated sorted pairs weighted by their overlap with the band, over 1 − 2τ", () => {
+    fc.assert(fc.property(cloud(1, 12), cloud(1, 12), fc.double({ min: 0, max: 0.45, noNaN: true }), (a, b, trim) => {
+      const sa = Float64Array.from(a).sort()
+      const sb = Float64Array.from(b).sort()
+      const ra = Array.from(sa).flatMap((x) => new Array(sb.length).fill(x))
+      const rb = Array.from(sb).flatMap((x) => new Array(sa.length).fill(x))
+      const n = ra.length
+      // pair k covers the quantile interval [k/n, (k+1)/n)
+      let expected = 0
+      for (let k = 0; k < n; k++) {
+        const overlap = Math.max(0, Math.min((k + 1) / n, 1 - trim) - Math.max(k / n, trim))
+        expected += overlap * (ra[k] - rb[k]) ** 2
+      }
+      expected /= 1 - 2 * trim
+      expect(SampleMetrics.wasserstein2Squared1d(sa, sb, trim)).toBeCloseTo(expected, 9)
+    }))
+  })
+
+  it("trimmed or not, is c² between a sample and its translate by c", () => {
+    fc.assert(fc.property(cloud(1), fc.double({ min: -5, max: 5, noNaN: true }), fc.double({ min: 0, max: 0.49, noNaN: true }), (a, c, trim) => {
+      const sa = Float64Array.from(a).sort()
+      expect(SampleMetrics.wasserstein2Squared1d(sa, sa.map((x) => x + c), trim)).toBeCloseTo(c * c, 9)
+    }))
+  })
+
+  it("rejects a trim outside [0, 0.5)", () => {
+    expect(() => SampleMetrics.wasserstein2Squared1d(Float64Array.of(0), Float64Array.of(1), 0.5)).toThrow(RangeError)
+    expect(() => SampleMetrics.wasserstein2Squared1d(Float64Array.of(0), Float64Array.of(1), -0.1)).toThrow(RangeError)
+  })
 })
 
 describe("SampleMetrics.slicedWasserstein2", () => {
@@ -130,6 +160,44 @@ describe("SampleMetrics.slicedWasserstein2", () => {
     const shifted = normalCloud(n, 2, Rng.named(1, "b"), [3, 4])
     expect(SampleMetrics.slicedWasserstein2(a, b, 2, 1000, key)).toBeLessThan(0.15)
     expect(Math.abs(SampleMetrics.slicedWasserstein2(a, shifted, 2, 1000, key) - 5 / Math.SQRT2)).toBeLessThan(0.15)
+  })
+
+  it("trimmed by 1 %, ignores 0.5 % of far outliers that dominate the untrimmed distance", () => {
+    const n = 2000
+    const a = normalCloud(n, 2, Rng.named(2, "a"))
+    const b = normalCloud(n, 2, Rng.named(2, "b"))
+    const spoilt = Float64Array.from(b)
+    for (let i = 0; i < 10; i++) spoilt[2 * i] = 90
+    const clean = SampleMetrics.slicedWasserstein2(a, b, 2, 256, key, 0.01)
+    expect(clean).toBeLessThan(0.15)
+    expect(SampleMetrics.slicedWasserstein2(a, spoilt, 2, 256, key)).toBeGreaterThan(3)
+    expect(Math.abs(SampleMetrics.slicedWasserstein2(a, spoilt, 2, 256, key, 0.01) - clean)).toBeLessThan(0.05)
+  })
+})
+
+describe("SampleMetrics: samples outside the data's range", () => {
+  const data = Float64Array.from([-1, 0, 3, 2, 1, -2, 0, 0])
+
+  it("bounds are the per-coordinate min and max", () => {
+    const b = SampleMetrics.boundsOf(data, 2)
+    expect(Array.from(b.lower)).toEqual([-1, -2])
+    expect(Array.from(b.upper)).toEqual([3, 2])
+  })
+
+  it("counts a row outside when any coordinate leaves its range, or is not finite", () => {
+    const b = SampleMetrics.boundsOf(data, 2)
+    expect(SampleMetrics.shareOutside(data, 2, b)).toBe(0)
+    const x = Float64Array.from([0, 0, 3.1, 0, 0, -2.5, 3, 2, Number.NaN, 0])
+    expect(SampleMetrics.shareOutside(x, 2, b)).toBeCloseTo(3 / 5, 15)
+  })
+
+  it("radius is the largest distance from the mean; shareBeyond counts rows farther than a given radius", () => {
+    const square = Float64Array.from([1, 1, 1, 3, 3, 1, 3, 3])
+    const { centre, radius } = SampleMetrics.radiusOf(square, 2)
+    expect(Array.from(centre)).toEqual([2, 2])
+    expect(radius).toBeCloseTo(Math.SQRT2, 15)
+    const x = Float64Array.from([2, 2, 2, 3.5, 2, 5.1, Number.POSITIVE_INFINITY, 0])
+    expect(SampleMetrics.shareBeyond(x, 2, centre, 1.5 * radius)).toBeCloseTo(2 / 4, 15)
   })
 })
 
