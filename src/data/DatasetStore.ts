@@ -1,33 +1,19 @@
 /**
  * D4RL-layout HDF5 files (`observations`, `actions`, `rewards`, `terminals`, `timeouts`, optional
- * `next_observations`, `infos/*`, `metadata/*`) read and written with h5wasm, validated on load, written atomically.
+ * `next_observations`, `infos/*`, `metadata/*`) read and written with h5wasm, validated on load, written atomically
+ * (`Files.replaceAtomically`); also the list of every dataset in a file with its shape and dtype.
  */
-import { randomBytes } from "node:crypto"
-import { mkdir, open, rename, rm, stat } from "node:fs/promises"
-import { dirname } from "node:path"
-import { Context, Effect, Layer, Predicate, Result, Schema } from "effect"
+import { stat } from "node:fs/promises"
+import { Context, Effect, Layer, Result, Schema } from "effect"
 import h5wasm from "h5wasm/node"
 import type { Dataset as H5Dataset, File as H5File, Group as H5Group, Metadata as H5Metadata } from "h5wasm/node"
+import { attempt, Io, NotFound, replaceAtomically } from "../services/Files.ts"
 import * as OfflineDataset from "./OfflineDataset.ts"
-
-/** The file does not exist. */
-export class NotFound extends Schema.TaggedError<NotFound>()("NotFound", {}) {
-  override get message(): string {
-    return "no such file"
-  }
-}
 
 /** HDF5 (h5wasm) could not open the file, or could not read a key's data: not HDF5, truncated or corrupted. */
 export class NotHdf5 extends Schema.TaggedError<NotHdf5>()("NotHdf5", { detail: Schema.String }) {
   override get message(): string {
     return `not a readable HDF5 file: ${this.detail}`
-  }
-}
-
-/** The file system or HDF5 refused a write, rename or directory creation. */
-export class Io extends Schema.TaggedError<Io>()("Io", { detail: Schema.String }) {
-  override get message(): string {
-    return `i/o failed: ${this.detail}`
   }
 }
 
@@ -54,6 +40,14 @@ export class DatasetError extends Schema.TaggedError<DatasetError>()("DatasetErr
   }
 }
 
+/** One dataset of an HDF5 file: its path below the root, its shape and a numpy-style dtype name. */
+export interface KeyInfo {
+  readonly key: string
+  readonly shape: ReadonlyArray<number>
+  /** `float32`, `int64`, `bool` (h5py's 2-member enum), `string`, `big-endian float64`, ... */
+  readonly dtype: string
+}
+
 /** Options of `DatasetStore.write`. */
 export interface WriteOptions {
   /** gzip level 0–9 (0: no filter, contiguous storage). Default 4, h5py's `compression="gzip"`. */
@@ -78,6 +72,8 @@ export class DatasetStore extends Context.Service<DatasetStore, {
     ds: OfflineDataset.OfflineDataset,
     options?: WriteOptions
   ) => Effect.Effect<void, DatasetError>
+  /** Every dataset in the HDF5 file at `path`, depth first, whatever its layout (nothing is validated). */
+  readonly keys: (path: string) => Effect.Effect<Array<KeyInfo>, DatasetError>
 }>()("dgrl/services/DatasetStore") {
   static readonly layer: Layer.Layer<DatasetStore> = Layer.effect(
     DatasetStore,
@@ -86,13 +82,7 @@ export class DatasetStore extends Context.Service<DatasetStore, {
 
       const read = Effect.fn("DatasetStore.read")(
         function*(path: string) {
-          const info = yield* fsCall(() => stat(path))
-          if (!info.isFile()) return yield* new NotHdf5({ detail: "not a regular file" })
-          return yield* Effect.acquireUseRelease(
-            openFile(path, "r", () => new NotHdf5({ detail: "HDF5 could not open it (not HDF5, or truncated)" })),
-            (file) => h5Call(() => decode(module, file), (detail) => new NotHdf5({ detail })),
-            closeFile
-          )
+          return yield* withFile(path, (file) => h5Call(() => decode(module, file), (detail) => new NotHdf5({ detail })))
         },
         atPath
       )
@@ -104,24 +94,27 @@ export class DatasetStore extends Context.Service<DatasetStore, {
           if (!Number.isInteger(level) || level < 0 || level > 9) {
             return yield* new Io({ detail: `gzip level must be an integer in 0..9, got ${level}` })
           }
-          const directory = dirname(path)
-          const temp = `${path}.tmp-${process.pid}-${randomBytes(6).toString("hex")}`
-          yield* fsCall(() => mkdir(directory, { recursive: true }))
-          yield* Effect.acquireUseRelease(
-            openFile(temp, "w", () => new Io({ detail: `HDF5 could not create ${temp}` })),
-            (file) => h5Call(() => encode(file, ds, level), (detail) => new Io({ detail })),
-            closeFile
-          ).pipe(
-            Effect.andThen(syncPath(temp, "r+")),
-            Effect.andThen(fsCall(() => rename(temp, path))),
-            Effect.onError(() => Effect.ignore(fsCall(() => rm(temp, { force: true }))))
-          )
-          yield* Effect.ignore(syncPath(directory, "r"))
+          yield* replaceAtomically(path, (temp) =>
+            Effect.acquireUseRelease(
+              openFile(temp, "w", () => new Io({ detail: `HDF5 could not create ${temp}` })),
+              (file) => h5Call(() => encode(file, ds, level), (detail) => new Io({ detail })),
+              closeFile
+            ))
         },
         atPath
       )
 
-      return DatasetStore.of({ read, write })
+      const keys = Effect.fn("DatasetStore.keys")(
+        function*(path: string) {
+          return yield* withFile(path, (file) =>
+            Effect.sync(() =>
+              datasetsBelow(file, "").map((e): KeyInfo => ({ key: e.key, shape: e.shape, dtype: dtypeName(e.md) }))
+            ))
+        },
+        atPath
+      )
+
+      return DatasetStore.of({ read, write, keys })
     })
   )
 }
@@ -135,21 +128,20 @@ const DEFAULT_GZIP_LEVEL = 4
 const atPath = <A>(effect: Effect.Effect<A, DatasetErrorReason>, path: string): Effect.Effect<A, DatasetError> =>
   Effect.mapError(effect, (reason) => new DatasetError({ path, reason }))
 
-const fsCall = <A>(run: () => Promise<A>): Effect.Effect<A, NotFound | Io> =>
-  Effect.tryPromise({
-    try: run,
-    catch: (cause) =>
-      Predicate.hasProperty(cause, "code") && cause.code === "ENOENT"
-        ? new NotFound()
-        : new Io({ detail: cause instanceof Error ? cause.message : String(cause) })
+/** Opens the regular file at `path` read-only for `use`, and closes it. */
+const withFile = <A, E>(
+  path: string,
+  use: (file: H5File) => Effect.Effect<A, E>
+): Effect.Effect<A, E | NotFound | Io | NotHdf5> =>
+  Effect.gen(function*() {
+    const info = yield* attempt(`cannot stat ${path}`, () => stat(path))
+    if (!info.isFile()) return yield* new NotHdf5({ detail: "not a regular file" })
+    return yield* Effect.acquireUseRelease(
+      openFile(path, "r", () => new NotHdf5({ detail: "HDF5 could not open it (not HDF5, or truncated)" })),
+      use,
+      closeFile
+    )
   })
-
-const syncPath = (path: string, flags: string): Effect.Effect<void, NotFound | Io> =>
-  Effect.acquireUseRelease(
-    fsCall(() => open(path, flags)),
-    (handle) => fsCall(() => handle.sync()),
-    (handle) => Effect.ignore(fsCall(() => handle.close()))
-  )
 
 /** Runs synchronous h5wasm code returning a Result; a throw (h5wasm signals some failures so) becomes `onThrow`. */
 const h5Call = <A, E>(
@@ -189,12 +181,12 @@ const isH5pyBool = (md: H5Metadata): boolean =>
   md.type === H5T_ENUM && md.enum_type !== undefined && md.enum_type.nmembers === 2 &&
   md.enum_type.members.FALSE === 0 && md.enum_type.members.TRUE === 1
 
-/** A readable name for a dataset's element type, e.g. `float32`, `uint8`, `bool (h5py enum)`, `string`. */
+/** A numpy-style name for a dataset's element type, e.g. `float32`, `uint8`, `bool` (h5py's enum), `string`. */
 const dtypeName = (md: H5Metadata): string => {
   const order = md.littleEndian || md.size === 1 ? "" : "big-endian "
   if (md.type === H5T_FLOAT) return `${order}float${md.size * 8}`
   if (md.type === H5T_INTEGER) return `${order}${md.signed ? "int" : "uint"}${md.size * 8}`
-  if (md.type === H5T_ENUM) return isH5pyBool(md) ? "bool (h5py enum)" : `${order}enum of ${md.size * 8}-bit integers`
+  if (md.type === H5T_ENUM) return isH5pyBool(md) ? "bool" : `${order}enum of ${md.size * 8}-bit integers`
   if (md.type === H5T_STRING) return "string"
   return CLASS_NAMES[md.type] ?? `HDF5 type class ${md.type}`
 }
@@ -266,7 +258,7 @@ const datasetsBelow = (group: H5Group, prefix: string): Array<Entry> => {
   const out: Array<Entry> = []
   for (const name of group.keys()) {
     const child = group.get(name)
-    if (child instanceof h5wasm.Dataset) out.push({ ...entry(`${prefix}${name}`, child) })
+    if (child instanceof h5wasm.Dataset) out.push(entry(`${prefix}${name}`, child))
     else if (child instanceof h5wasm.Group) out.push(...datasetsBelow(child, `${prefix}${name}/`))
   }
   return out
@@ -277,7 +269,7 @@ const FLAG_KEYS = ["terminals", "timeouts"] as const
 const REQUIRED_KEYS = [...FLOAT_KEYS, ...FLAG_KEYS] as const
 const NEXT = "next_observations"
 const FLOATS = "float32 or float64 (little-endian)"
-const FLAGS = "bool (h5py enum) or an integer type"
+const FLAGS = "bool or an integer type"
 
 type Issue = OfflineDataset.DatasetIssue | NotHdf5
 

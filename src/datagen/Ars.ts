@@ -9,7 +9,7 @@ import * as Rng from "../domain/Rng.ts"
 import * as Environment from "../env/Environment.ts"
 import { Environments } from "../env/Environments.ts"
 import type * as Locomotion from "../env/Locomotion.ts"
-import { type FileWriteError, writeJsonAtomically } from "../services/Files.ts"
+import { type FileError, writeJsonAtomically } from "../services/Files.ts"
 import { Progress, type Tracker } from "../services/Progress.ts"
 import { CacheMismatch, DatagenError, InvalidConfig } from "./DatagenError.ts"
 import * as JsonFile from "./JsonFile.ts"
@@ -527,5 +527,5 @@ const estimateIterations = (config: ArsConfig, after: ArsState, seconds: number,
   )
 }
 
-const writeRun = (path: string, run: ArsRun): Effect.Effect<void, FileWriteError> =>
+const writeRun = (path: string, run: ArsRun): Effect.Effect<void, FileError> =>
   writeJsonAtomically(path, Schema.encodeSync(ArsRun)(run))

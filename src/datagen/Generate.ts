@@ -6,8 +6,6 @@
 import { stat } from "node:fs/promises"
 import { basename, join } from "node:path"
 import { Clock, Effect, Schema } from "effect"
-import h5wasm from "h5wasm/node"
-import type { Group as H5Group } from "h5wasm/node"
 import * as Config from "../domain/Config.ts"
 import * as Rng from "../domain/Rng.ts"
 import { type DatasetError, DatasetStore } from "../data/DatasetStore.ts"
@@ -15,7 +13,7 @@ import type * as OfflineDataset from "../data/OfflineDataset.ts"
 import * as Environment from "../env/Environment.ts"
 import { Environments } from "../env/Environments.ts"
 import type * as Locomotion from "../env/Locomotion.ts"
-import { type FileWriteError, writeJsonAtomically } from "../services/Files.ts"
+import { type FileError, writeJsonAtomically } from "../services/Files.ts"
 import { Progress } from "../services/Progress.ts"
 import * as Ars from "./Ars.ts"
 import { DatagenError, InvalidConfig, Unreadable } from "./DatagenError.ts"
@@ -171,7 +169,7 @@ export const scoreUnderNoise = Effect.fn("Generate.scoreUnderNoise")(function*(
  */
 export const generate = Effect.fn("Generate.generate")(function*(config: GenerateConfig): Effect.fn.Return<
   GenerateResult,
-  Environment.EnvironmentError | DatasetError | DatagenError | FileWriteError,
+  Environment.EnvironmentError | DatasetError | DatagenError | FileError,
   Environments | DatasetStore | Progress
 > {
   const entry = yield* Effect.fromResult(Recipes.find(config.name))
@@ -208,7 +206,7 @@ export const regenerate = Effect.fn("Generate.regenerate")(function*(
   options: { readonly outPath?: string; readonly compression?: number } = {}
 ): Effect.fn.Return<
   GenerateResult,
-  Environment.EnvironmentError | DatasetError | DatagenError | FileWriteError,
+  Environment.EnvironmentError | DatasetError | DatagenError | FileError,
   Environments | DatasetStore | Progress
 > {
   const recipe = yield* JsonFile.read(recipePath, Recipes.Recipe)
@@ -226,7 +224,7 @@ export const regenerate = Effect.fn("Generate.regenerate")(function*(
 export const inspect = Effect.fn("Generate.inspect")(function*(path: string) {
   const store = yield* DatasetStore
   const ds = yield* store.read(path)
-  const keys = yield* listKeys(path)
+  const keys = yield* store.keys(path)
   const behaviour = Summary.behaviourFromMetadata(ds)
   return Summary.summarize(ds, {
     name: basename(path).replace(/\.hdf5$/, ""),
@@ -411,46 +409,3 @@ const reusable = Effect.fnUntraced(function*(
 
 const sameJson = <S extends Schema.Codec<unknown, unknown, never, never>>(a: S["Type"], b: S["Type"], schema: S): boolean =>
   JSON.stringify(Schema.encodeSync(schema)(a)) === JSON.stringify(Schema.encodeSync(schema)(b))
-
-// HDF5 type classes (H5T_class_t)
-const H5T_INTEGER = 0
-const H5T_FLOAT = 1
-const H5T_STRING = 3
-const H5T_ENUM = 8
-
-/** Every dataset of the file with its shape and numpy-style dtype (h5py bools are 2-member int8 enums). */
-const listKeys = (path: string): Effect.Effect<Array<Summary.KeyInfo>, DatagenError> =>
-  Effect.promise(() => h5wasm.ready).pipe(
-    Effect.flatMap(() =>
-      Effect.acquireUseRelease(
-        Effect.try({
-          try: () => new h5wasm.File(path, "r"),
-          catch: (cause) => new DatagenError({ subject: path, reason: new Unreadable({ path, message: String(cause) }) })
-        }),
-        (file) => Effect.sync(() => walk(file, "")),
-        (file) => Effect.sync(() => file.close())
-      )
-    )
-  )
-
-const walk = (group: H5Group, prefix: string): Array<Summary.KeyInfo> => {
-  const out: Array<Summary.KeyInfo> = []
-  for (const name of group.keys()) {
-    const child = group.get(name)
-    if (child instanceof h5wasm.Group) out.push(...walk(child, `${prefix}${name}/`))
-    else if (child instanceof h5wasm.Dataset) {
-      const md = child.metadata
-      const dtype = md.type === H5T_FLOAT
-        ? `float${md.size * 8}`
-        : md.type === H5T_INTEGER
-        ? `${md.signed ? "int" : "uint"}${md.size * 8}`
-        : md.type === H5T_ENUM
-        ? md.enum_type?.nmembers === 2 && md.enum_type.members.TRUE === 1 ? "bool" : `enum${md.size * 8}`
-        : md.type === H5T_STRING
-        ? "string"
-        : `class${md.type}`
-      out.push({ key: `${prefix}${name}`, shape: [...(md.shape ?? [])], dtype })
-    }
-  }
-  return out
-}

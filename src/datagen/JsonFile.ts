@@ -1,36 +1,21 @@
-/** JSON files of the data generators (ARS runs, recipes), read through a Schema; written with `Files`. */
-import { readFile } from "node:fs/promises"
-import { Effect, Predicate, Schema } from "effect"
+/** JSON files of the data generators (ARS runs, recipes), read through a Schema (`Files.readJson`); written with `Files`. */
+import { Effect, type Schema } from "effect"
+import { readJson } from "../services/Files.ts"
 import { DatagenError, Unreadable } from "./DatagenError.ts"
 
 /**
  * Reads and decodes the JSON file at `path`; `undefined` when it does not exist. Any other failure (I/O, bad JSON,
- * a value the schema rejects) is a `DatagenError` with reason `Unreadable`.
+ * a value the schema rejects) is a `DatagenError` with reason `Unreadable`, whose message names the field.
  */
 export const read = <S extends Schema.Codec<unknown, unknown, never, never>>(
   path: string,
   schema: S
 ): Effect.Effect<S["Type"] | undefined, DatagenError> =>
-  Effect.tryPromise({
-    try: () => readFile(path, "utf8"),
-    catch: (cause) => cause
-  }).pipe(
-    Effect.map((text): string | undefined => text),
-    Effect.catch((cause) =>
-      Predicate.hasProperty(cause, "code") && cause.code === "ENOENT"
+  readJson(path, schema).pipe(
+    Effect.map((value): S["Type"] | undefined => value),
+    Effect.catch((error) =>
+      error.reason._tag === "NotFound"
         ? Effect.succeed(undefined)
-        : Effect.fail(unreadable(path, cause instanceof Error ? cause.message : String(cause)))
-    ),
-    Effect.flatMap((text) =>
-      text === undefined
-        ? Effect.succeed(undefined)
-        : Schema.decodeUnknownEffect(Schema.fromJsonString(schema))(text).pipe(
-          Effect.mapError((error) => unreadable(path, error.message))
-        )
+        : Effect.fail(new DatagenError({ subject: path, reason: new Unreadable({ path, message: error.reason.message }) }))
     )
   )
-
-// internal
-
-const unreadable = (path: string, message: string): DatagenError =>
-  new DatagenError({ subject: path, reason: new Unreadable({ path, message }) })

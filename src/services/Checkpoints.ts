@@ -1,12 +1,11 @@
 /**
  * Checkpoints as safetensors files: a Schema-validated JSON header in `__metadata__.header` plus named
- * tensors. Saving writes a temp file in the target's directory, fsyncs it and renames it over the target.
+ * tensors. Saving replaces the file atomically (`Files.writeAtomically`: temp file, fsync, rename).
  */
-import { randomBytes } from "node:crypto"
-import { mkdir, open, readFile, rename, rm } from "node:fs/promises"
-import { dirname } from "node:path"
-import { Context, Effect, Layer, Predicate, Schema } from "effect"
+import { readFile } from "node:fs/promises"
+import { Context, Effect, Layer, Schema } from "effect"
 import * as Safetensors from "../domain/Safetensors.ts"
+import { attempt, Io, NotFound, writeAtomically } from "./Files.ts"
 
 /** The losses logged at one step, by name: each the mean over the steps since the previous record. */
 export const LossRecord = Schema.Struct({
@@ -39,16 +38,6 @@ export interface Checkpoint {
   readonly header: CheckpointHeader
   readonly tensors: ReadonlyArray<Safetensors.Tensor>
 }
-
-/** The file does not exist. */
-export class NotFound extends Schema.TaggedError<NotFound>()("NotFound", {}) {
-  override get message(): string {
-    return "no such file"
-  }
-}
-
-/** The file system refused a read, write, rename or directory creation. */
-export class Io extends Schema.TaggedError<Io>()("Io", { message: Schema.String }) {}
 
 /** The bytes are not a valid safetensors file; `issue` is the `SafetensorsIssue` tag. */
 export class Corrupted extends Schema.TaggedError<Corrupted>()("Corrupted", {
@@ -84,30 +73,14 @@ export class Checkpoints extends Context.Service<Checkpoints, {
     const save = Effect.fn("Checkpoints.save")(
       function*(path: string, checkpoint: Checkpoint) {
         const header = yield* encodeHeader(checkpoint.header).pipe(Effect.mapError(invalidHeader))
-        const bytes = Safetensors.encode(checkpoint.tensors, { header })
-        const directory = dirname(path)
-        const temp = `${path}.tmp-${process.pid}-${randomBytes(6).toString("hex")}`
-        yield* io(() => mkdir(directory, { recursive: true }))
-        yield* Effect.acquireUseRelease(
-          io(() => open(temp, "wx")),
-          (file) => io(() => file.writeFile(bytes)).pipe(Effect.andThen(io(() => file.sync()))),
-          (file) => Effect.ignore(io(() => file.close()))
-        ).pipe(
-          Effect.andThen(io(() => rename(temp, path))),
-          Effect.onError(() => Effect.ignore(io(() => rm(temp, { force: true }))))
-        )
-        yield* Effect.ignore(Effect.acquireUseRelease(
-          io(() => open(directory, "r")),
-          (handle) => io(() => handle.sync()),
-          (handle) => Effect.ignore(io(() => handle.close()))
-        ))
+        yield* writeAtomically(path, Safetensors.encode(checkpoint.tensors, { header }))
       },
       atPath
     )
 
     const load = Effect.fn("Checkpoints.load")(
       function*(path: string) {
-        const bytes = yield* io(() => readFile(path))
+        const bytes = yield* attempt("cannot read", () => readFile(path))
         const file = yield* Effect.fromResult(Safetensors.decode(bytes)).pipe(
           Effect.mapError((issue) => new Corrupted({ issue: issue._tag, message: issue.message }))
         )
@@ -134,12 +107,3 @@ const atPath = <A>(effect: Effect.Effect<A, CheckpointErrorReason>, path: string
 
 const invalidHeader = (error: Schema.SchemaError): InvalidHeader =>
   new InvalidHeader({ message: `invalid header: ${error.message.replace(/\n\s*/g, " ")}` })
-
-const io = <A>(run: () => Promise<A>): Effect.Effect<A, NotFound | Io> =>
-  Effect.tryPromise({
-    try: run,
-    catch: (cause) =>
-      Predicate.hasProperty(cause, "code") && cause.code === "ENOENT"
-        ? new NotFound()
-        : new Io({ message: cause instanceof Error ? cause.message : String(cause) })
-  })

@@ -104,6 +104,27 @@ describe("DatasetStore", () => {
       expect(yield* Effect.promise(() => readdir(join(dir, "nested", "dir")))).toEqual(["rich.hdf5"])
     }).pipe(Effect.provide(DatasetStore.layer)))
 
+  it.effect("lists every dataset of a file, nested groups included, with its on-disk shape and dtype", () =>
+    Effect.gen(function*() {
+      const store = yield* DatasetStore
+      const dir = yield* tempDir
+      const path = join(dir, "rich.hdf5")
+      yield* store.write(path, richDataset())
+      const keys = new Map((yield* store.keys(path)).map((k) => [k.key, k]))
+      expect(keys.get("observations")).toEqual({ key: "observations", shape: [6, 3], dtype: "float32" })
+      // h5wasm writes flags as int8 (h5py reads them back so); h5py's own bools are 2-member enums, listed as "bool"
+      expect(keys.get("terminals")).toEqual({ key: "terminals", shape: [6], dtype: "int8" })
+      expect(keys.get("infos/qpos")).toEqual({ key: "infos/qpos", shape: [6, 4], dtype: "float64" })
+      expect(keys.get("infos/sub/flag")).toEqual({ key: "infos/sub/flag", shape: [6], dtype: "int8" })
+      expect(keys.get("infos/steps")?.dtype).toBe("int64")
+      expect(keys.get("infos/pixels")).toEqual({ key: "infos/pixels", shape: [6, 2, 2], dtype: "uint16" })
+      expect(keys.get("metadata/policy/fc0/weight")).toEqual({ key: "metadata/policy/fc0/weight", shape: [2, 3], dtype: "float32" })
+      expect(keys.get("metadata/algorithm")).toEqual({ key: "metadata/algorithm", shape: [], dtype: "string" })
+      expect(keys.size).toBe(6 + 5 + 10)
+      const missing = join(dir, "missing.hdf5")
+      expect((yield* Effect.flip(store.keys(missing))).reason._tag).toBe("NotFound")
+    }).pipe(Effect.provide(DatasetStore.layer)))
+
   it.effect("round-trips arbitrary valid datasets, empty ones included (property)", () =>
     Effect.gen(function*() {
       const run = Effect.runPromiseWith(yield* Effect.context<DatasetStore>())

@@ -4,6 +4,7 @@
  * the recipe alone, and `inspect`'s summary of the files.
  */
 import { mkdtempSync, rmSync } from "node:fs"
+import { writeFile } from "node:fs/promises"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { afterAll, assert, beforeAll, describe, layer } from "@effect/vitest"
@@ -54,6 +55,18 @@ describe("Recipes", () => {
         assert.strictEqual(Recipes.names.length, 6 + 15)
         const error = yield* Effect.flip(Generate.generate(config("ant-medium-v2")))
         assert.strictEqual(error._tag === "DatagenError" && error.reason._tag, "UnknownDataset")
+      }).pipe(Effect.provide(Layer.mergeAll(Environments.layer, DatasetStore.layer, Progress.layerSilent))))
+
+    it.effect("a recipe with a wrong field is Unreadable naming the file and the field; a missing one is no such file", () =>
+      Effect.gen(function*() {
+        const path = join(outDir, "broken.recipe.json")
+        yield* Effect.promise(() => writeFile(path, JSON.stringify({ format: "dgrl-recipe/1", kind: "maze2d", name: 3 })))
+        const error = yield* Effect.flip(Generate.regenerate(path))
+        assert.strictEqual(error._tag === "DatagenError" && error.reason._tag, "Unreadable")
+        assert.include(error.message, path)
+        assert.include(error.message, "name")
+        const missing = yield* Effect.flip(Generate.regenerate(join(outDir, "none.recipe.json")))
+        assert.include(missing.message, "no such file")
       }).pipe(Effect.provide(Layer.mergeAll(Environments.layer, DatasetStore.layer, Progress.layerSilent))))
   })
 })
