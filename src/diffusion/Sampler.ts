@@ -146,12 +146,14 @@ const dpmSolver = (o: SampleOptions, xT: Tensor, s: DpmSolver): Tensor => {
     return x
   }
   if (s.method === "multistep") {
-    // DPM-Solver++(2M): the first step is first order, later ones reuse the previous x̂₀.
+    // DPM-Solver++(2M): second-order steps reuse the previous x̂₀; the first step (no previous one)
+    // and the last (the long step to the end time: see SamplerSteps) are first order.
+    const orders = SamplerSteps.multistepOrders(intervals)
     let prev: Tensor | undefined
     for (let i = 0; i < intervals; i++) {
       const [next, d0] = B.scope(() => {
         const d = dataPrediction(B, o.denoiser, x, grid[i])
-        if (prev === undefined) return [first(grid[i], grid[i + 1], d), d] as const
+        if (orders[i] === 1 || prev === undefined) return [first(grid[i], grid[i + 1], d), d] as const
         const c = SamplerSteps.dpmSolverSecondMultistep(grid[i - 1], grid[i], grid[i + 1])
         return [clamp(B, combine(B, [[c.x, x], [c.d0, d], [c.dPrev, prev]]), o.clip), d] as const
       })
@@ -162,7 +164,7 @@ const dpmSolver = (o: SampleOptions, xT: Tensor, s: DpmSolver): Tensor => {
     if (prev !== undefined) B.dispose(prev)
     return x
   }
-  // Singlestep order 2: each step spans two intervals with the middle point as s₁; an odd count ends first order.
+  // Singlestep order 2: each step spans two intervals with the middle point as s₁; the last interval is first order.
   let i = 0
   for (const order of SamplerSteps.singlestepOrders(intervals)) {
     const from = grid[i]
