@@ -1,21 +1,28 @@
 /**
  * HalfCheetah-v2, Hopper-v2 and Walker2d-v2 (gym/envs/mujoco/{half_cheetah,hopper,walker2d}.py, the v2
- * files D4RL imports) on mujoco-js, vectorised, with Gymnasium's model XMLs read from ../shared/assets/mujoco
- * (https://github.com/Farama-Foundation/Gymnasium/tree/main/gymnasium/envs/mujoco/assets).
+ * files D4RL imports) on mujoco-js, vectorised. The models are built in code (./models/), from the
+ * published gym model parameters; a directory of model XMLs may be given instead to load other models.
  */
 import { readFileSync } from "node:fs"
 import { resolve } from "node:path"
 import { fileURLToPath, pathToFileURL } from "node:url"
 import * as Rng from "../domain/Rng.ts"
 import * as Environment from "./Environment.ts"
+import * as HalfCheetah from "./models/HalfCheetah.ts"
+import * as Hopper from "./models/Hopper.ts"
+import * as Mjcf from "./models/Mjcf.ts"
+import * as Walker2d from "./models/Walker2d.ts"
 import * as Mujoco from "./Mujoco.ts"
 
 /** The three D4RL locomotion tasks. */
 export type Task = "halfcheetah" | "hopper" | "walker2d"
 
-/** What differs between the tasks (ENVIRONMENTS.md §2). */
+/** What differs between the tasks (the v2 env files and their model parameters). */
 export interface TaskSpec {
   readonly name: Environment.ScoredTask
+  /** The built-in model. */
+  readonly model: Mjcf.Model
+  /** Its file name in an assets directory given instead (Gymnasium's names). */
   readonly file: string
   /** `mj_step`s per env step. */
   readonly frameSkip: number
@@ -35,8 +42,9 @@ export interface TaskSpec {
 export const tasks: Readonly<Record<Task, TaskSpec>> = {
   halfcheetah: {
     name: "halfcheetah-v2",
+    model: HalfCheetah.model,
     file: "half_cheetah.xml",
-    frameSkip: 5,
+    frameSkip: HalfCheetah.frameSkip,
     observationDim: 17,
     actionDim: 6,
     controlCost: 0.1,
@@ -46,8 +54,9 @@ export const tasks: Readonly<Record<Task, TaskSpec>> = {
   },
   hopper: {
     name: "hopper-v2",
+    model: Hopper.model,
     file: "hopper.xml",
-    frameSkip: 4,
+    frameSkip: Hopper.frameSkip,
     observationDim: 11,
     actionDim: 3,
     controlCost: 1e-3,
@@ -57,8 +66,9 @@ export const tasks: Readonly<Record<Task, TaskSpec>> = {
   },
   walker2d: {
     name: "walker2d-v2",
+    model: Walker2d.model,
     file: "walker2d.xml",
-    frameSkip: 4,
+    frameSkip: Walker2d.frameSkip,
     observationDim: 17,
     actionDim: 6,
     controlCost: 1e-3,
@@ -72,10 +82,10 @@ export const tasks: Readonly<Record<Task, TaskSpec>> = {
 export const maxEpisodeSteps = 1000
 
 /**
- * Where the model XMLs live by default: `$DGRL_MUJOCO_ASSETS` when set (a directory), else
- * ../shared/assets/mujoco/ beside the repository. The files are data we read, never copy.
+ * A directory of model XMLs to load instead of the built-in models when `Options.assets` is not
+ * given: `$DGRL_MUJOCO_ASSETS` when set and non-empty, else none.
  */
-export const defaultAssets: string | URL = process.env.DGRL_MUJOCO_ASSETS ?? new URL("../../../shared/assets/mujoco/", import.meta.url)
+export const assetsOverride: string | undefined = process.env.DGRL_MUJOCO_ASSETS || undefined
 
 /**
  * The v2 health test on qpos = (x, z, angle, joints…) and qvel; an unhealthy state terminates the episode.
@@ -107,7 +117,10 @@ export const isHealthy = (task: Task, qpos: ArrayLike<number>, qvel: ArrayLike<n
 export interface Options {
   readonly task: Task
   readonly batch: number
-  /** Directory holding the model XMLs (path or file URL); defaults to `defaultAssets`. */
+  /**
+   * A directory (path or file URL) holding the model XML to load instead of the built-in model, named
+   * as `TaskSpec.file`; defaults to `assetsOverride`.
+   */
   readonly assets?: string | URL
 }
 
@@ -123,8 +136,8 @@ export interface LocomotionEnv extends Environment.VectorEnv, Mujoco.StateAccess
  * `batch` episodes of `task`. Step: ctrl := a (clipped to ±1), `mj_step` × frameSkip, then
  *   reward = (x' − x)/dt + healthyReward − controlCost·‖a‖²,  terminated = ¬isHealthy(qpos', qvel'),
  * obs = qpos[1:] ‖ clip(qvel, ±observedVelocityBound). Reset noise from the streams
- * "Locomotion.reset.{qpos,qvel}" at offset = member. Throws `EnvironmentError` when the model file is
- * missing or invalid.
+ * "Locomotion.reset.{qpos,qvel}" at offset = member. Throws `EnvironmentError` when a model file is
+ * given and is missing or invalid.
  */
 export const make = (runtime: Mujoco.Runtime, options: Options): LocomotionEnv => {
   const { batch, task } = options
@@ -132,7 +145,8 @@ export const make = (runtime: Mujoco.Runtime, options: Options): LocomotionEnv =
   if (spec === undefined) throw Environment.invalidOptions(String(task), `unknown locomotion task ${task}`)
   const { actionDim, frameSkip, name, observationDim } = spec
   Environment.checkBatch(name, batch)
-  const xml = readModel(name, new URL(spec.file, directoryUrl(options.assets ?? defaultAssets)))
+  const assets = options.assets ?? assetsOverride
+  const xml = assets === undefined ? Mjcf.toXml(spec.model) : readModel(name, new URL(spec.file, directoryUrl(assets)))
   const model = Mujoco.compile(runtime, name, xml)
   const { nq, nu, nv } = model
   if (nu !== actionDim || nq - 1 + nv !== observationDim) {
