@@ -30,25 +30,45 @@ export interface GuidedSampleOptions {
   readonly key: RngKey
 }
 
-/** The denoiser ε̃(z_t) of a network with SWG guidance, at a grid point. */
-export const denoiser = (o: GuidedSampleOptions): Sampler.Denoiser => (x, point) => {
+/**
+ * The denoiser ε̃(z_t) of a network with SWG guidance, at a grid point. `onWeight`, when given,
+ * receives ŵ₀(z_t) of every call (unclipped, eq. 25) while the step's tensors are still live.
+ */
+export const denoiser = (o: GuidedSampleOptions, onWeight?: (weight: Tensor) => void): Sampler.Denoiser => (x, point) => {
   const B = o.backend
   const time = B.fill(x.rows, 1, point.time)
   const network: Swg.EpsNetwork = (tape, z) => {
     const p = new Parameters.Bound(tape, o.layout, o.params)
     return EpsNetwork.apply(p, o.network, z, o.condition === undefined ? undefined : tape.leaf(o.condition), tape.leaf(time))
   }
-  return Swg.guidedEps(B, network, x, point, o.guidance).eps
+  const { eps, weight } = Swg.guidedEps(B, network, x, point, o.guidance)
+  onWeight?.(weight)
+  return eps
 }
 
-/** Samples z₀ [rows, dataDim]: actions in the first columns, the generated weight last. */
-export const sample = (o: GuidedSampleOptions): Tensor => {
+const run = (o: GuidedSampleOptions, onWeight?: (weight: Tensor) => void): Tensor => {
   const B = o.backend
   const xT = B.scope(() => B.affine(B.normal(o.rows, o.network.dataDim, Rng.split(o.key, "initial")), o.initialScale, 0))
   const z0 = Sampler.sample(
-    { backend: B, denoiser: denoiser(o), grid: o.grid, sampler: o.sampler, key: Rng.split(o.key, "steps"), ...(o.clip ? { clip: o.clip } : {}) },
+    { backend: B, denoiser: denoiser(o, onWeight), grid: o.grid, sampler: o.sampler, key: Rng.split(o.key, "steps"), ...(o.clip ? { clip: o.clip } : {}) },
     xT
   )
   B.dispose(xT)
   return z0
+}
+
+/** Samples z₀ [rows, dataDim]: actions in the first columns, the generated weight last. */
+export const sample = (o: GuidedSampleOptions): Tensor => run(o)
+
+/**
+ * Samples z₀ as `sample` does, and also returns ŵ₀ [rows, 1] of the last denoiser call: the
+ * network's own estimate of the clean weight, before any clip (the iterate's weight coordinate is
+ * clipped every step, so with a clip z₀'s last column piles up at the bound; SWG-R ranks by this).
+ */
+export const sampleWithWeight = (o: GuidedSampleOptions): { readonly z0: Tensor; readonly weight: Tensor } => {
+  const B = o.backend
+  // Allocated outside the sampler's per-step scopes, so each step's copy outlives its scope.
+  const weight = B.zeros(o.rows, 1)
+  const z0 = run(o, (w) => B.copyInto(weight, w))
+  return { z0, weight }
 }

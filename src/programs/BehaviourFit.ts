@@ -77,7 +77,7 @@ export const behaviourFit = Effect.fn("BehaviourFit.behaviourFit")(function*(c: 
   const half = Math.floor(o.neighbours / 2)
   const repeated = new Float64Array(P * half * S)
   for (let p = 0; p < P; p++) for (let j = 0; j < half; j++) for (let d = 0; d < S; d++) repeated[(p * half + j) * S + d] = holdout.observations[p * S + d]
-  const actions = yield* Effect.promise(() => SwgAgent.act(B, agent, { _tag: "DiffusionBc", temperature: o.temperature }, repeated, Rng.split(key, "sample")))
+  const actions = yield* SwgAgent.act(backend, agent, { _tag: "DiffusionBc", temperature: o.temperature }, repeated, Rng.split(key, "sample"))
   const sampled = Array.from({ length: P }, (_, p) => actions.subarray(p * half * A, (p + 1) * half * A))
   const fit = BehaviourFit.actionFit(sampled, neighbourActions, train.actions, A, Rng.split(key, "fit"))
   const report: BehaviourFitReport = { task: c.task, seed: c.seed, train: trainLosses, holdout: holdoutLosses, fit }

@@ -40,6 +40,11 @@ export class EvaluationConfig extends Schema.Class<EvaluationConfig>("Evaluation
   candidates: Config.PositiveInt.pipe(Config.withDefault(16)),
   /** Sampling temperature of SWG-R, BC and IDQL (SWG itself uses 0). */
   temperature: Schema.Finite.pipe(Config.withDefault(1)),
+  /**
+   * How SWG-R picks among its candidates by their predicted weight ŵ₀: the largest (ties at
+   * random), or at random ∝ ŵ₀ (the categorical rule of the paper's App. C.1).
+   */
+  swgRRule: Schema.Literals(["greedy", "categorical"]).pipe(Config.withDefault("greedy")),
   /** ρ values of the guidance sweep. */
   sweepScales: Schema.Array(Schema.Finite).pipe(Config.withDefault([1, 5, 10, 15, 20, 25, 30]))
 }) {}
@@ -184,6 +189,7 @@ export const criticReport = Effect.fn("Offline.criticReport")(function*(c: Offli
 /** Stage 2: weights from the critic, then the SWG diffusion model on z = [a, w]. */
 export const trainSwg = Effect.fn("Offline.trainSwg")(function*(c: OfflineConfig) {
   if (yield* finished(c, "swg", swgPath(c), c.swg.steps)) return
+  yield* Critic.checkWeightTau(c.critic, c.swg.weightFunction)
   const { prepared, device } = yield* loadData(c)
   const backend = yield* Backend
   const B = backend.ops
@@ -264,7 +270,6 @@ export const evaluate = Effect.fn("Offline.evaluate")(function*(c: OfflineConfig
   const store = yield* DatasetStore
   const backend = yield* Backend
   const progress = yield* Progress
-  const B = backend.ops
   const raw = yield* store.read(c.dataset)
   const ds = OfflineData.prepare(raw, OfflineData.rewardConvention(c.task), c.seed).train
   const e = c.evaluation
@@ -273,24 +278,26 @@ export const evaluate = Effect.fn("Offline.evaluate")(function*(c: OfflineConfig
   const agent = needsSwg ? yield* loadSwg(c, ds) : undefined
   const critic = e.methods.includes("idql") || e.methods.includes("iql") ? yield* loadCritic(c, ds) : undefined
   const actor = e.methods.includes("iql") ? yield* loadIql(c, ds) : undefined
-  const runs: Array<{ method: string; rho?: number; policy: (obs: Float64Array, step: number) => Promise<Float64Array> }> = []
+  yield* Critic.checkWeightTau(c.critic, c.swg.weightFunction)
+  type Policy = (obs: Float64Array, step: number) => Effect.Effect<Float64Array, Effect.Error<ReturnType<typeof backend.read>>>
+  const runs: Array<{ method: string; rho?: number; policy: Policy }> = []
   const key = (name: string) => Rng.split(Rng.named(c.seed, "evaluate"), name)
   for (const method of e.methods) {
-    if (method === "iql" && actor) runs.push({ method, policy: (obs) => IqlActor.act(B, actor, obs) })
+    if (method === "iql" && actor) runs.push({ method, policy: (obs) => IqlActor.act(backend, actor, obs) })
     if (agent === undefined) continue
     if (method === "swg") {
       for (const rho of scales ?? [e.guidanceScale]) {
-        runs.push({ method, rho, policy: (obs, t) => SwgAgent.act(B, agent, { _tag: "Swg", guidanceScale: rho, temperature: 0 }, obs, Rng.at(key(`swg-${rho}`), t)) })
+        runs.push({ method, rho, policy: (obs, t) => SwgAgent.act(backend, agent, { _tag: "Swg", guidanceScale: rho, temperature: 0 }, obs, Rng.at(key(`swg-${rho}`), t)) })
       }
     }
     if (method === "swg-r") {
-      runs.push({ method, rho: e.guidanceScale, policy: (obs, t) => SwgAgent.act(B, agent, { _tag: "SwgR", guidanceScale: e.guidanceScale, temperature: e.temperature, candidates: e.candidates, rule: "greedy" }, obs, Rng.at(key("swg-r"), t)) })
+      runs.push({ method, rho: e.guidanceScale, policy: (obs, t) => SwgAgent.act(backend, agent, { _tag: "SwgR", guidanceScale: e.guidanceScale, temperature: e.temperature, candidates: e.candidates, rule: e.swgRRule }, obs, Rng.at(key("swg-r"), t)) })
     }
     if (method === "diffusion-bc") {
-      runs.push({ method, policy: (obs, t) => SwgAgent.act(B, agent, { _tag: "DiffusionBc", temperature: e.temperature }, obs, Rng.at(key("bc"), t)) })
+      runs.push({ method, policy: (obs, t) => SwgAgent.act(backend, agent, { _tag: "DiffusionBc", temperature: e.temperature }, obs, Rng.at(key("bc"), t)) })
     }
     if (method === "idql" && critic) {
-      runs.push({ method, policy: (obs, t) => SwgAgent.act(B, agent, { _tag: "Idql", candidates: e.candidates, temperature: e.temperature, rule: "greedy", critic, weightFunction: c.swg.weightFunction }, obs, Rng.at(key("idql"), t)) })
+      runs.push({ method, policy: (obs, t) => SwgAgent.act(backend, agent, { _tag: "Idql", candidates: e.candidates, temperature: e.temperature, rule: "greedy", critic, weightFunction: c.swg.weightFunction }, obs, Rng.at(key("idql"), t)) })
     }
   }
   for (const run of runs) {
@@ -306,7 +313,7 @@ export const evaluate = Effect.fn("Offline.evaluate")(function*(c: OfflineConfig
       const env = yield* environmentFor(c.task, e.episodes)
       const tracker = yield* progress.start(`evaluate ${c.task} ${run.method}${suffix} seed ${c.seed}`, env.maxEpisodeSteps)
       const policy = (obs: Float64Array, t: number) =>
-        Effect.promise(() => run.policy(obs, t)).pipe(
+        run.policy(obs, t).pipe(
           Effect.tap(() => tracker.update(t + 1, { running: `${obs.length / env.observationDim}` })))
       const r = yield* Environment.rolloutEffect(env, policy, 1_000_000 + c.seed, { runningOnly: true })
       const returnMean = Statistics.mean(Array.from(r.returns))

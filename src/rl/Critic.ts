@@ -5,11 +5,12 @@
  *   1. V step on the value loss, 2. Q step on (r + γ·mask·V_new(s') − Q_i)² averaged over both
  *   heads and the batch, 3. Polyak update of the target Qs (rate 0.005).
  */
-import { Schema } from "effect"
+import { Effect, Schema } from "effect"
 import * as Config from "../domain/Config.ts"
 import type { RngKey } from "../domain/Rng.ts"
 import * as Rng from "../domain/Rng.ts"
 import type { Tensor, TensorBackend } from "../domain/TensorBackend.ts"
+import type { WeightFunction } from "../domain/WeightFunction.ts"
 import * as Mlp from "../nn/Mlp.ts"
 import * as Model from "../nn/Model.ts"
 import * as Optimizer from "../nn/Optimizer.ts"
@@ -32,6 +33,30 @@ export class CriticConfig extends Schema.Class<CriticConfig>("CriticConfig")({
   lr: Config.PositiveFinite.pipe(Config.withDefault(3e-4)),
   batch: Config.PositiveInt.pipe(Config.withDefault(256))
 }) {}
+
+/**
+ * The critic's τ and the weight function's τ differ. Both are the asymmetry τ of one loss: the
+ * expectile (or quantile) weight |τ − 1(A < 0)| is IDQL's implicit-policy weight of the critic
+ * trained with that τ, so weights built with another τ do not match the critic.
+ */
+export class TauMismatch extends Schema.TaggedError<TauMismatch>()("TauMismatch", {
+  criticTau: Schema.Finite,
+  weightTau: Schema.Finite,
+  weightFunction: Schema.String
+}) {
+  override get message(): string {
+    return `critic.tau = ${this.criticTau} but swg.weightFunction (${this.weightFunction}) has tau = ${this.weightTau}: set both to the same value`
+  }
+}
+
+/**
+ * Fails with `TauMismatch` when the weight function carries a τ (expectile, smooth expectile,
+ * quantile) that differs from the τ of the critic's expectile or quantile value loss.
+ */
+export const checkWeightTau = (c: CriticConfig, f: WeightFunction): Effect.Effect<void, TauMismatch> => {
+  if (c.valueLoss === "linex" || !("tau" in f) || f.tau === c.tau) return Effect.void
+  return Effect.fail(new TauMismatch({ criticTau: c.tau, weightTau: f.tau, weightFunction: f._tag }))
+}
 
 /** Transitions on the device, rows aligned: s [N, S], a [N, A], r [N, 1], mask = 1 − terminal [N, 1], s' [N, S]. */
 export interface DeviceTransitions {

@@ -4,7 +4,7 @@
  *   L = −mean_batch min(exp(β·(Q_target(s, a) − V(s))), 100) · log π(a | s),
  * with a cosine-decayed learning rate; evaluation takes the mean action.
  */
-import { Schema } from "effect"
+import { Effect, Schema } from "effect"
 import * as Config from "../domain/Config.ts"
 import { cosineDecay } from "../domain/LearningRate.ts"
 import * as Rng from "../domain/Rng.ts"
@@ -16,6 +16,7 @@ import * as Optimizer from "../nn/Optimizer.ts"
 import type * as Parameters from "../nn/Parameters.ts"
 import type { Var } from "../nn/Tape.ts"
 import * as Critic from "./Critic.ts"
+import type { Device } from "./Device.ts"
 
 export class IqlActorConfig extends Schema.Class<IqlActorConfig>("IqlActorConfig")({
   hidden: Config.PositiveInt.pipe(Config.withDefault(256)),
@@ -90,14 +91,17 @@ export const updateStep = (B: TensorBackend, actor: IqlActor, critic: Critic.Cri
   return loss
 }
 
-/** Mean actions [E, A] (host) for observations [E, S] (host). */
-export const act = async (B: TensorBackend, actor: IqlActor, observations: Float64Array): Promise<Float64Array> => {
-  const E = observations.length / actor.observationDim
-  const out = B.scope(() => {
-    const p = Model.bind(B, actor.model, actor.model.params)
-    return mean(p, actor, p.tape.leaf(B.upload(Float32Array.from(observations), E, actor.observationDim))).value
+/** Mean actions [E, A] (host) for observations [E, S] (host); a failed read fails with the device's error. */
+export const act = <E>(device: Device<E>, actor: IqlActor, observations: Float64Array): Effect.Effect<Float64Array, E> =>
+  Effect.suspend(() => {
+    const B = device.ops
+    const rows = observations.length / actor.observationDim
+    const out = B.scope(() => {
+      const p = Model.bind(B, actor.model, actor.model.params)
+      return mean(p, actor, p.tape.leaf(B.upload(Float32Array.from(observations), rows, actor.observationDim))).value
+    })
+    return device.read(out).pipe(
+      Effect.map((values) => Float64Array.from(values)),
+      Effect.ensuring(Effect.sync(() => B.dispose(out)))
+    )
   })
-  const values = await B.read(out)
-  B.dispose(out)
-  return Float64Array.from(values)
-}

@@ -2,13 +2,14 @@
  * The SWG agent (ALGORITHMS.md §2.2–2.10): weights w = f(A) on the dataset, z = [a, w], one
  * diffusion model ε_θ(s, z_t, t) with the weight head, and the action selectors built on it:
  *   - SWG: guided sampling (ρ, temperature 0 → deterministic, clip of actions and weight);
- *   - SWG-R: N guided candidates at temperature > 0, picked by generated weight (greedy or categorical);
+ *   - SWG-R: N guided candidates at temperature > 0, picked by the network's predicted clean weight
+ *     ŵ₀ at the last denoising step (greedy with random tie-break, or categorical ∝ ŵ₀);
  *   - diffusion BC: the same model unguided (ρ = 0) samples the behaviour policy;
  *   - IDQL: N unguided candidates, picked by the critic's min-Q (greedy) or ∝ w(s, a) (categorical).
  * Using the SWG model's unguided marginal as IDQL's behaviour model is our choice (IDQL trains a
  * separate action-only model with T = 5); it keeps the comparison about the selection rule.
  */
-import { Schema } from "effect"
+import { Effect, Schema } from "effect"
 import * as Config from "../domain/Config.ts"
 import * as NoiseSchedule from "../domain/NoiseSchedule.ts"
 import * as Rng from "../domain/Rng.ts"
@@ -25,6 +26,7 @@ import { cosineDecay } from "../domain/LearningRate.ts"
 import * as Model from "../nn/Model.ts"
 import * as Optimizer from "../nn/Optimizer.ts"
 import * as Critic from "./Critic.ts"
+import type { Device } from "./Device.ts"
 
 export class SwgAgentConfig extends Schema.Class<SwgAgentConfig>("SwgAgentConfig")({
   /** w = f(A): SWG's D4RL default is the expectile weight with τ = 0.7 (shipped config). */
@@ -39,7 +41,14 @@ export class SwgAgentConfig extends Schema.Class<SwgAgentConfig>("SwgAgentConfig
   lr: Config.PositiveFinite.pipe(Config.withDefault(3e-4)),
   /** Cosine decay horizon of the learning rate (SWG-JAX hard-codes 3M). */
   lrDecaySteps: Config.PositiveInt.pipe(Config.withDefault(3_000_000)),
-  emaRate: Config.Probability.pipe(Config.withDefault(0.001))
+  emaRate: Config.Probability.pipe(Config.withDefault(0.001)),
+  /**
+   * Clip of ŵ₀ before the log and of the iterate's weight coordinate every step. "reference":
+   * SWG-JAX's configured [1e-4, 1] (the upper end widened to the weight function's maximum when
+   * that exceeds 1). "data-range": the range of the training weights, [1 − τ, τ] with expectile
+   * weights, which turns guidance off wherever the network predicts ŵ₀ outside it.
+   */
+  weightClip: Schema.Literals(["reference", "data-range"]).pipe(Config.withDefault("reference"))
 }) {}
 
 export interface SwgAgent {
@@ -48,7 +57,7 @@ export interface SwgAgent {
   readonly schedule: NoiseSchedule.Discrete
   readonly model: Model.Model
   readonly actionDim: number
-  /** Range of the weights in the training data, for the clip of ŵ₀ and of the iterate. */
+  /** Range of the weights in the training data (the clip under `weightClip: "data-range"`). */
   readonly weightRange: readonly [number, number]
 }
 
@@ -103,53 +112,107 @@ export const trainStep = (B: TensorBackend, agent: SwgAgent, data: Training.Diff
 /** How actions are chosen from the diffusion model. */
 export type Selector =
   | { readonly _tag: "Swg"; readonly guidanceScale: number; readonly temperature: number }
-  | { readonly _tag: "SwgR"; readonly guidanceScale: number; readonly temperature: number; readonly candidates: number; readonly rule: "greedy" | "categorical" }
+  | { readonly _tag: "SwgR"; readonly guidanceScale: number; readonly temperature: number; readonly candidates: number; readonly rule: Rule }
   | { readonly _tag: "DiffusionBc"; readonly temperature: number }
-  | { readonly _tag: "Idql"; readonly candidates: number; readonly temperature: number; readonly rule: "greedy" | "categorical"; readonly critic: Critic.Critic; readonly weightFunction: WeightFunction.WeightFunction }
+  | { readonly _tag: "Idql"; readonly candidates: number; readonly temperature: number; readonly rule: Rule; readonly critic: Critic.Critic; readonly weightFunction: WeightFunction.WeightFunction }
 
-/** Per-step clip of the iterate: actions to [−1, 1], the weight to the data's range (SWG-JAX `clip_denoised`). */
-const clipFor = (B: TensorBackend, agent: SwgAgent): Sampler.Clip => {
+/** How one of n candidates is picked: the best score, or at random ∝ score. */
+export type Rule = "greedy" | "categorical"
+
+/** SWG-JAX's lower clip of ŵ₀ and of the iterate's weight (`min_weight_clip`). */
+export const REFERENCE_MIN_WEIGHT = 1e-4
+
+/** The largest finite f32: the upper clip of weight functions without a maximum. */
+const F32_MAX = 3.4028234663852886e38
+
+/**
+ * The reference clip [1e-4, 1] of SWG-JAX's D4RL config, for weights in (0, 1]; weight functions
+ * that exceed 1 (exp-advantage, linex, quantile) keep their own maximum instead of being cut at 1.
+ */
+export const referenceClip = (f: WeightFunction.WeightFunction): readonly [number, number] => {
+  const hi = WeightFunction.range(f)[1]
+  return [REFERENCE_MIN_WEIGHT, Number.isFinite(hi) ? Math.max(1, hi) : F32_MAX]
+}
+
+/** [lo, hi] of the clip of ŵ₀ and of the iterate's weight coordinate, by `weightClip`. */
+export const weightBounds = (agent: SwgAgent): readonly [number, number] =>
+  agent.config.weightClip === "reference"
+    ? referenceClip(agent.config.weightFunction)
+    : [Math.max(agent.weightRange[0], 1e-6), agent.weightRange[1]]
+
+/** The guidance of eq. 26 with scale ρ and the agent's clip of ŵ₀. */
+export const guidance = (agent: SwgAgent, scale: number): Swg.SwgGuidance => {
+  const [lo, hi] = weightBounds(agent)
+  return new Swg.SwgGuidance({ scale, minWeight: lo, maxWeight: hi })
+}
+
+/** Per-step clip of the iterate: actions to [−1, 1], the weight to `weightBounds` (SWG-JAX `clip_denoised`). */
+export const iterateClip = (B: TensorBackend, agent: SwgAgent): Sampler.Clip => {
   const A = agent.actionDim
+  const [lo, hi] = weightBounds(agent)
   return {
-    lo: B.upload(Float32Array.from([...Array<number>(A).fill(-1), agent.weightRange[0]]), 1, A + 1),
-    hi: B.upload(Float32Array.from([...Array<number>(A).fill(1), agent.weightRange[1]]), 1, A + 1)
+    lo: B.upload(Float32Array.from([...Array<number>(A).fill(-1), lo]), 1, A + 1),
+    hi: B.upload(Float32Array.from([...Array<number>(A).fill(1), hi]), 1, A + 1)
   }
 }
 
-/** Rows i·n … i·n + n − 1 repeat observation i. */
-const repeatRows = (B: TensorBackend, x: Tensor, n: number): Tensor =>
-  B.gatherRows(x, B.upload(Float32Array.from({ length: x.rows * n }, (_, j) => Math.floor(j / n)), x.rows * n, 1))
+/** Rows i·n … i·n + n − 1 repeat observation i (the index upload goes back to the pool at once). */
+const repeatRows = (B: TensorBackend, x: Tensor, n: number): Tensor => {
+  const index = B.upload(Float32Array.from({ length: x.rows * n }, (_, j) => Math.floor(j / n)), x.rows * n, 1)
+  const out = B.gatherRows(x, index)
+  B.dispose(index)
+  return out
+}
 
-/** Samples z for every row of `observations` ([E, S] on the device); returns z [E·n, A+1]. */
-const sampleZ = (B: TensorBackend, agent: SwgAgent, observations: Tensor, n: number, scale: number, temperature: number, key: RngKey): Tensor =>
+/**
+ * The sampler's options for `condition` ([rows, S] on the device): EMA parameters, the DDPM
+ * sampler at `temperature`, the agent's guidance and clip. The clip's two tensors are the
+ * caller's to dispose (or to scope).
+ */
+export const samplingOptions = (B: TensorBackend, agent: SwgAgent, condition: Tensor, scale: number, temperature: number, key: RngKey): SwgPolicy.GuidedSampleOptions => ({
+  backend: B, network: agent.network, layout: agent.model.layout, params: agent.model.ema ?? agent.model.params,
+  condition, rows: condition.rows, grid: SamplerSteps.discreteGrid(agent.schedule),
+  sampler: new Sampler.Ddpm({ temperature }),
+  guidance: guidance(agent, scale),
+  initialScale: temperature, clip: iterateClip(B, agent), key
+})
+
+/**
+ * Samples n candidates for every row of `observations` ([E, S] on the device): z [E·n, A+1] and
+ * the unclipped ŵ₀ [E·n, 1] of the last denoising step.
+ */
+const sampleZ = (B: TensorBackend, agent: SwgAgent, observations: Tensor, n: number, scale: number, temperature: number, key: RngKey) =>
   B.scope(() => {
     const condition = n === 1 ? observations : repeatRows(B, observations, n)
-    const [lo, hi] = agent.weightRange
-    return SwgPolicy.sample({
-      backend: B, network: agent.network, layout: agent.model.layout, params: agent.model.ema ?? agent.model.params,
-      condition, rows: condition.rows, grid: SamplerSteps.discreteGrid(agent.schedule),
-      sampler: new Sampler.Ddpm({ temperature }),
-      guidance: new Swg.SwgGuidance({ scale, minWeight: Math.max(lo, 1e-6), maxWeight: hi }),
-      initialScale: temperature, clip: clipFor(B, agent), key
-    })
+    return SwgPolicy.sampleWithWeight(samplingOptions(B, agent, condition, scale, temperature, key))
   })
 
-/** Picks one of n candidates per row from scores [E·n] (greedy argmax or categorical ∝ score). */
-export const pick = (scores: ArrayLike<number>, rows: number, n: number, rule: "greedy" | "categorical", key: RngKey): Array<number> => {
+/**
+ * Picks one of n candidates per row from scores [E·n]. Greedy: the highest score, exact ties
+ * broken uniformly at random with `key` (generated weights pile up at a clip bound, and a strict
+ * `>` would always take the first). Categorical: at random ∝ max(score, 0), uniformly when no
+ * score is positive. Non-finite scores are never the best unless all are.
+ */
+export const pick = (scores: ArrayLike<number>, rows: number, n: number, rule: Rule, key: RngKey): Array<number> => {
   const u = new Float64Array(rows)
   Rng.fillUniform(key, u)
+  const uniform = (r: number, among: number) => Math.min(Math.floor(u[r] * among), among - 1)
   return Array.from({ length: rows }, (_, r) => {
-    let best = 0
+    const score = (j: number) => scores[r * n + j]
     if (rule === "greedy") {
-      for (let j = 1; j < n; j++) if (scores[r * n + j] > scores[r * n + best]) best = j
-      return r * n + best
+      let best = -Infinity
+      for (let j = 0; j < n; j++) if (score(j) > best) best = score(j)
+      const ties: Array<number> = []
+      for (let j = 0; j < n; j++) if (score(j) === best) ties.push(j)
+      return r * n + (ties.length === 0 ? uniform(r, n) : ties[uniform(r, ties.length)])
     }
     let total = 0
-    for (let j = 0; j < n; j++) total += Math.max(scores[r * n + j], 0)
+    for (let j = 0; j < n; j++) total += Math.max(score(j), 0) || 0
+    if (!(total > 0) || !Number.isFinite(total)) return r * n + uniform(r, n)
     let acc = 0
     for (let j = 0; j < n; j++) {
-      acc += Math.max(scores[r * n + j], 0)
-      if (u[r] * total <= acc) return r * n + j
+      acc += Math.max(score(j), 0) || 0
+      if (u[r] * total < acc) return r * n + j
     }
     return r * n + n - 1
   })
@@ -157,35 +220,46 @@ export const pick = (scores: ArrayLike<number>, rows: number, n: number, rule: "
 
 /**
  * Actions [E, A] (host) for observations [E, S] (host) with the chosen selector. Reads back once
- * (twice for IDQL, which scores candidates with the critic).
+ * (twice for IDQL, which scores candidates with the critic); a failed read fails with the device's
+ * error, and every tensor made here goes back to the pool either way.
  */
-export const act = async (B: TensorBackend, agent: SwgAgent, selector: Selector, observations: Float64Array, key: RngKey): Promise<Float64Array> => {
-  const S = agent.network.conditionDim
-  const E = observations.length / S
-  const A = agent.actionDim
-  const obs = B.upload(Float32Array.from(observations), E, S)
-  const n = selector._tag === "SwgR" || selector._tag === "Idql" ? selector.candidates : 1
-  const scale = selector._tag === "Swg" || selector._tag === "SwgR" ? selector.guidanceScale : 0
-  const z = sampleZ(B, agent, obs, n, scale, selector.temperature, key)
-  let scores: ArrayLike<number> | undefined
-  if (selector._tag === "Idql") {
-    const candidates = B.sliceCols(z, 0, A)
-    const repeated = repeatRows(B, obs, n)
-    const [adv] = Critic.advantages(B, selector.critic, repeated, candidates, repeated.rows)
-    const a = await B.read(adv)
-    scores = selector.rule === "greedy" ? a : WeightFunction.weights(selector.weightFunction, a)
-    for (const t of [candidates, repeated, adv]) B.dispose(t)
-  }
-  const values = await B.read(z)
-  B.dispose(z)
-  B.dispose(obs)
-  if (selector._tag === "SwgR") scores = Float64Array.from({ length: E * n }, (_, i) => values[i * (A + 1) + A])
-  const rows = scores === undefined
-    ? Array.from({ length: E }, (_, r) => r)
-    : pick(scores, E, n, selector._tag === "SwgR" || selector._tag === "Idql" ? selector.rule : "greedy", Rng.split(key, "pick"))
-  const actions = new Float64Array(E * A)
-  rows.forEach((row, r) => {
-    for (let d = 0; d < A; d++) actions[r * A + d] = values[row * (A + 1) + d]
+export const act = <E>(device: Device<E>, agent: SwgAgent, selector: Selector, observations: Float64Array, key: RngKey): Effect.Effect<Float64Array, E> =>
+  Effect.suspend(() => {
+    const B = device.ops
+    const S = agent.network.conditionDim
+    const rows = observations.length / S
+    const A = agent.actionDim
+    const n = selector._tag === "SwgR" || selector._tag === "Idql" ? selector.candidates : 1
+    const scale = selector._tag === "Swg" || selector._tag === "SwgR" ? selector.guidanceScale : 0
+    const owned: Array<Tensor> = []
+    const own = <T extends Tensor>(t: T): T => {
+      owned.push(t)
+      return t
+    }
+    return Effect.gen(function*() {
+      const obs = own(B.upload(Float32Array.from(observations), rows, S))
+      const sampled = sampleZ(B, agent, obs, n, scale, selector.temperature, key)
+      const z = own(sampled.z0)
+      own(sampled.weight)
+      let scores: ArrayLike<number> | undefined
+      if (selector._tag === "Idql") {
+        const candidates = own(B.sliceCols(z, 0, A))
+        const repeated = own(repeatRows(B, obs, n))
+        const [adv] = Critic.advantages(B, selector.critic, repeated, candidates, repeated.rows)
+        const a = yield* device.read(own(adv))
+        scores = selector.rule === "greedy" ? a : WeightFunction.weights(selector.weightFunction, a)
+      }
+      // SWG-R reads z and ŵ₀ together: [E·n, A+2].
+      const values = yield* device.read(selector._tag === "SwgR" ? own(B.concatCols([z, sampled.weight])) : z)
+      const width = selector._tag === "SwgR" ? A + 2 : A + 1
+      if (selector._tag === "SwgR") scores = Float64Array.from({ length: rows * n }, (_, i) => values[i * width + A + 1])
+      const picked = scores === undefined
+        ? Array.from({ length: rows }, (_, r) => r)
+        : pick(scores, rows, n, selector._tag === "SwgR" || selector._tag === "Idql" ? selector.rule : "greedy", Rng.split(key, "pick"))
+      const actions = new Float64Array(rows * A)
+      picked.forEach((row, r) => {
+        for (let d = 0; d < A; d++) actions[r * A + d] = values[row * width + d]
+      })
+      return actions
+    }).pipe(Effect.ensuring(Effect.sync(() => owned.forEach((t) => B.dispose(t)))))
   })
-  return actions
-}
