@@ -53,6 +53,8 @@ export interface BackendStats {
   readonly dispatches: number
   /** Command-buffer submissions (GPU; 0 on the CPU). */
   readonly submits: number
+  /** Pooled buffers in use (GPU); absent where the backend does not pool (the CPU). */
+  readonly liveBuffers?: number
 }
 
 export interface TensorBackend {

@@ -32,6 +32,8 @@ export interface BufferPool {
   exit(keep: ReadonlySet<Allocation>): void
   /** Buffers created since the pool was made. */
   readonly created: () => number
+  /** Allocations acquired and not yet released (flat over a loop that leaks nothing). */
+  readonly live: () => number
 }
 
 /**
@@ -54,11 +56,13 @@ export const makeBufferPool = (
   const free = new Map<number, Array<GPUBuffer>>()
   const frames: Array<Array<Allocation>> = []
   let created = 0
+  let live = 0
 
   const acquire = (bytes: number): Allocation => {
     const size = sizeClass(bytes)
     const buffer = free.get(size)?.pop() ?? createBuffer(size)
     const allocation = new Allocation(buffer, size)
+    live++
     frames.at(-1)?.push(allocation)
     return allocation
   }
@@ -71,6 +75,7 @@ export const makeBufferPool = (
   const release = (allocation: Allocation): void => {
     if (!allocation.live) return
     allocation.live = false
+    live--
     const list = free.get(allocation.bytes)
     if (list === undefined) free.set(allocation.bytes, [allocation.buffer])
     else list.push(allocation.buffer)
@@ -87,5 +92,5 @@ export const makeBufferPool = (
     }
   }
 
-  return { acquire, release, enter: () => void frames.push([]), exit, created: () => created }
+  return { acquire, release, enter: () => void frames.push([]), exit, created: () => created, live: () => live }
 }

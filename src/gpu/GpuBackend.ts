@@ -627,6 +627,7 @@ export const make = (device: GPUDevice, options: GpuBackendOptions): GpuBackend 
 
   const stats = (): BackendStats => ({
     allocations: pool.created() + stagingCreated,
+    liveBuffers: pool.live(),
     dispatches: recorder.counters.dispatches,
     submits: recorder.counters.submits + readSubmits
   })
