@@ -1,7 +1,8 @@
 /**
  * HalfCheetah/Hopper/Walker2d-v2 on mujoco-js: v2 reward terms recomputed by hand from a known state,
  * termination on crafted states, observation layout, reset noise, determinism, batch independence,
- * model errors with MuJoCo's message, and that closing frees the wasm heap.
+ * an assets directory replacing the built-in models, model errors with MuJoCo's message, and that
+ * closing frees the wasm heap. (The built-in models themselves: LocomotionModels.test.ts.)
  */
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs"
 import { tmpdir } from "node:os"
@@ -10,6 +11,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import * as Rng from "../../src/domain/Rng.ts"
 import * as Environment from "../../src/env/Environment.ts"
 import * as Locomotion from "../../src/env/Locomotion.ts"
+import * as Mjcf from "../../src/env/models/Mjcf.ts"
 import * as Mujoco from "../../src/env/Mujoco.ts"
 
 let runtime: Mujoco.Runtime
@@ -211,6 +213,15 @@ describe("Locomotion determinism", () => {
 })
 
 describe("Locomotion model loading and freeing", () => {
+  it("loads the model XML from an assets directory instead of the built-in one", () => {
+    const dir = mkdtempSync(join(scratch, "assets-"))
+    const hopper = Locomotion.tasks.hopper.model
+    writeFileSync(join(dir, "hopper.xml"), Mjcf.toXml({ ...hopper, option: { ...hopper.option, timestep: 0.005 } }))
+    const env = Locomotion.make(runtime, { task: "hopper", batch: 1, assets: dir })
+    expect(env.dt).toBe(0.005 * 4)
+    env.close()
+  })
+
   it("fails with ModelNotFound naming the path when the XML is missing", () => {
     const reason = reasonOf(() => Locomotion.make(runtime, { task: "hopper", batch: 1, assets: join(scratch, "none") }))
     expect(reason._tag).toBe("ModelNotFound")
