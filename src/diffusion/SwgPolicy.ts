@@ -1,6 +1,6 @@
 /**
- * Guided sampling of z = (a, w) given conditions with a trained ε-network: the SWG sampler of
- * ALGORITHMS.md §2.5 (DDPM, SWG-JAX form, with per-step clipping of actions and weight).
+ * Guided sampling of z = (a, w) given conditions with a trained ε-network: the SWG sampler
+ * (Tagle et al. 2025, eq. 26 in a DDPM loop, SWG-JAX form, with per-step clipping of actions and weight).
  */
 import * as Rng from "../domain/Rng.ts"
 import type { RngKey } from "../domain/Rng.ts"

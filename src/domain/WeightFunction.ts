@@ -1,6 +1,6 @@
 /**
- * Weight functions w(s, a) of the advantage A = min(Q₁, Q₂)_target(s, a) − V(s) (SWG §4,
- * ALGORITHMS.md §2.7, IDQL's implicit-policy weights |f'(u)|/|u|). Pure, per element.
+ * Weight functions w(s, a) of the advantage A = min(Q₁, Q₂)_target(s, a) − V(s) (SWG §4 and
+ * eqs. 21–22, IDQL's implicit-policy weights |f'(u)|/|u|). Pure, per element.
  */
 import { Schema } from "effect"
 
@@ -64,7 +64,7 @@ export const weights = (f: WeightFunction, advantages: ArrayLike<number>): Float
   return out
 }
 
-/** The range [min, max] a weight function can take, for SWG's clip of ŵ₀ (§7 item 2). */
+/** The range [min, max] a weight function can take (the SWG agent's clips of ŵ₀ use it). */
 export const range = (f: WeightFunction): readonly [number, number] => {
   switch (f._tag) {
     case "Expectile":

@@ -1,5 +1,5 @@
 /**
- * IQL-style value learning (Kostrikov et al. 2022; SWG Algorithm 3, ALGORITHMS.md §2.8, §5.1–5.2):
+ * IQL-style value learning (Kostrikov et al. 2022; SWG Algorithm 3; IDQL's value losses):
  * twin Q with Polyak-averaged targets, V with LayerNorm on its input, and IDQL's choice of value
  * loss on u = min(Q₁, Q₂)_target(s, a) − V(s): expectile, quantile or linex. Per step:
  *   1. V step on the value loss, 2. Q step on (r + γ·mask·V_new(s') − Q_i)² averaged over both

@@ -1,5 +1,5 @@
 /**
- * IQL's policy (Kostrikov et al. 2022, ALGORITHMS.md §5.1): a Gaussian with tanh on the mean and a
+ * IQL's policy (Kostrikov et al. 2022, policy extraction by AWR): a Gaussian with tanh on the mean and a
  * state-independent log-std clipped to [−5, 2], trained by advantage-weighted regression:
  *   L = −mean_batch min(exp(β·(Q_target(s, a) − V(s))), 100) · log π(a | s),
  * with a cosine-decayed learning rate; evaluation takes the mean action.

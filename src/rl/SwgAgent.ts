@@ -1,5 +1,5 @@
 /**
- * The SWG agent (ALGORITHMS.md §2.2–2.10): weights w = f(A) on the dataset, z = [a, w], one
+ * The SWG agent (Tagle et al. 2025, §3–4 and App. C–D): weights w = f(A) on the dataset, z = [a, w], one
  * diffusion model ε_θ(s, z_t, t) with the weight head, and the action selectors built on it:
  *   - SWG: guided sampling (ρ, temperature 0 → deterministic, clip of actions and weight);
  *   - SWG-R: N guided candidates at temperature > 0, picked by the network's predicted clean weight
