@@ -65,7 +65,7 @@ const benchCommand = Command.make(
   "bench",
   {
     backend: Flag.Literals("backend", ["all", ...BackendChoice.literals]).pipe(
-      Flag.withDescription("backends to measure: all available (default), auto, gpu or cpu"),
+      Flag.withDescription("backends to measure: all available (default), auto, gpu, wasm or cpu"),
       Flag.withDefault("all" as const)
     ),
     repeats: optionalInt("repeats", "timed repetitions per measurement (default 5)"),
@@ -74,7 +74,7 @@ const benchCommand = Command.make(
   },
   Effect.fn(function*({ backend, json, quick, ...flags }) {
     const config = yield* Schema.decodeUnknownEffect(BenchConfig)({ ...present(flags), quick })
-    const choices: ReadonlyArray<BackendChoice> = backend === "all" ? ["gpu", "cpu"] : [backend]
+    const choices: ReadonlyArray<BackendChoice> = backend === "all" ? ["gpu", "wasm", "cpu"] : [backend]
     const results: Array<BenchResult> = []
     for (const choice of choices) {
       const result = yield* bench(config).pipe(

@@ -58,7 +58,7 @@ export interface BackendStats {
 }
 
 export interface TensorBackend {
-  readonly kind: "cpu" | "gpu"
+  readonly kind: "cpu" | "gpu" | "wasm"
   /** What the computation runs on, e.g. "cpu (f64 accumulation)" or the adapter's description. */
   readonly description: string
   stats(): BackendStats

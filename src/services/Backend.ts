@@ -7,9 +7,10 @@ import { Context, Effect, Layer, Schema } from "effect"
 import * as CpuBackend from "../domain/cpu/CpuBackend.ts"
 import { ShapeError } from "../domain/Ops.ts"
 import type { Tensor, TensorBackend } from "../domain/TensorBackend.ts"
+import * as WasmBackend from "../wasm/WasmBackend.ts"
 import { Gpu, GpuError, ReadbackFailed } from "./Gpu.ts"
 
-export const BackendChoice = Schema.Literals(["auto", "gpu", "cpu"])
+export const BackendChoice = Schema.Literals(["auto", "gpu", "cpu", "wasm"])
 export type BackendChoice = typeof BackendChoice.Type
 
 export class Backend extends Context.Service<Backend, {
@@ -22,6 +23,12 @@ export class Backend extends Context.Service<Backend, {
 }>()("dgrl/services/Backend") {
   /** The CPU reference backend (f32 storage, f64 accumulation). */
   static readonly layerCpu: Layer.Layer<Backend> = Layer.sync(Backend, () => make(CpuBackend.make()))
+
+  /** f32 WebAssembly SIMD kernels on worker threads; its workers stop with the layer. */
+  static readonly layerWasm: Layer.Layer<Backend> = Layer.effect(
+    Backend,
+    Effect.map(Effect.acquireRelease(Effect.sync(() => WasmBackend.make()), (b) => Effect.sync(b.close)), (b) => make(b))
+  )
 
   /** The WebGPU backend; fails when no adapter is available. */
   static readonly layerGpu: Layer.Layer<Backend, GpuError> = Layer.effect(
@@ -37,6 +44,8 @@ export class Backend extends Context.Service<Backend, {
     switch (choice) {
       case "cpu":
         return Backend.layerCpu
+      case "wasm":
+        return Backend.layerWasm
       case "gpu":
         return Backend.layerGpu
       case "auto":

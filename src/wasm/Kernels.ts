@@ -1,0 +1,573 @@
+/**
+ * The WASM backend's kernels, emitted as WebAssembly bytecode at run time (Wasm.ts):
+ *
+ *   - `packA` / `packB`: copy a block of op(A) (MR-row panels) or op(B) (NR-column panels) into
+ *     contiguous scratch, zero-padded to whole panels; the strides cover every transpose;
+ *   - `macro`: C block (+)= packed A · packed B by MR×NR register tiles of f32x4 accumulators
+ *     (the GotoBLAS/BLIS scheme: the B micro-panel stays in L1 while A panels stream past it);
+ *   - `epilogue_<act>`: C ← act(C + bias), storing C + bias first when a pre-activation is kept;
+ *   - `unary_<act>` / `unaryGrad_<act>`: act(x) and dy·act'(x) over a flat array.
+ *
+ * All pointers are byte offsets into the shared memory; 0 means "absent" (the allocator never
+ * hands out address 0). Multiply-adds use relaxed-SIMD FMA when the engine validates it, else a
+ * multiply and an add.
+ */
+import type { Activation as ActivationName } from "../domain/Ops.ts"
+import { encodeModule, FunctionBuilder, type Local } from "./Wasm.ts"
+
+/**
+ * The activations, as in Ops.Activations (the type below fails to check if the lists differ).
+ * Repeated here so that worker threads load no Effect code: this module imports types only.
+ */
+export const Activations = ["identity", "relu", "silu", "mish", "gelu", "tanh", "sigmoid", "softplus"] as const
+type SameList = [Exclude<ActivationName, (typeof Activations)[number]>, Exclude<(typeof Activations)[number], ActivationName>]
+const _sameList: SameList extends [never, never] ? true : false = true
+void _sameList
+
+/** Register tile: MR rows × NR columns of C, NR/4 vectors per row (12 accumulators at 6×8). */
+export const MR = 6
+export const NR = 8
+
+/** Largest memory the module accepts: 65536 pages of 64 KiB = 4 GiB. */
+export const MAX_PAGES = 65536
+
+export interface KernelExports {
+  /** packA(a, sAi, sAp, i0, mc, k0, kc, dst): strides in elements. */
+  readonly packA: (a: number, sAi: number, sAp: number, i0: number, mc: number, k0: number, kc: number, dst: number) => void
+  /** packB(b, sBp, sBj, k0, kc, j0, nc, dst). */
+  readonly packB: (b: number, sBp: number, sBj: number, k0: number, kc: number, j0: number, nc: number, dst: number) => void
+  /** macro(ap, bp, mc, nc, kc, c, ldcBytes, accumulate, tile). */
+  readonly macro: (ap: number, bp: number, mc: number, nc: number, kc: number, c: number, ldc: number, accumulate: number, tile: number) => void
+  /** epilogue(c, ldcBytes, rows, cols, bias, pre, ldpreBytes, tmp) per activation. */
+  readonly epilogue: Record<ActivationName, (c: number, ldc: number, rows: number, cols: number, bias: number, pre: number, ldpre: number, tmp: number) => void>
+  /** unary(x, out, n, tmp): out = act(x). */
+  readonly unary: Record<ActivationName, (x: number, out: number, n: number, tmp: number) => void>
+  /** unaryGrad(x, dy, out, n, tmp): out = dy·act'(x). */
+  readonly unaryGrad: Record<ActivationName, (x: number, dy: number, out: number, n: number, tmp: number) => void>
+}
+
+/** f32x4 helpers over one function's locals. */
+class Vec {
+  readonly f: FunctionBuilder
+  private readonly fma: boolean
+  private readonly pool: Array<Local> = []
+  constructor(f: FunctionBuilder, fma: boolean) {
+    this.f = f
+    this.fma = fma
+  }
+  /** A scratch v128 local (reused across calls to `release`). */
+  take(): Local {
+    return this.pool.pop() ?? this.f.local("v128")
+  }
+  release(...ls: ReadonlyArray<Local>): void {
+    this.pool.push(...ls)
+  }
+  /** Stack [a, b, c] → a·b + c. */
+  madd(): void {
+    if (this.fma) this.f.f32x4RelaxedMadd()
+    else {
+      // [a, b, c] → c + a·b needs c last: multiply first by rotating through a local.
+      const c = this.take()
+      this.f.localSet(c).f32x4Mul().localGet(c).f32x4Add()
+      this.release(c)
+    }
+  }
+
+  /**
+   * eˣ of the vector in `x`, left on the stack: x = n·ln2 + r with |r| ≤ ln2/2, eʳ by Cephes'
+   * degree-6 polynomial (expf.c, ≈1 ulp), 2ⁿ built in the exponent bits. x is clamped to
+   * [−87, 88] so 2ⁿ stays a normal float.
+   */
+  exp(x: Local): void {
+    const f = this.f
+    const [t, n, r] = [this.take(), this.take(), this.take()]
+    f.localGet(x).f32x4Const(-87).f32x4Max().f32x4Const(88).f32x4Min().localSet(t)
+    f.localGet(t).f32x4Const(Math.LOG2E).f32x4Mul().f32x4Nearest().localSet(n)
+    f.localGet(t).localGet(n).f32x4Const(0.693359375).f32x4Mul().f32x4Sub()
+    f.localGet(n).f32x4Const(-2.12194440e-4).f32x4Mul().f32x4Sub().localSet(r)
+    f.f32x4Const(1.9875691500e-4)
+    for (const c of [1.3981999507e-3, 8.3334519073e-3, 4.1665795894e-2, 1.6666665459e-1, 5.0000001201e-1]) {
+      f.localGet(r).f32x4Mul().f32x4Const(c).f32x4Add()
+    }
+    f.localGet(r).localGet(r).f32x4Mul().f32x4Mul().localGet(r).f32x4Add().f32x4Const(1).f32x4Add()
+    f.localGet(n).i32x4TruncSatF32x4S().i32x4Const(127).i32x4Add().i32Const(23).i32x4Shl()
+    f.f32x4Mul()
+    this.release(t, n, r)
+  }
+
+  /** 1/(1 + e⁻ˣ) of `x`, on the stack. */
+  sigmoid(x: Local): void {
+    const f = this.f
+    const m = this.take()
+    f.localGet(x).f32x4Neg().localSet(m)
+    f.f32x4Const(1).f32x4Const(1)
+    this.exp(m)
+    f.f32x4Add().f32x4Div()
+    this.release(m)
+  }
+
+  /** tanh x = 1 − 2/(e²ˣ + 1), on the stack. */
+  tanh(x: Local): void {
+    const f = this.f
+    const d = this.take()
+    f.localGet(x).localGet(x).f32x4Add().localSet(d)
+    f.f32x4Const(1).f32x4Const(2)
+    this.exp(d)
+    f.f32x4Const(1).f32x4Add().f32x4Div().f32x4Sub()
+    this.release(d)
+  }
+
+  /** log(1 + t) for t ∈ [0, 1]: 2·atanh(s) with s = t/(2 + t) ≤ 1/3, odd series to s¹³. */
+  log1p(t: Local): void {
+    const f = this.f
+    const [s, s2] = [this.take(), this.take()]
+    f.localGet(t).localGet(t).f32x4Const(2).f32x4Add().f32x4Div().localSet(s)
+    f.localGet(s).localGet(s).f32x4Mul().localSet(s2)
+    f.f32x4Const(1 / 13)
+    for (const c of [1 / 11, 1 / 9, 1 / 7, 1 / 5, 1 / 3, 1]) f.localGet(s2).f32x4Mul().f32x4Const(c).f32x4Add()
+    f.localGet(s).f32x4Mul().f32x4Const(2).f32x4Mul()
+    this.release(s, s2)
+  }
+
+  /** softplus x = max(x, 0) + log1p(e^−|x|), on the stack. */
+  softplus(x: Local): void {
+    const f = this.f
+    const [a, e] = [this.take(), this.take()]
+    f.localGet(x).f32x4Abs().f32x4Neg().localSet(a)
+    this.exp(a)
+    f.localSet(e)
+    f.f32x4Const(0).localGet(x).f32x4Pmax()
+    this.log1p(e)
+    f.f32x4Add()
+    this.release(a, e)
+  }
+
+  /**
+   * For mish: e = exp(min(x, 20)), t = tanh(softplus(x)) = n/(n + 2) with n = e(e + 2), exact in
+   * f32 for x ≥ 20 where t rounds to 1. Leaves t in `t` and e in `e`.
+   */
+  mishParts(x: Local, t: Local, e: Local): void {
+    const f = this.f
+    const c = this.take()
+    f.localGet(x).f32x4Const(20).f32x4Min().localSet(c)
+    this.exp(c)
+    f.localSet(e)
+    f.localGet(e).localGet(e).f32x4Const(2).f32x4Add().f32x4Mul().localSet(c)
+    f.localGet(c).localGet(c).f32x4Const(2).f32x4Add().f32x4Div().localSet(t)
+    this.release(c)
+  }
+
+  /** 2u for gelu's tanh form: 0.5(1 + tanh u) = σ(2u), u = √(2/π)(x + 0.044715x³). */
+  geluArg(x: Local, out: Local): void {
+    this.f.localGet(x).localGet(x).f32x4Mul().f32x4Const(0.044715).f32x4Mul().f32x4Const(1).f32x4Add()
+      .localGet(x).f32x4Mul().f32x4Const(2 * Math.sqrt(2 / Math.PI)).f32x4Mul().localSet(out)
+  }
+
+  /** act(x), on the stack. */
+  activation(act: ActivationName, x: Local): void {
+    const f = this.f
+    switch (act) {
+      case "identity":
+        f.localGet(x)
+        return
+      case "relu":
+        f.f32x4Const(0).localGet(x).f32x4Pmax()
+        return
+      case "sigmoid":
+        this.sigmoid(x)
+        return
+      case "silu":
+        f.localGet(x)
+        this.sigmoid(x)
+        f.f32x4Mul()
+        return
+      case "tanh":
+        this.tanh(x)
+        return
+      case "softplus":
+        this.softplus(x)
+        return
+      case "gelu": {
+        const u = this.take()
+        this.geluArg(x, u)
+        f.localGet(x)
+        this.sigmoid(u)
+        f.f32x4Mul()
+        this.release(u)
+        return
+      }
+      case "mish": {
+        const [t, e] = [this.take(), this.take()]
+        this.mishParts(x, t, e)
+        f.localGet(x).localGet(t).f32x4Mul()
+        this.release(t, e)
+        return
+      }
+    }
+  }
+
+  /** dy·act'(x), on the stack (the formulas of Activation.derivative). */
+  activationGrad(act: ActivationName, x: Local, dy: Local): void {
+    const f = this.f
+    const s = this.take()
+    switch (act) {
+      case "identity":
+        f.localGet(dy)
+        break
+      case "relu":
+        f.localGet(dy).localGet(x).f32x4Const(0).f32x4Gt().v128And()
+        break
+      case "sigmoid":
+        this.sigmoid(x)
+        f.localSet(s)
+        f.localGet(dy).localGet(s).f32x4Mul().f32x4Const(1).localGet(s).f32x4Sub().f32x4Mul()
+        break
+      case "silu":
+        // s(1 + x(1 − s))
+        this.sigmoid(x)
+        f.localSet(s)
+        f.localGet(dy).localGet(s).f32x4Mul()
+        f.f32x4Const(1).localGet(s).f32x4Sub().localGet(x).f32x4Mul().f32x4Const(1).f32x4Add().f32x4Mul()
+        break
+      case "tanh":
+        this.tanh(x)
+        f.localSet(s)
+        f.localGet(dy).f32x4Const(1).localGet(s).localGet(s).f32x4Mul().f32x4Sub().f32x4Mul()
+        break
+      case "softplus":
+        f.localGet(dy)
+        this.sigmoid(x)
+        f.f32x4Mul()
+        break
+      case "gelu": {
+        // t = tanh u = 2σ(2u) − 1; 0.5(1 + t) + 0.5x(1 − t²)·√(2/π)(1 + 3·0.044715x²)
+        const u = this.take()
+        this.geluArg(x, u)
+        f.f32x4Const(2)
+        this.sigmoid(u)
+        f.f32x4Mul().f32x4Const(1).f32x4Sub().localSet(s)
+        f.f32x4Const(0.5).localGet(s).f32x4Const(0.5).f32x4Mul().f32x4Add()
+        f.f32x4Const(1).localGet(s).localGet(s).f32x4Mul().f32x4Sub()
+        f.localGet(x).f32x4Const(0.5 * Math.sqrt(2 / Math.PI)).f32x4Mul().f32x4Mul()
+        f.localGet(x).localGet(x).f32x4Mul().f32x4Const(3 * 0.044715).f32x4Mul().f32x4Const(1).f32x4Add().f32x4Mul()
+        f.f32x4Add().localGet(dy).f32x4Mul()
+        this.release(u)
+        break
+      }
+      case "mish": {
+        // t + x(1 − t²)σ(x), σ(x) = e/(1 + e)
+        const e = this.take()
+        this.mishParts(x, s, e)
+        f.localGet(s)
+        f.f32x4Const(1).localGet(s).localGet(s).f32x4Mul().f32x4Sub().localGet(x).f32x4Mul()
+        f.localGet(e).localGet(e).f32x4Const(1).f32x4Add().f32x4Div().f32x4Mul()
+        f.f32x4Add().localGet(dy).f32x4Mul()
+        this.release(e)
+        break
+      }
+    }
+    this.release(s)
+  }
+}
+
+const i32s = (n: number): Array<"i32"> => Array.from({ length: n }, () => "i32" as const)
+
+/** min(a, b) of two i32 locals, on the stack. */
+const minI32 = (f: FunctionBuilder, a: () => void, b: () => void): void => {
+  a()
+  b()
+  a()
+  b()
+  f.i32LtS().select()
+}
+
+/** Packs op(A)[i0 + i, k0 + p] (i < mc, p < kc) as MR-row panels: dst[(i/MR)·kc·MR + p·MR + i%MR]. */
+const packA = (): FunctionBuilder => {
+  const f = new FunctionBuilder("packA", i32s(8))
+  const [a, sAi, sAp, i0, mc, k0, kc, dst] = f.params
+  const [ip, p, rows, src, d] = [f.local("i32"), f.local("i32"), f.local("i32"), f.local("i32"), f.local("i32")]
+  // Row offsets clamped to the last valid row, and validity flags: padding rows read a valid
+  // address and select 0.
+  const off = Array.from({ length: MR }, () => f.local("i32"))
+  const valid = Array.from({ length: MR }, () => f.local("i32"))
+  f.localGet(sAi).i32Const(2).i32Shl().localSet(sAi)
+  f.localGet(sAp).i32Const(2).i32Shl().localSet(sAp)
+  f.localGet(dst).localSet(d)
+  f.for(ip, () => f.i32Const(0), () => f.localGet(mc), MR, () => {
+    minI32(f, () => f.i32Const(MR), () => f.localGet(mc).localGet(ip).i32Sub())
+    f.localSet(rows)
+    for (let r = 0; r < MR; r++) {
+      minI32(f, () => f.i32Const(r), () => f.localGet(rows).i32Const(1).i32Sub())
+      f.localGet(sAi).i32Mul().localSet(off[r])
+      f.i32Const(r).localGet(rows).i32LtS().localSet(valid[r])
+    }
+    // src = a + (i0 + ip)·sAi + k0·sAp
+    f.localGet(a).localGet(i0).localGet(ip).i32Add().localGet(sAi).i32Mul().i32Add()
+      .localGet(k0).localGet(sAp).i32Mul().i32Add().localSet(src)
+    f.for(p, () => f.i32Const(0), () => f.localGet(kc), 1, () => {
+      for (let r = 0; r < MR; r++) {
+        f.localGet(d)
+        f.localGet(src).localGet(off[r]).i32Add().f32Load().f32Const(0).localGet(valid[r]).select()
+        f.f32Store(4 * r)
+      }
+      f.localGet(d).i32Const(4 * MR).i32Add().localSet(d)
+      f.localGet(src).localGet(sAp).i32Add().localSet(src)
+    })
+  })
+  return f
+}
+
+/** Packs op(B)[k0 + p, j0 + j] as NR-column panels: dst[(j/NR)·kc·NR + p·NR + j%NR]. */
+const packB = (): FunctionBuilder => {
+  const f = new FunctionBuilder("packB", i32s(8))
+  const [b, sBp, sBj, k0, kc, j0, nc, dst] = f.params
+  const [jp, p, cols, src, d] = [f.local("i32"), f.local("i32"), f.local("i32"), f.local("i32"), f.local("i32")]
+  const off = Array.from({ length: NR }, () => f.local("i32"))
+  const valid = Array.from({ length: NR }, () => f.local("i32"))
+  const contiguous = f.local("i32")
+  f.localGet(sBj).i32Const(1).i32Eq().localSet(contiguous)
+  f.localGet(sBp).i32Const(2).i32Shl().localSet(sBp)
+  f.localGet(sBj).i32Const(2).i32Shl().localSet(sBj)
+  f.localGet(dst).localSet(d)
+  f.for(jp, () => f.i32Const(0), () => f.localGet(nc), NR, () => {
+    minI32(f, () => f.i32Const(NR), () => f.localGet(nc).localGet(jp).i32Sub())
+    f.localSet(cols)
+    for (let c = 0; c < NR; c++) {
+      minI32(f, () => f.i32Const(c), () => f.localGet(cols).i32Const(1).i32Sub())
+      f.localGet(sBj).i32Mul().localSet(off[c])
+      f.i32Const(c).localGet(cols).i32LtS().localSet(valid[c])
+    }
+    f.localGet(b).localGet(k0).localGet(sBp).i32Mul().i32Add()
+      .localGet(j0).localGet(jp).i32Add().localGet(sBj).i32Mul().i32Add().localSet(src)
+    f.localGet(contiguous).localGet(cols).i32Const(NR).i32Eq().i32And()
+    f.if(() => {
+      // Rows of B are contiguous and the panel is full: NR/4 vector copies per p.
+      f.for(p, () => f.i32Const(0), () => f.localGet(kc), 1, () => {
+        for (let v = 0; v < NR / 4; v++) f.localGet(d).localGet(src).v128Load(16 * v).v128Store(16 * v)
+        f.localGet(d).i32Const(4 * NR).i32Add().localSet(d)
+        f.localGet(src).localGet(sBp).i32Add().localSet(src)
+      })
+    }, () => {
+      f.for(p, () => f.i32Const(0), () => f.localGet(kc), 1, () => {
+        for (let c = 0; c < NR; c++) {
+          f.localGet(d)
+          f.localGet(src).localGet(off[c]).i32Add().f32Load().f32Const(0).localGet(valid[c]).select()
+          f.f32Store(4 * c)
+        }
+        f.localGet(d).i32Const(4 * NR).i32Add().localSet(d)
+        f.localGet(src).localGet(sBp).i32Add().localSet(src)
+      })
+    })
+  })
+  return f
+}
+
+/**
+ * C[mc × nc] (+)= Ã·B̃ for packed blocks: for each NR-column panel of B̃ and MR-row panel of Ã, an
+ * MR×NR tile of accumulators over kc. Full tiles go straight to C; edge tiles through `tile`.
+ */
+const macro = (fma: boolean): FunctionBuilder => {
+  const f = new FunctionBuilder("macro", i32s(9))
+  const [ap, bp, mc, nc, kc, c, ldc, accumulate, tile] = f.params
+  const v = new Vec(f, fma)
+  const [jr, ir, pa, pb, pend, bpanel, rows, cols, dstRow, r, j] = Array.from({ length: 11 }, () => f.local("i32"))
+  const acc = Array.from({ length: MR }, () => Array.from({ length: NR / 4 }, () => f.local("v128")))
+  const bv = Array.from({ length: NR / 4 }, () => f.local("v128"))
+  const av = f.local("v128")
+  f.for(jr, () => f.i32Const(0), () => f.localGet(nc), NR, () => {
+    f.localGet(bp).localGet(jr).localGet(kc).i32Mul().i32Const(2).i32Shl().i32Add().localSet(bpanel)
+    minI32(f, () => f.i32Const(NR), () => f.localGet(nc).localGet(jr).i32Sub())
+    f.localSet(cols)
+    f.for(ir, () => f.i32Const(0), () => f.localGet(mc), MR, () => {
+      minI32(f, () => f.i32Const(MR), () => f.localGet(mc).localGet(ir).i32Sub())
+      f.localSet(rows)
+      for (const row of acc) for (const a of row) f.f32x4Const(0).localSet(a)
+      f.localGet(ap).localGet(ir).localGet(kc).i32Mul().i32Const(2).i32Shl().i32Add().localSet(pa)
+      f.localGet(bpanel).localSet(pb)
+      f.localGet(bpanel).localGet(kc).i32Const(4 * NR).i32Mul().i32Add().localSet(pend)
+      f.loop(() => {
+        for (let q = 0; q < NR / 4; q++) f.localGet(pb).v128Load(16 * q).localSet(bv[q])
+        for (let rr = 0; rr < MR; rr++) {
+          f.localGet(pa).v128Load32Splat(4 * rr).localSet(av)
+          for (let q = 0; q < NR / 4; q++) {
+            f.localGet(av).localGet(bv[q]).localGet(acc[rr][q])
+            v.madd()
+            f.localSet(acc[rr][q])
+          }
+        }
+        f.localGet(pa).i32Const(4 * MR).i32Add().localSet(pa)
+        f.localGet(pb).i32Const(4 * NR).i32Add().localTee(pb).localGet(pend).i32LtU().brIf(0)
+      })
+      f.localGet(rows).i32Const(MR).i32Eq().localGet(cols).i32Const(NR).i32Eq().i32And()
+      f.if(() => {
+        for (let rr = 0; rr < MR; rr++) {
+          // dstRow = c + (ir + rr)·ldc + jr·4
+          f.localGet(c).localGet(ir).i32Const(rr).i32Add().localGet(ldc).i32Mul().i32Add()
+            .localGet(jr).i32Const(2).i32Shl().i32Add().localSet(dstRow)
+          for (let q = 0; q < NR / 4; q++) {
+            f.localGet(dstRow).localGet(acc[rr][q])
+            f.localGet(dstRow).v128Load(16 * q).f32x4Const(0).localGet(accumulate).select()
+            f.f32x4Add().v128Store(16 * q)
+          }
+        }
+      }, () => {
+        for (let rr = 0; rr < MR; rr++) {
+          for (let q = 0; q < NR / 4; q++) f.localGet(tile).localGet(acc[rr][q]).v128Store(4 * (rr * NR + 4 * q))
+        }
+        f.for(r, () => f.i32Const(0), () => f.localGet(rows), 1, () => {
+          f.localGet(c).localGet(ir).localGet(r).i32Add().localGet(ldc).i32Mul().i32Add()
+            .localGet(jr).i32Const(2).i32Shl().i32Add().localSet(dstRow)
+          f.for(j, () => f.i32Const(0), () => f.localGet(cols), 1, () => {
+            f.localGet(dstRow).localGet(j).i32Const(2).i32Shl().i32Add()
+            f.localGet(tile).localGet(r).i32Const(NR).i32Mul().localGet(j).i32Add().i32Const(2).i32Shl().i32Add().f32Load()
+            f.localGet(dstRow).localGet(j).i32Const(2).i32Shl().i32Add().f32Load().f32Const(0).localGet(accumulate).select()
+            f.f32Add().f32Store()
+          })
+        })
+      })
+    })
+  })
+  return f
+}
+
+/**
+ * Applies `body` over `n` floats of each stream (element addresses in locals; the body stores its
+ * result): whole vectors in place, then the last n mod 4 through 16-byte slots at `tmp` (stream k
+ * at tmp + 16k). A stream with `enabled` (an i32 local) is skipped in the tail when it is 0.
+ */
+interface Stream {
+  readonly base: Local
+  /** Read by the body (copied into the tail slot). */
+  readonly input: boolean
+  /** Written by the body (copied back from the tail slot). */
+  readonly output: boolean
+  readonly enabled?: Local
+}
+
+const overVectors = (f: FunctionBuilder, n: Local, tmp: Local, streams: ReadonlyArray<Stream>, body: (addr: ReadonlyArray<Local>) => void): void => {
+  const [i, full, t, q] = [f.local("i32"), f.local("i32"), f.local("i32"), f.local("i32")]
+  const addr = streams.map(() => f.local("i32"))
+  const guarded = (s: Stream, code: () => void) => (s.enabled === undefined ? code() : void f.localGet(s.enabled).if(code))
+  f.localGet(n).i32Const(-4).i32And().localSet(full)
+  f.for(i, () => f.i32Const(0), () => f.localGet(full), 4, () => {
+    streams.forEach((s, k) => f.localGet(s.base).localGet(i).i32Const(2).i32Shl().i32Add().localSet(addr[k]))
+    body(addr)
+  })
+  f.localGet(n).localGet(full).i32Sub().localSet(t)
+  f.localGet(t).if(() => {
+    streams.forEach((s, k) => {
+      f.localGet(tmp).i32Const(16 * k).i32Add().localSet(addr[k])
+      f.localGet(addr[k]).f32Const(0).f32x4Splat().v128Store()
+      if (!s.input) return
+      guarded(s, () =>
+        f.for(q, () => f.i32Const(0), () => f.localGet(t), 1, () => {
+          f.localGet(addr[k]).localGet(q).i32Const(2).i32Shl().i32Add()
+          f.localGet(s.base).localGet(full).localGet(q).i32Add().i32Const(2).i32Shl().i32Add().f32Load()
+          f.f32Store()
+        }))
+    })
+    body(addr)
+    streams.forEach((s, k) => {
+      if (!s.output) return
+      guarded(s, () =>
+        f.for(q, () => f.i32Const(0), () => f.localGet(t), 1, () => {
+          f.localGet(s.base).localGet(full).localGet(q).i32Add().i32Const(2).i32Shl().i32Add()
+          f.localGet(addr[k]).localGet(q).i32Const(2).i32Shl().i32Add().f32Load()
+          f.f32Store()
+        }))
+    })
+  })
+}
+
+/** Per row: z = C + bias; pre ← z when kept; C ← act(z). A bias or pre pointer of 0 is absent. */
+const epilogue = (act: ActivationName, fma: boolean): FunctionBuilder => {
+  const f = new FunctionBuilder(`epilogue_${act}`, i32s(8))
+  const [c, ldc, rows, cols, bias, pre, ldpre, tmp] = f.params
+  const v = new Vec(f, fma)
+  const [r, rowC, rowPre] = [f.local("i32"), f.local("i32"), f.local("i32")]
+  const z = f.local("v128")
+  const streams: ReadonlyArray<Stream> = [
+    { base: rowC, input: true, output: true },
+    { base: rowPre, input: false, output: true, enabled: pre },
+    { base: bias, input: true, output: false, enabled: bias }
+  ]
+  f.for(r, () => f.i32Const(0), () => f.localGet(rows), 1, () => {
+    f.localGet(c).localGet(r).localGet(ldc).i32Mul().i32Add().localSet(rowC)
+    f.localGet(pre).localGet(r).localGet(ldpre).i32Mul().i32Add().localSet(rowPre)
+    overVectors(f, cols, tmp, streams, ([ac, apre, ab]) => {
+      f.localGet(ac).v128Load().localSet(z)
+      f.localGet(bias).if(() => void f.localGet(z).localGet(ab).v128Load().f32x4Add().localSet(z))
+      f.localGet(pre).if(() => void f.localGet(apre).localGet(z).v128Store())
+      f.localGet(ac)
+      v.activation(act, z)
+      f.v128Store()
+    })
+  })
+  return f
+}
+
+const unary = (act: ActivationName, fma: boolean): FunctionBuilder => {
+  const f = new FunctionBuilder(`unary_${act}`, i32s(4))
+  const [x, out, n, tmp] = f.params
+  const v = new Vec(f, fma)
+  const z = f.local("v128")
+  overVectors(f, n, tmp, [{ base: x, input: true, output: false }, { base: out, input: false, output: true }], ([ax, aout]) => {
+    f.localGet(ax).v128Load().localSet(z)
+    f.localGet(aout)
+    v.activation(act, z)
+    f.v128Store()
+  })
+  return f
+}
+
+const unaryGrad = (act: ActivationName, fma: boolean): FunctionBuilder => {
+  const f = new FunctionBuilder(`unaryGrad_${act}`, i32s(5))
+  const [x, dy, out, n, tmp] = f.params
+  const v = new Vec(f, fma)
+  const [z, g] = [f.local("v128"), f.local("v128")]
+  const streams = [
+    { base: x, input: true, output: false },
+    { base: dy, input: true, output: false },
+    { base: out, input: false, output: true }
+  ]
+  overVectors(f, n, tmp, streams, ([ax, ady, aout]) => {
+    f.localGet(ax).v128Load().localSet(z)
+    f.localGet(ady).v128Load().localSet(g)
+    f.localGet(aout)
+    v.activationGrad(act, z, g)
+    f.v128Store()
+  })
+  return f
+}
+
+/** The module's bytes, with or without relaxed-SIMD FMA. */
+export const moduleBytes = (fma: boolean): Uint8Array =>
+  encodeModule([
+    packA(),
+    packB(),
+    macro(fma),
+    ...Activations.map((a) => epilogue(a, fma)),
+    ...Activations.map((a) => unary(a, fma)),
+    ...Activations.map((a) => unaryGrad(a, fma))
+  ], MAX_PAGES)
+
+/** The compiled module: with FMA when the engine validates relaxed SIMD. */
+export const compile = (): { readonly module: WebAssembly.Module; readonly fma: boolean } => {
+  const withFma = moduleBytes(true)
+  const fma = WebAssembly.validate(withFma)
+  return { module: new WebAssembly.Module(fma ? withFma : moduleBytes(false)), fma }
+}
+
+/** Instantiates `module` over `memory` (synchronous: the module is small). */
+export const instantiate = (module: WebAssembly.Module, memory: WebAssembly.Memory): KernelExports => {
+  const e = new WebAssembly.Instance(module, { env: { memory } }).exports as Record<string, (...args: Array<number>) => void>
+  const per = <F>(prefix: string) => Object.fromEntries(Activations.map((a) => [a, e[`${prefix}_${a}`]])) as Record<ActivationName, F>
+  return {
+    packA: e.packA,
+    packB: e.packB,
+    macro: e.macro,
+    epilogue: per("epilogue"),
+    unary: per("unary"),
+    unaryGrad: per("unaryGrad")
+  }
+}

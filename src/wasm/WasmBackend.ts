@@ -1,0 +1,664 @@
+/**
+ * The WASM backend: f32 tensors in one shared WebAssembly memory; matmul (every transpose, the
+ * bias + activation epilogue) and the activations with their derivatives as 128-bit SIMD kernels
+ * emitted at run time (Kernels.ts), large products split over worker threads (Threads.ts); every
+ * other op a plain loop over Float32Array views, computed in f64 and rounded once like the CPU
+ * reference (src/domain/cpu), whose results it is tested against.
+ */
+import { availableParallelism } from "node:os"
+import * as Activation from "../domain/Activation.ts"
+import * as Ops from "../domain/Ops.ts"
+import type { AdamWParams, BinaryOp, ReduceAxis, ReduceOp, UnaryOp } from "../domain/Ops.ts"
+import * as Rng from "../domain/Rng.ts"
+import type { RngKey } from "../domain/Rng.ts"
+import type { LayerNormGrads, LayerNormResult, MatmulOptions, MatmulResult, Tensor, TensorBackend } from "../domain/TensorBackend.ts"
+import { type GemmProblem, gemmRows, SCRATCH_BYTES, scratchAt } from "./Gemm.ts"
+import * as Kernels from "./Kernels.ts"
+import { type Allocation, Arena } from "./Memory.ts"
+import * as Threads from "./Threads.ts"
+
+export class WasmTensor implements Tensor {
+  readonly rows: number
+  readonly cols: number
+  readonly size: number
+  readonly allocation: Allocation
+  /** Byte address of element 0 in the backend's memory. */
+  readonly address: number
+  readonly data: Float32Array
+  /** The tensor owning the storage, for views (keeps it reachable); undefined for owners. */
+  readonly owner: WasmTensor | undefined
+  constructor(rows: number, cols: number, allocation: Allocation, address: number, data: Float32Array, owner: WasmTensor | undefined) {
+    this.rows = rows
+    this.cols = cols
+    this.size = rows * cols
+    this.allocation = allocation
+    this.address = address
+    this.data = data
+    this.owner = owner
+  }
+}
+
+export interface WasmBackendOptions {
+  /** Threads for large matmuls, the main thread included (default: the machine's cores). */
+  readonly threads?: number
+  /** Products with fewer flops (2·m·n·k) than this stay on the main thread. */
+  readonly parallelMinFlops?: number
+}
+
+/** Measured on a 2-core host: below ~4 MFLOP waking a worker costs more than it saves. */
+export const DEFAULT_PARALLEL_MIN_FLOPS = 4e6
+
+const isActivation = (op: UnaryOp): op is Ops.Activation => (Ops.Activations as ReadonlyArray<string>).includes(op)
+
+const binaryPartials = (op: BinaryOp, a: number, b: number, dy: number, out: { da: number; db: number }): void => {
+  // Same products as the reference: ∂(a∘b)/∂a · dy; ties of max/min send the gradient to a.
+  switch (op) {
+    case "add": out.da = dy; out.db = dy; return
+    case "sub": out.da = dy; out.db = -1 * dy; return
+    case "mul": out.da = b * dy; out.db = a * dy; return
+    case "div": out.da = (1 / b) * dy; out.db = (-a / (b * b)) * dy; return
+    case "max": out.da = (a >= b ? 1 : 0) * dy; out.db = (a >= b ? 0 : 1) * dy; return
+    case "min": out.da = (a <= b ? 1 : 0) * dy; out.db = (a <= b ? 0 : 1) * dy; return
+  }
+}
+
+export interface WasmBackend extends TensorBackend {
+  /** Threads a large matmul runs on now (1 until the workers have started). */
+  readonly threads: () => number
+  /** Stops the worker threads (the backend then computes on the main thread). */
+  readonly close: () => void
+}
+
+export const make = (options: WasmBackendOptions = {}): WasmBackend => {
+  const { module, fma } = Kernels.compile()
+  const arena = new Arena()
+  const K = Kernels.instantiate(module, arena.memory)
+  const threadCount = Math.max(1, Math.floor(options.threads ?? availableParallelism()))
+  const parallelMinFlops = options.parallelMinFlops ?? DEFAULT_PARALLEL_MIN_FLOPS
+  // Scratch of every thread (main = slot threadCount − 1), never freed.
+  const scratchBase = arena.acquire(threadCount * SCRATCH_BYTES).byteOffset
+  const scratch = (slot: number) => scratchAt(scratchBase + slot * SCRATCH_BYTES)
+  const mainScratch = scratch(threadCount - 1)
+  let pool: Threads.ThreadPool | undefined = threadCount > 1 ? Threads.make(threadCount - 1, module, arena.memory, scratch) : undefined
+  let ops = 0
+  let f64Scratch = new Float64Array(1024)
+  const f64 = (n: number): Float64Array => {
+    if (f64Scratch.length < n) f64Scratch = new Float64Array(Math.max(n, 2 * f64Scratch.length))
+    return f64Scratch
+  }
+
+  // ---- tensors and memory -------------------------------------------------------------------
+
+  const alloc = (op: string, rows: number, cols: number): WasmTensor => {
+    Ops.checkDim(op, "rows", rows)
+    Ops.checkDim(op, "cols", cols)
+    ops++
+    const size = rows * cols
+    const allocation = arena.acquire(4 * size)
+    const t = new WasmTensor(rows, cols, allocation, allocation.byteOffset, arena.floats(allocation.byteOffset, size), undefined)
+    arena.track(t, allocation)
+    return t
+  }
+
+  const as = (op: string, t: Tensor): WasmTensor => {
+    if (!(t instanceof WasmTensor)) throw new Ops.ShapeError({ op, detail: "tensor belongs to another backend" })
+    if (!t.allocation.live) throw new Ops.ShapeError({ op, detail: `${Ops.show(t)} tensor used after it was disposed` })
+    return t
+  }
+
+  const collect = (value: unknown, keep: Set<Allocation>, seen: WeakSet<object>): void => {
+    if (value instanceof WasmTensor) {
+      keep.add(value.allocation)
+      return
+    }
+    if (typeof value !== "object" || value === null || seen.has(value)) return
+    seen.add(value)
+    for (const v of Array.isArray(value) ? value : Object.values(value)) collect(v, keep, seen)
+  }
+
+  const scope = <A>(f: () => A): A => {
+    arena.enter()
+    let result: A
+    try {
+      result = f()
+    } catch (error) {
+      arena.exit(new Set())
+      throw error
+    }
+    if (typeof (result as { then?: unknown } | null)?.then === "function") {
+      arena.exit(new Set())
+      throw new Error("scope: the function must be synchronous (it returned a promise)")
+    }
+    const keep = new Set<Allocation>()
+    collect(result, keep, new WeakSet())
+    arena.exit(keep)
+    return result
+  }
+
+  const view = (tT: Tensor, offset: number, rows: number, cols: number): Tensor => {
+    const t = as("view", tT)
+    Ops.checkDim("view", "rows", rows)
+    Ops.checkDim("view", "cols", cols)
+    if (!Number.isInteger(offset) || offset % 64 !== 0 || offset < 0 || offset + rows * cols > t.size) {
+      throw new Ops.ShapeError({ op: "view", detail: `[${rows}, ${cols}] at ${offset} does not fit in ${t.size} (offset must be a multiple of 64)` })
+    }
+    return new WasmTensor(rows, cols, t.allocation, t.address + 4 * offset, t.data.subarray(offset, offset + rows * cols), t.owner ?? t)
+  }
+
+  const map = (op: string, x: WasmTensor, f: (v: number) => number): WasmTensor => {
+    const out = alloc(op, x.rows, x.cols)
+    const xd = x.data
+    const od = out.data
+    for (let i = 0; i < xd.length; i++) od[i] = f(xd[i])
+    return out
+  }
+
+  // ---- linear algebra -------------------------------------------------------------------------
+
+  const matmul = (aT: Tensor, bT: Tensor, o: MatmulOptions = {}): MatmulResult => {
+    const a = as("matmul", aT)
+    const b = as("matmul", bT)
+    const bias = o.bias === undefined ? undefined : as("matmul", o.bias)
+    const transA = o.transA ?? false
+    const transB = o.transB ?? false
+    const { rows: m, cols: n } = Ops.matmulShape(a, b, transA, transB, bias)
+    const k = transA ? a.rows : a.cols
+    const activation = o.activation ?? "identity"
+    const out = alloc("matmul", m, n)
+    const pre = o.keepPreActivation && activation !== "identity" ? alloc("matmul", m, n) : undefined
+    const p: GemmProblem = {
+      a: a.address, b: b.address, c: out.address, m, n, k,
+      sAi: transA ? 1 : k, sAp: transA ? m : 1, sBp: transB ? 1 : n, sBj: transB ? k : 1,
+      bias: bias?.address ?? 0, pre: pre?.address ?? 0, activation
+    }
+    const workers = pool !== undefined && pool.ready() && 2 * m * n * k >= parallelMinFlops ? pool.workers : 0
+    // Rows in multiples of the register tile, as even as that allows; the main thread takes the last share.
+    const tiles = Math.ceil(m / Kernels.MR)
+    const shares = Math.min(workers + 1, tiles)
+    if (shares <= 1 || pool === undefined) {
+      gemmRows(K, p, 0, m, mainScratch)
+    } else {
+      const bounds = Array.from({ length: shares + 1 }, (_, s) => Math.min(m, Kernels.MR * Math.round((s * tiles) / shares)))
+      const ranges = Array.from({ length: pool.workers }, (_, w): readonly [number, number] =>
+        w < shares - 1 ? [bounds[w], bounds[w + 1]] : [0, 0])
+      pool.run(p, ranges, () => gemmRows(K, p, bounds[shares - 1], bounds[shares], mainScratch))
+    }
+    return { out, pre }
+  }
+
+  // ---- elementwise ------------------------------------------------------------------------------
+
+  const unary = (op: UnaryOp, xT: Tensor): Tensor => {
+    const x = as(op, xT)
+    if (isActivation(op)) {
+      const out = alloc(op, x.rows, x.cols)
+      K.unary[op](x.address, out.address, x.size, mainScratch.tmp)
+      return out
+    }
+    return map(op, x, (v) => Activation.apply(op, v))
+  }
+
+  const unaryBackward = (op: UnaryOp, xT: Tensor, dyT: Tensor): Tensor => {
+    const x = as(`${op}Backward`, xT)
+    const dy = as(`${op}Backward`, dyT)
+    Ops.sameShape(`${op}Backward`, x, dy)
+    const out = alloc(`${op}Backward`, x.rows, x.cols)
+    if (isActivation(op)) {
+      K.unaryGrad[op](x.address, dy.address, out.address, x.size, mainScratch.tmp)
+      return out
+    }
+    const xd = x.data
+    const dd = dy.data
+    const od = out.data
+    for (let i = 0; i < xd.length; i++) od[i] = dd[i] * Activation.derivative(op, xd[i])
+    return out
+  }
+
+  const clampBackward = (xT: Tensor, lo: number, hi: number, dyT: Tensor): Tensor => {
+    const x = as("clampBackward", xT)
+    const dy = as("clampBackward", dyT)
+    Ops.sameShape("clampBackward", x, dy)
+    const out = alloc("clampBackward", x.rows, x.cols)
+    const xd = x.data
+    const dd = dy.data
+    const od = out.data
+    for (let i = 0; i < xd.length; i++) od[i] = xd[i] >= lo && xd[i] <= hi ? dd[i] : 0
+    return out
+  }
+
+  /** Element strides of a possibly broadcast operand: 0 along a broadcast dimension. */
+  const strides = (t: WasmTensor): readonly [number, number] => [t.rows === 1 ? 0 : t.cols, t.cols === 1 ? 0 : 1]
+
+  const binary = (op: BinaryOp, aT: Tensor, bT: Tensor): Tensor => {
+    const a = as(op, aT)
+    const b = as(op, bT)
+    const s = Ops.broadcastShape(op, a, b)
+    const out = alloc(op, s.rows, s.cols)
+    const [ar, ac] = strides(a)
+    const [br, bc] = strides(b)
+    const ad = a.data
+    const bd = b.data
+    const od = out.data
+    const { rows, cols } = s
+    switch (op) {
+      case "add":
+        for (let r = 0, o = 0; r < rows; r++) for (let c = 0; c < cols; c++, o++) od[o] = ad[r * ar + c * ac] + bd[r * br + c * bc]
+        break
+      case "sub":
+        for (let r = 0, o = 0; r < rows; r++) for (let c = 0; c < cols; c++, o++) od[o] = ad[r * ar + c * ac] - bd[r * br + c * bc]
+        break
+      case "mul":
+        for (let r = 0, o = 0; r < rows; r++) for (let c = 0; c < cols; c++, o++) od[o] = ad[r * ar + c * ac] * bd[r * br + c * bc]
+        break
+      case "div":
+        for (let r = 0, o = 0; r < rows; r++) for (let c = 0; c < cols; c++, o++) od[o] = ad[r * ar + c * ac] / bd[r * br + c * bc]
+        break
+      case "max":
+        for (let r = 0, o = 0; r < rows; r++) for (let c = 0; c < cols; c++, o++) od[o] = Math.max(ad[r * ar + c * ac], bd[r * br + c * bc])
+        break
+      case "min":
+        for (let r = 0, o = 0; r < rows; r++) for (let c = 0; c < cols; c++, o++) od[o] = Math.min(ad[r * ar + c * ac], bd[r * br + c * bc])
+        break
+    }
+    return out
+  }
+
+  const binaryBackward = (op: BinaryOp, aT: Tensor, bT: Tensor, dyT: Tensor) => {
+    const name = `${op}Backward`
+    const a = as(name, aT)
+    const b = as(name, bT)
+    const dy = as(name, dyT)
+    const s = Ops.broadcastShape(name, a, b)
+    Ops.sameShape(name, s, dy)
+    const da = alloc(name, s.rows, s.cols)
+    const db = alloc(name, s.rows, s.cols)
+    const [ar, ac] = strides(a)
+    const [br, bc] = strides(b)
+    const partial = { da: 0, db: 0 }
+    for (let r = 0, o = 0; r < s.rows; r++) {
+      for (let c = 0; c < s.cols; c++, o++) {
+        binaryPartials(op, a.data[r * ar + c * ac], b.data[r * br + c * bc], dy.data[o], partial)
+        da.data[o] = partial.da
+        db.data[o] = partial.db
+      }
+    }
+    return { da, db }
+  }
+
+  // ---- reductions and shape ---------------------------------------------------------------------
+
+  const reduce = (op: ReduceOp, axis: ReduceAxis, xT: Tensor): Tensor => {
+    const x = as("reduce", xT)
+    const s = Ops.reduceShape(x, axis)
+    const n = s.rows * s.cols
+    const acc = f64(n).fill(0, 0, n)
+    const xd = x.data
+    const { rows, cols } = x
+    if (axis === "rows") {
+      for (let r = 0; r < rows; r++) for (let c = 0; c < cols; c++) acc[c] += xd[r * cols + c]
+    } else if (axis === "cols") {
+      for (let r = 0; r < rows; r++) {
+        let sum = 0
+        for (let c = 0; c < cols; c++) sum += xd[r * cols + c]
+        acc[r] = sum
+      }
+    } else {
+      let sum = 0
+      for (let i = 0; i < xd.length; i++) sum += xd[i]
+      acc[0] = sum
+    }
+    const count = x.size / n
+    const out = alloc("reduce", s.rows, s.cols)
+    for (let i = 0; i < n; i++) out.data[i] = op === "mean" ? acc[i] / count : acc[i]
+    return out
+  }
+
+  const broadcastTo = (xT: Tensor, rows: number, cols: number): Tensor => {
+    const x = as("broadcastTo", xT)
+    const s = Ops.broadcastShape("broadcastTo", x, { rows, cols })
+    if (s.rows !== rows || s.cols !== cols) {
+      throw new Ops.ShapeError({ op: "broadcastTo", detail: `cannot broadcast ${Ops.show(x)} to [${rows}, ${cols}]` })
+    }
+    const out = alloc("broadcastTo", rows, cols)
+    const [xr, xc] = strides(x)
+    for (let r = 0, o = 0; r < rows; r++) for (let c = 0; c < cols; c++, o++) out.data[o] = x.data[r * xr + c * xc]
+    return out
+  }
+
+  const concatCols = (partsT: ReadonlyArray<Tensor>): Tensor => {
+    const parts = partsT.map((p) => as("concatCols", p))
+    const s = Ops.concatColsShape(parts)
+    const out = alloc("concatCols", s.rows, s.cols)
+    let offset = 0
+    for (const p of parts) {
+      for (let r = 0; r < p.rows; r++) out.data.set(p.data.subarray(r * p.cols, (r + 1) * p.cols), r * s.cols + offset)
+      offset += p.cols
+    }
+    return out
+  }
+
+  const sliceCols = (xT: Tensor, start: number, width: number): Tensor => {
+    const x = as("sliceCols", xT)
+    Ops.sliceColsShape(x, start, width)
+    const out = alloc("sliceCols", x.rows, width)
+    for (let r = 0; r < x.rows; r++) out.data.set(x.data.subarray(r * x.cols + start, r * x.cols + start + width), r * width)
+    return out
+  }
+
+  const padCols = (xT: Tensor, start: number, cols: number): Tensor => {
+    const x = as("padCols", xT)
+    if (!Number.isInteger(start) || start < 0 || start + x.cols > cols) {
+      throw new Ops.ShapeError({ op: "padCols", detail: `${Ops.show(x)} at column ${start} does not fit in ${cols} columns` })
+    }
+    const out = alloc("padCols", x.rows, cols)
+    out.data.fill(0)
+    for (let r = 0; r < x.rows; r++) out.data.set(x.data.subarray(r * x.cols, (r + 1) * x.cols), r * cols + start)
+    return out
+  }
+
+  const checkIndices = (op: string, idx: WasmTensor, limit: number): void => {
+    if (idx.cols !== 1) throw new Ops.ShapeError({ op, detail: `indices must be [n, 1], got ${Ops.show(idx)}` })
+    for (let j = 0; j < idx.rows; j++) {
+      const i = idx.data[j]
+      if (!Number.isInteger(i) || i < 0 || i >= limit) {
+        throw new Ops.ShapeError({ op, detail: `index ${i} at position ${j} is outside [0, ${limit})` })
+      }
+    }
+  }
+
+  const gatherRows = (xT: Tensor, idxT: Tensor): Tensor => {
+    const x = as("gatherRows", xT)
+    const idx = as("gatherRows", idxT)
+    checkIndices("gatherRows", idx, x.rows)
+    const out = alloc("gatherRows", idx.rows, x.cols)
+    for (let j = 0; j < idx.rows; j++) {
+      const i = idx.data[j]
+      out.data.set(x.data.subarray(i * x.cols, (i + 1) * x.cols), j * x.cols)
+    }
+    return out
+  }
+
+  const scatterAddRows = (dyT: Tensor, idxT: Tensor, rows: number): Tensor => {
+    const dy = as("scatterAddRows", dyT)
+    const idx = as("scatterAddRows", idxT)
+    Ops.columnVector("scatterAddRows", "indices", idx, dy.rows)
+    checkIndices("scatterAddRows", idx, rows)
+    const n = rows * dy.cols
+    const acc = f64(n).fill(0, 0, n)
+    for (let j = 0; j < idx.rows; j++) {
+      const base = idx.data[j] * dy.cols
+      for (let c = 0; c < dy.cols; c++) acc[base + c] += dy.data[j * dy.cols + c]
+    }
+    const out = alloc("scatterAddRows", rows, dy.cols)
+    for (let i = 0; i < n; i++) out.data[i] = acc[i]
+    return out
+  }
+
+  // ---- normalisation and regularisation ---------------------------------------------------------
+
+  const layerNorm = (xT: Tensor, gammaT: Tensor | undefined, betaT: Tensor | undefined, eps: number): LayerNormResult => {
+    const x = as("layerNorm", xT)
+    const gamma = gammaT === undefined ? undefined : as("layerNorm", gammaT)
+    const beta = betaT === undefined ? undefined : as("layerNorm", betaT)
+    if (gamma) Ops.rowVector("layerNorm", "gamma", gamma, x.cols)
+    if (beta) Ops.rowVector("layerNorm", "beta", beta, x.cols)
+    const out = alloc("layerNorm", x.rows, x.cols)
+    const mean = alloc("layerNorm", x.rows, 1)
+    const rstd = alloc("layerNorm", x.rows, 1)
+    const n = x.cols
+    const xd = x.data
+    const od = out.data
+    for (let r = 0; r < x.rows; r++) {
+      const base = r * n
+      let s = 0
+      for (let c = 0; c < n; c++) s += xd[base + c]
+      const mu = s / n
+      let v = 0
+      for (let c = 0; c < n; c++) v += (xd[base + c] - mu) ** 2
+      const rs = 1 / Math.sqrt(v / n + eps)
+      mean.data[r] = mu
+      rstd.data[r] = rs
+      for (let c = 0; c < n; c++) {
+        const xhat = (xd[base + c] - mu) * rs
+        od[base + c] = xhat * (gamma ? gamma.data[c] : 1) + (beta ? beta.data[c] : 0)
+      }
+    }
+    return { out, mean, rstd }
+  }
+
+  // dx = rstd·(g − mean(g) − x̂·mean(g·x̂)) with g = dy·γ; dγ = Σ_rows dy·x̂; dβ = Σ_rows dy.
+  const layerNormBackward = (
+    dyT: Tensor, xT: Tensor, gammaT: Tensor | undefined, meanT: Tensor, rstdT: Tensor, withAffine: boolean
+  ): LayerNormGrads => {
+    const [dy, x, mean, rstd] = [dyT, xT, meanT, rstdT].map((t) => as("layerNormBackward", t))
+    const gamma = gammaT === undefined ? undefined : as("layerNormBackward", gammaT)
+    Ops.sameShape("layerNormBackward", dy, x)
+    Ops.columnVector("layerNormBackward", "mean", mean, x.rows)
+    Ops.columnVector("layerNormBackward", "rstd", rstd, x.rows)
+    const n = x.cols
+    const dx = alloc("layerNormBackward", x.rows, n)
+    const sums = f64(2 * n).fill(0, 0, 2 * n)
+    const xd = x.data
+    const dd = dy.data
+    const gd = gamma?.data
+    for (let r = 0; r < x.rows; r++) {
+      const base = r * n
+      const mu = mean.data[r]
+      const rs = rstd.data[r]
+      let sumG = 0
+      let sumGX = 0
+      for (let c = 0; c < n; c++) {
+        const xhat = (xd[base + c] - mu) * rs
+        const g = dd[base + c] * (gd ? gd[c] : 1)
+        sumG += g
+        sumGX += g * xhat
+        sums[c] += dd[base + c] * xhat
+        sums[n + c] += dd[base + c]
+      }
+      for (let c = 0; c < n; c++) {
+        const xhat = (xd[base + c] - mu) * rs
+        const g = dd[base + c] * (gd ? gd[c] : 1)
+        dx.data[base + c] = rs * (g - sumG / n - xhat * (sumGX / n))
+      }
+    }
+    const row = (from: number): Tensor => {
+      const t = alloc("layerNormBackward", 1, n)
+      for (let c = 0; c < n; c++) t.data[c] = sums[from + c]
+      return t
+    }
+    return { dx, dgamma: withAffine ? row(0) : undefined, dbeta: withAffine ? row(n) : undefined }
+  }
+
+  const dropout = (xT: Tensor, p: number, key: RngKey): Tensor => {
+    const x = as("dropout", xT)
+    if (!(p >= 0 && p < 1)) throw new Ops.ShapeError({ op: "dropout", detail: `rate must be in [0, 1), got ${p}` })
+    const u = f64(x.size).subarray(0, x.size)
+    Rng.fillUniform(key, u)
+    const out = alloc("dropout", x.rows, x.cols)
+    const keep = 1 - p
+    for (let i = 0; i < x.size; i++) out.data[i] = u[i] >= p ? x.data[i] / keep : 0
+    return out
+  }
+
+  // ---- losses ---------------------------------------------------------------------------------------
+
+  const lossWeight = (op: string, w: Tensor | undefined, rows: number): WasmTensor | undefined => {
+    if (w === undefined) return undefined
+    const wt = as(op, w)
+    Ops.columnVector(op, "weight", wt, rows)
+    return wt
+  }
+
+  const scalar = (op: string, v: number): Tensor => {
+    const t = alloc(op, 1, 1)
+    t.data[0] = v
+    return t
+  }
+
+  const mseLoss = (predT: Tensor, targetT: Tensor, wT: Tensor | undefined): Tensor => {
+    const pred = as("mseLoss", predT)
+    const target = as("mseLoss", targetT)
+    Ops.sameShape("mseLoss", pred, target)
+    const w = lossWeight("mseLoss", wT, pred.rows)
+    let total = 0
+    for (let r = 0; r < pred.rows; r++) {
+      let row = 0
+      for (let c = 0; c < pred.cols; c++) row += (pred.data[r * pred.cols + c] - target.data[r * pred.cols + c]) ** 2
+      total += (w ? w.data[r] : 1) * row
+    }
+    return scalar("mseLoss", total / pred.rows)
+  }
+
+  const mseLossBackward = (predT: Tensor, targetT: Tensor, wT: Tensor | undefined, dLossT: Tensor): Tensor => {
+    const pred = as("mseLossBackward", predT)
+    const target = as("mseLossBackward", targetT)
+    const dLoss = as("mseLossBackward", dLossT)
+    Ops.sameShape("mseLossBackward", pred, target)
+    Ops.scalarShape("mseLossBackward", "dLoss", dLoss)
+    const w = lossWeight("mseLossBackward", wT, pred.rows)
+    const g = (2 * dLoss.data[0]) / pred.rows
+    const out = alloc("mseLossBackward", pred.rows, pred.cols)
+    for (let r = 0, i = 0; r < pred.rows; r++) {
+      const wr = w ? w.data[r] : 1
+      for (let c = 0; c < pred.cols; c++, i++) out.data[i] = g * wr * (pred.data[i] - target.data[i])
+    }
+    return out
+  }
+
+  const expectileWeight = (u: number, tau: number): number => (u < 0 ? 1 - tau : tau)
+
+  const expectileLoss = (uT: Tensor, tau: number): Tensor => {
+    const u = as("expectileLoss", uT)
+    let total = 0
+    for (let i = 0; i < u.size; i++) total += expectileWeight(u.data[i], tau) * u.data[i] ** 2
+    return scalar("expectileLoss", total / u.rows)
+  }
+
+  const expectileLossBackward = (uT: Tensor, tau: number, dLossT: Tensor): Tensor => {
+    const u = as("expectileLossBackward", uT)
+    const dLoss = as("expectileLossBackward", dLossT)
+    Ops.scalarShape("expectileLossBackward", "dLoss", dLoss)
+    const g = (2 * dLoss.data[0]) / u.rows
+    return map("expectileLossBackward", u, (v) => g * expectileWeight(v, tau) * v)
+  }
+
+  // ---- optimisation ---------------------------------------------------------------------------------
+
+  // AdamW (Loshchilov & Hutter 2019) as optax.adamw: bias-corrected moments, decoupled decay lr·wd·θ.
+  const adamw = (paramT: Tensor, gradT: Tensor, mT: Tensor, vT: Tensor, hp: AdamWParams): void => {
+    const [param, grad, m, v] = [paramT, gradT, mT, vT].map((t) => as("adamw", t))
+    for (const t of [grad, m, v]) Ops.sameShape("adamw", param, t)
+    ops++
+    const c1 = 1 - hp.beta1 ** hp.step
+    const c2 = 1 - hp.beta2 ** hp.step
+    const { beta1, beta2, eps, lr, weightDecay } = hp
+    const pd = param.data
+    const gd = grad.data
+    const md = m.data
+    const vd = v.data
+    for (let i = 0; i < pd.length; i++) {
+      const g = gd[i]
+      const mi = beta1 * md[i] + (1 - beta1) * g
+      const vi = beta2 * vd[i] + (1 - beta2) * g * g
+      md[i] = mi
+      vd[i] = vi
+      const update = mi / c1 / (Math.sqrt(vi / c2) + eps)
+      pd[i] = pd[i] - lr * (update + weightDecay * pd[i])
+    }
+  }
+
+  const ema = (targetT: Tensor, sourceT: Tensor, rate: number): void => {
+    const target = as("ema", targetT)
+    const source = as("ema", sourceT)
+    Ops.sameShape("ema", target, source)
+    ops++
+    const td = target.data
+    const sd = source.data
+    for (let i = 0; i < td.length; i++) td[i] = td[i] + rate * (sd[i] - td[i])
+  }
+
+  const random = (op: string, rows: number, cols: number, fill: (out: Float32Array) => void): Tensor => {
+    const out = alloc(op, rows, cols)
+    fill(out.data)
+    return out
+  }
+
+  const threads = () => (pool !== undefined && pool.ready() ? pool.workers + 1 : 1)
+
+  return {
+    kind: "wasm",
+    get description() {
+      return `wasm (f32x4 SIMD${fma ? ", relaxed FMA" : ""}, ${threadCount} thread${threadCount === 1 ? "" : "s"})`
+    },
+    threads,
+    close: () => {
+      pool?.close()
+      pool = undefined
+    },
+    stats: () => ({ allocations: arena.created, dispatches: ops, submits: 0 }),
+    zeros: (rows, cols) => {
+      const t = alloc("zeros", rows, cols)
+      t.data.fill(0)
+      return t
+    },
+    fill: (rows, cols, value) => {
+      const t = alloc("fill", rows, cols)
+      t.data.fill(value)
+      return t
+    },
+    upload: (data, rows, cols) => {
+      if (data.length !== rows * cols) {
+        throw new Ops.ShapeError({ op: "upload", detail: `${data.length} values for shape [${rows}, ${cols}]` })
+      }
+      const t = alloc("upload", rows, cols)
+      t.data.set(data)
+      return t
+    },
+    write: (dstT, data) => {
+      const dst = as("write", dstT)
+      if (data.length !== dst.size) throw new Ops.ShapeError({ op: "write", detail: `${data.length} values for ${Ops.show(dst)}` })
+      dst.data.set(data)
+    },
+    read: (t) => Promise.resolve(as("read", t).data.slice()),
+    view,
+    scope,
+    dispose: (tT) => {
+      if (tT instanceof WasmTensor && tT.owner === undefined) arena.release(tT.allocation)
+    },
+    flush: () => undefined,
+    matmul,
+    unary,
+    unaryBackward,
+    affine: (x, scale, shift) => map("affine", as("affine", x), (v) => scale * v + shift),
+    clamp: (x, lo, hi) => map("clamp", as("clamp", x), (v) => Math.min(Math.max(v, lo), hi)),
+    clampBackward,
+    binary,
+    binaryBackward,
+    reduce,
+    broadcastTo,
+    concatCols,
+    sliceCols,
+    padCols,
+    gatherRows,
+    scatterAddRows,
+    copyInto: (dstT, srcT) => {
+      const dst = as("copyInto", dstT)
+      const src = as("copyInto", srcT)
+      Ops.sameShape("copyInto", dst, src)
+      ops++
+      dst.data.set(src.data)
+    },
+    layerNorm,
+    layerNormBackward,
+    dropout,
+    mseLoss,
+    mseLossBackward,
+    expectileLoss,
+    expectileLossBackward,
+    uniform: (rows, cols, key) => random("uniform", rows, cols, (out) => Rng.fillUniform(key, out)),
+    normal: (rows, cols, key) => random("normal", rows, cols, (out) => Rng.fillNormal(key, out)),
+    randint: (rows, cols, key, n) => random("randint", rows, cols, (out) => Rng.fillInt(key, n, out)),
+    adamw,
+    ema
+  }
+}

@@ -1,0 +1,236 @@
+/**
+ * Every op of the WASM backend other than matmul against the CPU reference over random shapes:
+ * unary ops and their derivatives (the activations are SIMD kernels with their own exp), affine,
+ * clamp, binary ops with every broadcast of either operand, reductions, data movement, layer
+ * norm, losses, random draws and dropout (bit-identical streams), AdamW and EMA.
+ */
+import { describe, it } from "@effect/vitest"
+import fc from "fast-check"
+import { type AdamWParams, type BinaryOp, BinaryOps, type Shape, type UnaryOp, UnaryOps } from "../../src/domain/Ops.ts"
+import type { RngKey } from "../../src/domain/Rng.ts"
+import type { Tensor, TensorBackend } from "../../src/domain/TensorBackend.ts"
+import { assertClose, assertIdentical, type Tolerance, tolerances } from "../fixtures/Tolerance.ts"
+import { compare, cpu, gridData, input, randomData, runs, wasm as B } from "./Parity.ts"
+
+const dim = fc.integer({ min: 1, max: 150 })
+const seed = fc.integer({ min: 0, max: 2 ** 31 - 1 })
+
+/** Inputs inside each op's domain; the activations over [-30, 30] to reach their saturated tails. */
+const inputFor = (op: UnaryOp, s: number, n: number): Float32Array => {
+  switch (op) {
+    case "log":
+    case "sqrt":
+      return randomData(s, n, 0.01, 10)
+    case "exp":
+      return randomData(s, n, -10, 10)
+    case "finiteOrZero": {
+      const x = randomData(s, n, -5, 5)
+      const specials = [Number.NaN, Infinity, -Infinity, 0]
+      for (let i = 0; i < n; i += 3) x[i] = specials[(i / 3) % specials.length]
+      return x
+    }
+    default:
+      return randomData(s, n, -30, 30)
+  }
+}
+
+const toleranceFor = (op: UnaryOp): Tolerance =>
+  op === "identity" || op === "relu" || op === "square" || op === "abs" || op === "finiteOrZero"
+    ? tolerances.elementwise
+    : tolerances.transcendental
+
+const operandShape = (rows: number, cols: number, kind: number): Shape =>
+  [{ rows, cols }, { rows: 1, cols }, { rows, cols: 1 }, { rows: 1, cols: 1 }][kind]
+
+const indices = (s: number, n: number, limit: number): Float32Array =>
+  randomData(s, n, 0, limit).map((v) => Math.min(limit - 1, Math.floor(v)))
+
+describe("wasm elementwise", () => {
+  it("every unary op and its derivative match the CPU", async () => {
+    await fc.assert(
+      fc.asyncProperty(fc.constantFrom(...UnaryOps), dim, dim, seed, async (op, rows, cols, s) => {
+        const x = { data: inputFor(op, s, rows * cols), shape: { rows, cols } }
+        const dy = { data: randomData(s + 1, rows * cols), shape: { rows, cols } }
+        const label = `${op} [${rows}, ${cols}] seed ${s}`
+        await compare(B, [x], (X, [t]) => [X.unary(op, t)], toleranceFor(op), label)
+        await compare(B, [x, dy], (X, [t, d]) => [X.unaryBackward(op, t, d)], toleranceFor(op), `${label} backward`)
+      }),
+      { numRuns: runs(120) }
+    )
+  })
+
+  it("affine, clamp and clampBackward match the CPU", async () => {
+    const scalar = fc.double({ min: -4, max: 4, noNaN: true })
+    await fc.assert(
+      fc.asyncProperty(dim, dim, seed, scalar, scalar, async (rows, cols, s, p, q) => {
+        const [lo, hi] = p <= q ? [p, q] : [q, p]
+        const x = { data: gridData(s, rows * cols), shape: { rows, cols } }
+        const dy = { data: randomData(s + 1, rows * cols), shape: { rows, cols } }
+        const label = `[${rows}, ${cols}] seed ${s} (${p}, ${q})`
+        await compare(B, [x], (X, [t]) => [X.affine(t, p, q)], tolerances.elementwise, `affine ${label}`)
+        await compare(B, [x], (X, [t]) => [X.clamp(t, lo, hi)], tolerances.elementwise, `clamp ${label}`)
+        await compare(B, [x, dy], (X, [t, d]) => [X.clampBackward(t, lo, hi, d)], tolerances.elementwise, `clampBackward ${label}`)
+      }),
+      { numRuns: runs(30) }
+    )
+  })
+
+  it("every binary op with broadcasting of either operand, and its backward, match the CPU", async () => {
+    const kind = fc.integer({ min: 0, max: 3 })
+    await fc.assert(
+      fc.asyncProperty(fc.constantFrom(...BinaryOps), dim, dim, kind, kind, seed, async (op: BinaryOp, rows, cols, ka, kb, s) => {
+        const aShape = operandShape(rows, cols, ka)
+        const bShape = operandShape(rows, cols, kb)
+        const out = { rows: Math.max(aShape.rows, bShape.rows), cols: Math.max(aShape.cols, bShape.cols) }
+        const a = { data: gridData(s, aShape.rows * aShape.cols), shape: aShape }
+        const bData = op === "div"
+          ? gridData(s + 1, bShape.rows * bShape.cols).map((v) => (v >= 0 ? v + 0.5 : v - 0.5))
+          : gridData(s + 1, bShape.rows * bShape.cols)
+        const b = { data: bData, shape: bShape }
+        const dy = { data: randomData(s + 2, out.rows * out.cols), shape: out }
+        const label = `${op} [${aShape.rows}, ${aShape.cols}] ∘ [${bShape.rows}, ${bShape.cols}] seed ${s}`
+        await compare(B, [a, b], (X, [x, y]) => [X.binary(op, x, y)], tolerances.elementwise, label)
+        await compare(B, [a, b, dy], (X, [x, y, d]) => {
+          const { da, db } = X.binaryBackward(op, x, y, d)
+          return [da, db]
+        }, tolerances.elementwise, `${label} backward`)
+      }),
+      { numRuns: runs(80) }
+    )
+  })
+})
+
+describe("wasm reductions and data movement", () => {
+  it("sum and mean over rows, cols and all match the CPU", async () => {
+    const shapes = fc.oneof(
+      fc.tuple(dim, dim),
+      fc.tuple(fc.integer({ min: 1000, max: 3000 }), fc.integer({ min: 1, max: 8 })),
+      fc.tuple(fc.integer({ min: 1, max: 4 }), fc.integer({ min: 1000, max: 5000 }))
+    )
+    await fc.assert(
+      fc.asyncProperty(shapes, fc.constantFrom("sum" as const, "mean" as const), seed, async ([rows, cols], op, s) => {
+        for (const axis of ["rows", "cols", "all"] as const) {
+          await compare(B, [input(s, rows, cols)], (X, [x]) => [X.reduce(op, axis, x)], tolerances.reductions,
+            `${op} over ${axis} of [${rows}, ${cols}] seed ${s}`)
+        }
+      }),
+      { numRuns: runs(25) }
+    )
+  })
+
+  it("broadcastTo, concatCols, sliceCols, padCols, gatherRows and scatterAddRows match the CPU", async () => {
+    await fc.assert(
+      fc.asyncProperty(dim, dim, fc.integer({ min: 0, max: 3 }), fc.integer({ min: 1, max: 5 }), seed, async (rows, cols, kind, parts, s) => {
+        const from = operandShape(rows, cols, kind)
+        const label = `[${rows}, ${cols}] seed ${s}`
+        await compare(B, [input(s, from.rows, from.cols)], (X, [x]) => [X.broadcastTo(x, rows, cols)],
+          tolerances.elementwise, `broadcastTo [${from.rows}, ${from.cols}] → ${label}`)
+        const widths = Array.from({ length: parts }, (_, i) => 1 + ((s >>> i) % 7))
+        await compare(B, widths.map((w, i) => input(s + i, rows, w)), (X, xs) => [X.concatCols(xs)], tolerances.elementwise,
+          `concatCols ${widths} ${label}`)
+        const start = s % cols
+        const width = 1 + ((s >>> 3) % (cols - start))
+        await compare(B, [input(s, rows, cols)], (X, [x]) => [X.sliceCols(x, start, width), X.padCols(x, start, cols + start + 3)],
+          tolerances.elementwise, `sliceCols/padCols at ${start} width ${width} ${label}`)
+        const picks = { data: indices(s + 1, 2 * rows, rows), shape: { rows: 2 * rows, cols: 1 } }
+        await compare(B, [input(s, rows, cols), picks], (X, [x, idx]) => [X.gatherRows(x, idx)], tolerances.elementwise,
+          `gatherRows ${label}`)
+        await compare(B, [input(s, 2 * rows, cols), picks], (X, [dy, idx]) => [X.scatterAddRows(dy, idx, rows)], tolerances.reductions,
+          `scatterAddRows (repeated indices) ${label}`)
+      }),
+      { numRuns: runs(30) }
+    )
+  })
+})
+
+describe("wasm layer norm and losses", () => {
+  it("layerNorm forward and backward match the CPU, with and without γ, β and affine gradients", async () => {
+    await fc.assert(
+      fc.asyncProperty(dim, dim, seed, fc.boolean(), fc.boolean(), fc.boolean(), async (rows, cols, s, withGamma, withBeta, affine) => {
+        const inputs = [input(s, rows, cols, -3, 5), input(s + 1, 1, cols, 0.5, 1.5), input(s + 2, 1, cols), input(s + 3, rows, cols)]
+        const label = `[${rows}, ${cols}] γ ${withGamma} β ${withBeta} affine ${affine} seed ${s}`
+        await compare(B, inputs, (X, [x, gamma, beta, dy]) => {
+          const g = withGamma ? gamma : undefined
+          const f = X.layerNorm(x, g, withBeta ? beta : undefined, 1e-5)
+          const r = X.layerNormBackward(dy, x, g, f.mean, f.rstd, affine)
+          return [f.out, f.mean, f.rstd, r.dx, ...(r.dgamma && r.dbeta ? [r.dgamma, r.dbeta] : [])]
+        }, tolerances.layernorm, `layerNorm ${label}`)
+      }),
+      { numRuns: runs(30) }
+    )
+  })
+
+  it("mse (weighted or not) and expectile losses and their backward passes match the CPU", async () => {
+    await fc.assert(
+      fc.asyncProperty(dim, dim, seed, fc.boolean(), fc.double({ min: 0.01, max: 0.99, noNaN: true }), async (rows, cols, s, weighted, tau) => {
+        const inputs = [input(s, rows, cols), input(s + 1, rows, cols), input(s + 2, rows, 1, 0, 2), input(s + 3, 1, 1)]
+        const label = `[${rows}, ${cols}] weighted ${weighted} τ ${tau} seed ${s}`
+        await compare(B, inputs, (X, [pred, target, w, dLoss]) => [
+          X.mseLoss(pred, target, weighted ? w : undefined),
+          X.mseLossBackward(pred, target, weighted ? w : undefined, dLoss),
+          X.expectileLoss(pred, tau),
+          X.expectileLossBackward(pred, tau, dLoss)
+        ], tolerances.losses, label)
+      }),
+      { numRuns: runs(30) }
+    )
+  })
+})
+
+const u32 = fc.integer({ min: 0, max: 2 ** 32 - 1 })
+const key: fc.Arbitrary<RngKey> = fc.record({ seed: u32, stream: u32, offset: u32 })
+
+describe("wasm randomness", () => {
+  it("uniform, randint and normal are bit-identical to the CPU streams; dropout keeps the same elements", async () => {
+    await fc.assert(
+      fc.asyncProperty(dim, dim, key, fc.integer({ min: 1, max: 2 ** 24 }), fc.double({ min: 0, max: 0.99, noNaN: true }), async (rows, cols, k, n, p) => {
+        const label = `[${rows}, ${cols}] key ${JSON.stringify(k)}`
+        const x = randomData(k.seed, rows * cols, 0.5, 1.5)
+        const draws: ReadonlyArray<readonly [string, (X: TensorBackend) => Tensor]> = [
+          ["uniform", (X) => X.uniform(rows, cols, k)],
+          ["randint", (X) => X.randint(rows, cols, k, n)],
+          ["normal", (X) => X.normal(rows, cols, k)],
+          ["dropout", (X) => X.dropout(X.upload(x, rows, cols), p, k)]
+        ]
+        for (const [name, draw] of draws) {
+          const got = draw(B)
+          assertIdentical(await B.read(got), await cpu.read(draw(cpu)), `${name} ${label}`)
+          B.dispose(got)
+        }
+      }),
+      { numRuns: runs(30) }
+    )
+  })
+})
+
+const hyperparameters: fc.Arbitrary<AdamWParams> = fc.record({
+  lr: fc.double({ min: 1e-5, max: 1e-2, noNaN: true }),
+  beta1: fc.constantFrom(0.9, 0.5, 0),
+  beta2: fc.constantFrom(0.999, 0.99),
+  eps: fc.constantFrom(1e-8, 1e-6),
+  weightDecay: fc.constantFrom(0, 1e-4, 0.1),
+  step: fc.integer({ min: 1, max: 1000 })
+})
+
+describe("wasm optimisation", () => {
+  it("adamw and ema update their buffers like the CPU", async () => {
+    await fc.assert(
+      fc.asyncProperty(fc.integer({ min: 1, max: 5000 }), seed, hyperparameters, fc.double({ min: 0, max: 1, noNaN: true }), async (n, s, hp, rate) => {
+        const buffers = [randomData(s, n), randomData(s + 1, n), randomData(s + 2, n, -0.1, 0.1), randomData(s + 3, n, 0, 0.01), randomData(s + 4, n)]
+        const run = (X: TensorBackend) => {
+          const [param, grad, m, v, target] = buffers.map((d) => X.upload(d, 1, n))
+          X.adamw(param, grad, m, v, hp)
+          X.ema(target, param, rate)
+          return [param, m, v, target]
+        }
+        const got = run(B)
+        const want = run(cpu)
+        for (let i = 0; i < got.length; i++) {
+          assertClose(await B.read(got[i]), await cpu.read(want[i]), tolerances.optimizer, `adamw/ema n ${n} ${JSON.stringify(hp)} buffer ${i}`)
+          B.dispose(got[i])
+        }
+      }),
+      { numRuns: runs(30) }
+    )
+  })
+})
