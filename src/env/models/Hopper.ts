@@ -29,15 +29,18 @@ const hinge = (name: string, anchor: Mjcf.Vec3, range: readonly [number, number]
   range
 })
 
+/** The root joints' settings: unlimited, no armature, damping or spring. */
+const free = { limited: false, armature: 0, damping: 0, stiffness: 0 } as const
+
 const standing: Mjcf.WorldBody = {
   name: "torso",
   origin: [0, 0, torsoHeight],
   joints: [
-    // The root: unlimited, no armature, damping or spring. rootz has ref = 1.25 so that qpos[1] is
-    // the torso's height (the health test reads it).
-    { name: "rootx", type: "slide", axis: [1, 0, 0], pos: [0, 0, 0], limited: false, armature: 0, damping: 0, stiffness: 0 },
-    { name: "rootz", type: "slide", axis: [0, 0, 1], pos: [0, 0, 0], ref: torsoHeight, limited: false, armature: 0, damping: 0, stiffness: 0 },
-    { name: "rooty", type: "hinge", axis: [0, 1, 0], pos: [0, 0, torsoHeight], limited: false, armature: 0, damping: 0, stiffness: 0 }
+    // Slide along x, slide along z (ref = 1.25, so that qpos[1] is the torso's height, which the
+    // health test reads), pitch about y; anchored at world points.
+    { ...free, name: "rootx", type: "slide", axis: [1, 0, 0], pos: [0, 0, 0] },
+    { ...free, name: "rootz", type: "slide", axis: [0, 0, 1], pos: [0, 0, 0], ref: torsoHeight },
+    { ...free, name: "rooty", type: "hinge", axis: [0, 1, 0], pos: [0, 0, torsoHeight] }
   ],
   capsules: [{ name: "torso_geom", radius: 0.05, from: [0, 0, top], to: [0, 0, hip], friction: 0.9 }],
   children: [{
@@ -82,5 +85,10 @@ export const model: Mjcf.Model = {
   worldGeoms: [{ name: "floor", type: "plane", size: [20, 20, 0.125], pos: [0, 0, 0], conaffinity: 1, condim: 3 }],
   bodies: [Mjcf.fromWorld(standing)],
   // Thigh, leg and foot motors: torque = 200 N·m × ctrl, ctrl ∈ [−1, 1].
-  motors: ["thigh_joint", "leg_joint", "foot_joint"].map((joint) => ({ joint, gear: 200, ctrlLimited: true, ctrlRange: [-1, 1] as const }))
+  motors: ["thigh_joint", "leg_joint", "foot_joint"].map((joint) => ({
+    joint,
+    gear: 200,
+    ctrlLimited: true,
+    ctrlRange: [-1, 1] as const
+  }))
 }

@@ -3,9 +3,9 @@
  * bodies with joints and geoms, motors, defaults, compiler and simulation options), and `toXml`, which
  * writes it as MJCF text for `Mujoco.compile`. Only physics is described: no lights, cameras,
  * textures, materials or colours, since nothing here renders. Coordinates are MuJoCo 3's only kind,
- * local: a body's `pos` is relative to its parent body, a joint's or geom's to its own body.
- * Numbers are written with JavaScript's shortest round-trip form, so MuJoCo parses back the very
- * same double.
+ * local: a body's `pos` is relative to its parent body, a joint's or geom's to its own body;
+ * `fromWorld` converts a tree written in world coordinates. Numbers are written with JavaScript's
+ * shortest round-trip form, so MuJoCo parses back the very same double.
  */
 
 /** A point or direction in the parent frame. */
@@ -139,7 +139,8 @@ export const toXml = (model: Model): string => {
     inertiafromgeom: compiler.inertiaFromGeom,
     settotalmass: compiler.totalMass
   })}`)
-  lines.push(`  ${element("option", { timestep: option.timestep, integrator: option.integrator, gravity: option.gravity })}`)
+  const { gravity, integrator, timestep } = option
+  lines.push(`  ${element("option", { timestep, integrator, gravity })}`)
   lines.push("  <default>")
   if (defaults.joint !== undefined) lines.push(`    ${element("joint", jointSettings(defaults.joint))}`)
   if (defaults.geom !== undefined) lines.push(`    ${element("geom", geomSettings(defaults.geom))}`)
@@ -151,7 +152,8 @@ export const toXml = (model: Model): string => {
   lines.push("  </worldbody>")
   lines.push("  <actuator>")
   for (const motor of model.motors) {
-    lines.push(`    ${element("motor", { name: motor.name, joint: motor.joint, gear: motor.gear, ...motorSettings(motor) })}`)
+    const { gear, joint, name } = motor
+    lines.push(`    ${element("motor", { name, joint, gear, ...motorSettings(motor) })}`)
   }
   lines.push("  </actuator>")
   lines.push("</mujoco>")
@@ -183,7 +185,7 @@ export interface WorldBody {
  * The same tree in local coordinates (each position minus its body's origin, each origin minus its
  * parent's). A capsule becomes centre, half-length and z axis = from − to, with the centre taken in
  * world coordinates before the subtraction: the order of operations of MuJoCo's former global mode,
- * so the local numbers are the very doubles that mode produced.
+ * for which the published files were written, so the compiled model equals theirs double for double.
  */
 export const fromWorld = (body: WorldBody, parentOrigin: Vec3 = [0, 0, 0]): Body => {
   const { origin } = body

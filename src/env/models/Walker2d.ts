@@ -50,21 +50,30 @@ const leg = (suffix: string, footFriction: number): Mjcf.WorldBody => ({
       origin: [0.2, 0, 0],
       joints: [hinge(`foot${suffix}_joint`, [0, 0, ankle], [-45, 45])],
       // A 0.2 m foot reaching forward from the ankle.
-      capsules: [{ name: `foot${suffix}_geom`, radius: 0.06, from: [0, 0, ankle], to: [0.2, 0, ankle], friction: footFriction }],
+      capsules: [{
+        name: `foot${suffix}_geom`,
+        radius: 0.06,
+        from: [0, 0, ankle],
+        to: [0.2, 0, ankle],
+        friction: footFriction
+      }],
       children: []
     }]
   }]
 })
 
+/** The root joints' settings: unlimited, no armature, damping or spring. */
+const free = { limited: false, armature: 0, damping: 0, stiffness: 0 } as const
+
 const standing: Mjcf.WorldBody = {
   name: "torso",
   origin: [0, 0, torsoHeight],
   joints: [
-    // The root: unlimited, no armature, damping or spring. rootz has ref = 1.25 so that qpos[1] is
-    // the torso's height (the health test reads it).
-    { name: "rootx", type: "slide", axis: [1, 0, 0], pos: [0, 0, 0], limited: false, armature: 0, damping: 0, stiffness: 0 },
-    { name: "rootz", type: "slide", axis: [0, 0, 1], pos: [0, 0, 0], ref: torsoHeight, limited: false, armature: 0, damping: 0, stiffness: 0 },
-    { name: "rooty", type: "hinge", axis: [0, 1, 0], pos: [0, 0, torsoHeight], limited: false, armature: 0, damping: 0, stiffness: 0 }
+    // Slide along x, slide along z (ref = 1.25, so that qpos[1] is the torso's height, which the
+    // health test reads), pitch about y; anchored at world points.
+    { ...free, name: "rootx", type: "slide", axis: [1, 0, 0], pos: [0, 0, 0] },
+    { ...free, name: "rootz", type: "slide", axis: [0, 0, 1], pos: [0, 0, 0], ref: torsoHeight },
+    { ...free, name: "rooty", type: "hinge", axis: [0, 1, 0], pos: [0, 0, torsoHeight] }
   ],
   capsules: [{ name: "torso_geom", radius: 0.05, from: [0, 0, top], to: [0, 0, hip], friction: 0.9 }],
   children: [leg("", 0.9), leg("_left", 1.9)]
@@ -87,6 +96,11 @@ export const model: Mjcf.Model = {
   bodies: [Mjcf.fromWorld(standing)],
   // Right then left thigh, leg and foot motors: torque = 100 N·m × ctrl, ctrl ∈ [−1, 1].
   motors: ["", "_left"].flatMap((suffix) =>
-    ["thigh", "leg", "foot"].map((part) => ({ joint: `${part}${suffix}_joint`, gear: 100, ctrlLimited: true, ctrlRange: [-1, 1] as const }))
+    ["thigh", "leg", "foot"].map((part) => ({
+      joint: `${part}${suffix}_joint`,
+      gear: 100,
+      ctrlLimited: true,
+      ctrlRange: [-1, 1] as const
+    }))
   )
 }
