@@ -38,6 +38,22 @@ export class ShapeError extends Schema.TaggedError<ShapeError>()("ShapeError", {
   }
 }
 
+/**
+ * A gather/scatter index outside [0, rows) or not an integer: `index` at `position` of the indices, for an operand
+ * of `rows` rows. The CPU backend throws it from the op; the GPU backend cannot check device-side indices before
+ * dispatch, so its kernels record the first fault and `read` rejects with it (see GpuBackend).
+ */
+export class IndexOutOfRange extends Schema.TaggedError<IndexOutOfRange>()("IndexOutOfRange", {
+  op: Schema.String,
+  index: Schema.Number,
+  position: Schema.Int,
+  rows: Schema.Int
+}) {
+  override get message(): string {
+    return `${this.op}: index ${this.index} at position ${this.position} is outside [0, ${this.rows})`
+  }
+}
+
 export const show = (s: Shape): string => `[${s.rows}, ${s.cols}]`
 
 const fail = (op: string, detail: string): never => {

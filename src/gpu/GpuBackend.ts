@@ -7,7 +7,14 @@
  * bindings stay 256-byte aligned); `view` works on any tensor's storage, so a model can keep all its
  * parameters in one flat buffer and bind views of it. Host writes (`upload`, `write`) flush pending
  * work first, since `queue.writeBuffer` runs ahead of commands that are not yet submitted.
+ *
+ * Failures: shapes are checked on the host (ShapeError), and so is every allocation against the device's buffer
+ * and binding limits (OutOfMemory, before Dawn sees the request). Gather/scatter indices live on the device, so
+ * they are checked there: the kernels record the first bad index in a small fault buffer that every `read` copies
+ * back with its data, and a read after a fault rejects with IndexOutOfRange, the error the CPU backend throws
+ * from the op itself.
  */
+import { Schema } from "effect"
 import * as Ops from "../domain/Ops.ts"
 import type { AdamWParams, BinaryOp, ReduceAxis, ReduceOp, Shape, UnaryOp } from "../domain/Ops.ts"
 import type { RngKey } from "../domain/Rng.ts"
@@ -39,6 +46,23 @@ import { encodeScatterAddRows, scatterAddRowsSpec } from "./kernels/scatterAddRo
 import { encodeStridedCopy, stridedCopySpec } from "./kernels/stridedCopy.ts"
 import { clampWindow, encodeUnary, type UnaryCode, unarySpec } from "./kernels/unary.ts"
 import { type Binding, makeRecorder } from "./Recorder.ts"
+import { INDEX_FAULT_BYTES, INDEX_FAULT_OPS } from "./wgsl/indexFault.wgsl.ts"
+
+/**
+ * A tensor of `bytes` bytes exceeds what the device can allocate and bind: `limit` bytes, the smaller of its
+ * `maxBufferSize` and `maxStorageBufferBindingSize`. Raised by the op before Dawn sees the request.
+ */
+export class OutOfMemory extends Schema.TaggedError<OutOfMemory>()("OutOfMemory", {
+  op: Schema.String,
+  rows: Schema.Int,
+  cols: Schema.Int,
+  bytes: Schema.Number,
+  limit: Schema.Number
+}) {
+  override get message(): string {
+    return `${this.op}: [${this.rows}, ${this.cols}] needs ${this.bytes} bytes, over the device's ${this.limit}-byte buffer limit`
+  }
+}
 
 /** A tensor of the GPU backend: `size` floats at element `offset` of `buffer`. */
 export class GpuTensor implements Tensor {
@@ -147,7 +171,12 @@ export const make = (device: GPUDevice, options: GpuBackendOptions): GpuBackend 
   const staging = new Map<number, Array<GPUBuffer>>()
   let stagingCreated = 0
   let readSubmits = 0
-  const maxBindingBytes = device.limits.maxStorageBufferBindingSize
+  const maxTensorBytes = Math.min(device.limits.maxStorageBufferBindingSize, device.limits.maxBufferSize)
+  const indexFault: Binding = {
+    buffer: device.createBuffer({ label: "indexFault", size: 256, usage: STORAGE | COPY_SRC | COPY_DST }),
+    offset: 0,
+    size: INDEX_FAULT_BYTES
+  }
 
   // ---- tensors and memory -------------------------------------------------------------------
 
@@ -155,9 +184,7 @@ export const make = (device: GPUDevice, options: GpuBackendOptions): GpuBackend 
     Ops.checkDim(op, "rows", rows)
     Ops.checkDim(op, "cols", cols)
     const bytes = rows * cols * 4
-    if (bytes > maxBindingBytes) {
-      throw new Ops.ShapeError({ op, detail: `[${rows}, ${cols}] exceeds the ${maxBindingBytes}-byte binding limit` })
-    }
+    if (bytes > maxTensorBytes) throw new OutOfMemory({ op, rows, cols, bytes, limit: maxTensorBytes })
     return new GpuTensor(rows, cols, pool.acquire(bytes), 0, true)
   }
 
@@ -231,18 +258,32 @@ export const make = (device: GPUDevice, options: GpuBackendOptions): GpuBackend 
 
   const read = (tT: Tensor): Promise<Float32Array> => readBack(asGpu("read", tT))
 
+  /** Copies `t` and the index-fault record back; rejects with the fault if a gather/scatter recorded one. */
   const readBack = async (t: GpuTensor): Promise<Float32Array> => {
     const bytes = t.size * 4
     recorder.flush()
-    const target = takeStaging(bytes)
+    const target = takeStaging(bytes + INDEX_FAULT_BYTES)
     const encoder = device.createCommandEncoder({ label: "read.encoder" })
     encoder.copyBufferToBuffer(t.buffer, t.offset * 4, target, 0, bytes)
+    encoder.copyBufferToBuffer(indexFault.buffer, 0, target, bytes, INDEX_FAULT_BYTES)
     device.queue.submit([encoder.finish()])
     readSubmits++
-    await target.mapAsync(MAP_MODE_READ, 0, bytes)
-    const data = new Float32Array(target.getMappedRange(0, bytes).slice(0))
+    await target.mapAsync(MAP_MODE_READ, 0, bytes + INDEX_FAULT_BYTES)
+    const mapped = target.getMappedRange(0, bytes + INDEX_FAULT_BYTES)
+    const data = new Float32Array(mapped.slice(0, bytes))
+    const fault = new DataView(mapped.slice(bytes))
     target.unmap()
     giveStaging(target)
+    // IndexFault { flag: u32, op: u32, position: u32, index: f32, rows: u32 } (wgsl/indexFault.wgsl.ts)
+    if (fault.getUint32(0, true) !== 0) {
+      device.queue.writeBuffer(indexFault.buffer, 0, new ArrayBuffer(INDEX_FAULT_BYTES))
+      throw new Ops.IndexOutOfRange({
+        op: INDEX_FAULT_OPS[fault.getUint32(4, true)] ?? "gatherRows/scatterAddRows",
+        position: fault.getUint32(8, true),
+        index: fault.getFloat32(12, true),
+        rows: fault.getUint32(16, true)
+      })
+    }
     return data
   }
 
@@ -476,7 +517,7 @@ export const make = (device: GPUDevice, options: GpuBackendOptions): GpuBackend 
     const idx = indicesOf("gatherRows", idxT)
     const out = alloc("gatherRows", idx.rows, x.cols)
     encodeGatherRows(recorder, kernel("gatherRows"), {
-      n: idx.rows, rows: x.rows, cols: x.cols, x: bind(x), indices: bind(idx), out: bind(out)
+      n: idx.rows, rows: x.rows, cols: x.cols, x: bind(x), indices: bind(idx), out: bind(out), indexFault
     })
     return out
   }
@@ -487,7 +528,7 @@ export const make = (device: GPUDevice, options: GpuBackendOptions): GpuBackend 
     Ops.columnVector("scatterAddRows", "indices", idx, dy.rows)
     const out = alloc("scatterAddRows", rows, dy.cols)
     encodeScatterAddRows(recorder, kernel("scatterAddRows"), {
-      n: idx.rows, rows, cols: dy.cols, dy: bind(dy), indices: bind(idx), out: bind(out)
+      n: idx.rows, rows, cols: dy.cols, dy: bind(dy), indices: bind(idx), out: bind(out), indexFault
     })
     return out
   }

@@ -8,7 +8,7 @@ import { readdir } from "node:fs/promises"
 import { join } from "node:path"
 import { Effect } from "effect"
 import * as Figure from "../domain/Figure.ts"
-import { Checkpoints, type LossRecord } from "../services/Checkpoints.ts"
+import { type Checkpoint, Checkpoints, type LossRecord } from "../services/Checkpoints.ts"
 import { Plots } from "../services/Plots.ts"
 
 /** The checkpoints of the offline stages, by file name. */
@@ -33,9 +33,13 @@ export const collect = Effect.fn("LearningCurves.collect")(function*(runsDir: st
       const seed = /^seed(\d+)$/.exec(seedDir)
       if (seed === null) continue
       for (const [stage, file] of Object.entries(stages) as Array<[keyof typeof stages, string]>) {
-        const saved = yield* checkpoints.load(join(runsDir, task, seedDir, file)).pipe(Effect.option)
-        if (saved._tag === "None") continue
-        const losses = saved.value.header.losses ?? []
+        // a stage not trained yet has no checkpoint; an unreadable one fails, naming the file
+        const saved = yield* checkpoints.load(join(runsDir, task, seedDir, file)).pipe(
+          Effect.map((checkpoint): Checkpoint | undefined => checkpoint),
+          Effect.catchIf((e) => e.reason._tag === "NotFound", () => Effect.succeed(undefined))
+        )
+        if (saved === undefined) continue
+        const losses = saved.header.losses ?? []
         if (losses.length > 0) curves.push({ task, stage, seed: Number(seed[1]), losses })
       }
     }

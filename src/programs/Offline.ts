@@ -5,7 +5,6 @@
  * result file per (task, method, seed) so tables can be built over several sittings.
  */
 import { Console, Effect, Schema } from "effect"
-import { readFile } from "node:fs/promises"
 import * as Config from "../domain/Config.ts"
 import * as Rng from "../domain/Rng.ts"
 import * as Statistics from "../domain/Statistics.ts"
@@ -22,9 +21,9 @@ import * as IqlActor from "../rl/IqlActor.ts"
 import * as OfflineData from "../rl/OfflineData.ts"
 import * as SwgAgent from "../rl/SwgAgent.ts"
 import { Backend } from "../services/Backend.ts"
-import { Checkpoints } from "../services/Checkpoints.ts"
+import { Checkpoints, decodeHeaderField } from "../services/Checkpoints.ts"
 import { Progress } from "../services/Progress.ts"
-import { writeJsonAtomically } from "../services/Files.ts"
+import * as ResultFile from "./ResultFile.ts"
 import * as ResumableLoop from "./ResumableLoop.ts"
 
 export const Methods = ["swg", "swg-r", "diffusion-bc", "idql", "iql"] as const
@@ -70,17 +69,14 @@ export class OfflineConfig extends Schema.Class<OfflineConfig>("OfflineConfig")(
   resume: Schema.Boolean.pipe(Config.withDefault(true))
 }) {}
 
-/** One evaluated (task, method, seed): what `results.json` collects. */
-export interface OfflineResult {
-  readonly task: string
-  readonly method: string
-  readonly seed: number
-  /** D4RL-normalised score (×100), or null for tasks without reference scores. */
-  readonly normalizedScore: number | null
-  readonly returnMean: number
-  readonly episodes: number
-  /** Guidance scale, for SWG runs. */
-  readonly guidanceScale?: number
+/** The task names `evaluate` has an environment for. */
+const KNOWN_TASKS = "maze2d-{umaze,medium,large}[-dense]-v1, {halfcheetah,hopper,walker2d}-*, pendulum*"
+
+/** `evaluate` has no environment for the task. */
+export class UnknownTask extends Schema.TaggedError<UnknownTask>()("UnknownTask", { task: Schema.String }) {
+  override get message(): string {
+    return `no environment for task "${this.task}" (known: ${KNOWN_TASKS})`
+  }
 }
 
 /** Loads and prepares the dataset, uploads the training transitions. */
@@ -135,7 +131,7 @@ export const loadCritic = Effect.fn("Offline.loadCritic")(function*(c: OfflineCo
   const checkpoints = yield* Checkpoints
   const critic = yield* newCritic(c, ds)
   const saved = yield* checkpoints.load(criticPath(c))
-  yield* ResumableLoop.restore({ q: critic.q, v: critic.v }, saved.tensors, {})
+  yield* ResumableLoop.restore(criticPath(c), { q: critic.q, v: critic.v }, saved.tensors, {})
   return critic
 })
 
@@ -228,8 +224,8 @@ export const trainIql = Effect.fn("Offline.trainIql")(function*(c: OfflineConfig
   })
 })
 
-/** The environment of a task name (batch = episodes run in lockstep). */
-const environmentFor = (task: string, batch: number) =>
+/** The environment of a task name (batch = episodes run in lockstep); `UnknownTask` when there is none. */
+export const environmentFor = (task: string, batch: number) =>
   Effect.gen(function*() {
     const envs = yield* Environments
     const maze = /^maze2d-(umaze|medium|large)(-dense)?-v1$/.exec(task)
@@ -237,7 +233,7 @@ const environmentFor = (task: string, batch: number) =>
     const loco = /^(halfcheetah|hopper|walker2d)-/.exec(task)
     if (loco) return yield* envs.locomotion({ task: loco[1] as "halfcheetah" | "hopper" | "walker2d", batch })
     if (task.startsWith("pendulum")) return yield* envs.pendulum({ batch })
-    return yield* Effect.die(new Error(`no environment for task ${task}`))
+    return yield* new UnknownTask({ task })
   })
 
 const scoreOf = (env: Environment.VectorEnv, episodeReturn: number): number | null =>
@@ -248,19 +244,21 @@ export const loadSwg = Effect.fn("Offline.loadSwg")(function*(c: OfflineConfig, 
   const checkpoints = yield* Checkpoints
   const backend = yield* Backend
   const saved = yield* checkpoints.load(swgPath(c))
-  const arch = (saved.header.architecture as { models?: { weightRange?: [number, number] } }).models
-  const range = arch?.weightRange ?? [1e-4, 1]
+  const { models: { weightRange: range } } = yield* decodeHeaderField(swgPath(c), "architecture", SwgArchitecture, saved.header.architecture)
   const agent = yield* backend.run((B) => SwgAgent.create(B, c.swg, ds.observationDim, ds.actionDim, range, Rng.named(c.seed, "swg-init")))
-  yield* ResumableLoop.restore({ swg: agent.model }, saved.tensors, {})
+  yield* ResumableLoop.restore(swgPath(c), { swg: agent.model }, saved.tensors, {})
   return agent
 })
 
-/** A result file written by an earlier evaluation with the same episode count, if there is one. */
-const readEarlierResult = (path: string, episodes: number): Effect.Effect<OfflineResult | undefined> =>
-  Effect.tryPromise(async () => JSON.parse(await readFile(path, "utf8")) as OfflineResult).pipe(
-    Effect.map((r) => (r.episodes === episodes ? r : undefined)),
-    Effect.orElseSucceed(() => undefined)
-  )
+/** What `trainSwg` stores as its architecture: the weight range the model's ŵ₀ is normalised to. */
+const SwgArchitecture = Schema.Struct({ models: Schema.Struct({ weightRange: Schema.Tuple([Schema.Finite, Schema.Finite]) }) })
+
+/**
+ * A result file written by an earlier evaluation with the same episode count, if there is one; a file that does
+ * not decode fails (naming the file and the field) rather than being silently evaluated again.
+ */
+const readEarlierResult = (path: string, episodes: number) =>
+  ResultFile.readIfExists(path).pipe(Effect.map((r) => (r?.episodes === episodes ? r : undefined)))
 
 /**
  * Stage 3: rollouts of each method; one result file per (task, method, seed). With `resume` (the
@@ -273,7 +271,7 @@ export const evaluate = Effect.fn("Offline.evaluate")(function*(c: OfflineConfig
   const raw = yield* store.read(c.dataset)
   const ds = OfflineData.prepare(raw, OfflineData.rewardConvention(c.task), c.seed).train
   const e = c.evaluation
-  const results: Array<OfflineResult> = []
+  const results: Array<ResultFile.OfflineResult> = []
   const needsSwg = e.methods.some((m) => m !== "iql")
   const agent = needsSwg ? yield* loadSwg(c, ds) : undefined
   const critic = e.methods.includes("idql") || e.methods.includes("iql") ? yield* loadCritic(c, ds) : undefined
@@ -302,7 +300,7 @@ export const evaluate = Effect.fn("Offline.evaluate")(function*(c: OfflineConfig
   }
   for (const run of runs) {
     const suffix = scales === undefined ? "" : `-rho${run.rho}`
-    const path = `${c.resultsDir}/${c.task}/${run.method}${suffix}-seed${c.seed}.json`
+    const path = ResultFile.pathOf(c.resultsDir, c.task, run.method, c.seed, scales === undefined ? undefined : run.rho)
     const earlier = c.resume ? yield* readEarlierResult(path, e.episodes) : undefined
     if (earlier !== undefined) {
       results.push(earlier)
@@ -319,13 +317,13 @@ export const evaluate = Effect.fn("Offline.evaluate")(function*(c: OfflineConfig
       const returnMean = Statistics.mean(Array.from(r.returns))
       return { returnMean, normalizedScore: scoreOf(env, returnMean) }
     }))
-    const result: OfflineResult = {
+    const result: ResultFile.OfflineResult = {
       task: c.task, method: run.method, seed: c.seed, episodes: e.episodes,
       returnMean: outcome.returnMean, normalizedScore: outcome.normalizedScore,
       ...(run.rho === undefined ? {} : { guidanceScale: run.rho })
     }
     results.push(result)
-    yield* writeJsonAtomically(path, result)
+    yield* ResultFile.write(path, result)
     yield* Console.log(`${c.task} ${run.method}${run.rho === undefined ? "" : ` ρ=${run.rho}`} seed ${c.seed}: return ${outcome.returnMean.toFixed(2)}, normalised ${outcome.normalizedScore?.toFixed(1) ?? "—"}`)
   }
   return results
@@ -336,6 +334,6 @@ const loadIql = Effect.fn("Offline.loadIql")(function*(c: OfflineConfig, ds: Off
   const backend = yield* Backend
   const actor = yield* backend.run((B) => IqlActor.create(B, c.iql, ds.observationDim, ds.actionDim, Rng.named(c.seed, "iql-actor")))
   const saved = yield* checkpoints.load(iqlPath(c))
-  yield* ResumableLoop.restore({ actor: actor.model }, saved.tensors, {})
+  yield* ResumableLoop.restore(iqlPath(c), { actor: actor.model }, saved.tensors, {})
   return actor
 })

@@ -3,48 +3,28 @@
  * by `evaluate` over any number of sittings): mean ± standard error over seeds of the normalised
  * score, as markdown, as `results.json` (all runs) and as a bar chart; the ρ sweep as a line chart.
  */
-import { readdir, readFile } from "node:fs/promises"
+import { readdir } from "node:fs/promises"
 import { join } from "node:path"
-import { Effect, Schema } from "effect"
+import { Effect } from "effect"
 import * as Figure from "../domain/Figure.ts"
 import * as Statistics from "../domain/Statistics.ts"
-import { writeJsonAtomically, writeTextAtomically } from "../services/Files.ts"
+import { attempt, FileError, writeJsonAtomically, writeTextAtomically } from "../services/Files.ts"
 import { Plots } from "../services/Plots.ts"
-import type { OfflineResult } from "./Offline.ts"
+import * as ResultFile from "./ResultFile.ts"
 
-const ResultFile = Schema.Struct({
-  task: Schema.String,
-  method: Schema.String,
-  seed: Schema.Int,
-  normalizedScore: Schema.NullOr(Schema.Finite),
-  returnMean: Schema.Finite,
-  episodes: Schema.Int,
-  guidanceScale: Schema.optionalKey(Schema.Finite)
-})
+type OfflineResult = ResultFile.OfflineResult
 
-export class ResultsError extends Schema.TaggedError<ResultsError>()("ResultsError", {
-  path: Schema.String,
-  cause: Schema.String
-}) {
-  override get message(): string {
-    return `results ${this.path}: ${this.cause}`
-  }
-}
-
-/** Every result file under `dir` (recursively). */
+/**
+ * Every result file under `dir` (recursively: `<task>/<file>.json`), decoded; a file that does not decode fails
+ * the whole collection with a `FileError` naming it and the field.
+ */
 export const collect = Effect.fn("Results.collect")(function*(dir: string) {
-  const entries = yield* Effect.tryPromise({
-    try: () => readdir(dir, { recursive: true }),
-    catch: (e) => new ResultsError({ path: dir, cause: String(e) })
-  })
+  const entries = yield* attempt(`cannot list ${dir}`, () => readdir(dir, { recursive: true })).pipe(
+    Effect.mapError((reason) => new FileError({ path: dir, reason }))
+  )
   const results: Array<{ readonly file: string; readonly result: OfflineResult }> = []
   for (const entry of entries.filter((e) => e.endsWith(".json") && e.includes("/")).sort()) {
-    const path = join(dir, entry)
-    const text = yield* Effect.tryPromise({ try: () => readFile(path, "utf8"), catch: (e) => new ResultsError({ path, cause: String(e) }) })
-    const result = yield* Schema.decodeUnknownEffect(Schema.fromJsonString(ResultFile))(text).pipe(
-      Effect.mapError((e) => new ResultsError({ path, cause: e.message }))
-    )
-    results.push({ file: entry, result })
+    results.push({ file: entry, result: yield* ResultFile.read(join(dir, entry)) })
   }
   return results
 })

@@ -3,13 +3,27 @@
  * checkpoint holds every model's parameters, AdamW moments, step count and EMA copy, and all
  * randomness is counter-based (keyed by the step), so a resumed run replays the same stream.
  */
-import { Effect, type Schema } from "effect"
+import { Effect, Schema } from "effect"
 import type { Tensor } from "../domain/TensorBackend.ts"
 import type * as Model from "../nn/Model.ts"
 import { Backend } from "../services/Backend.ts"
-import { type CheckpointHeader, Checkpoints, type LossRecord } from "../services/Checkpoints.ts"
+import { type CheckpointHeader, Checkpoints, decodeHeaderField, type LossRecord } from "../services/Checkpoints.ts"
 import { Progress } from "../services/Progress.ts"
 import type * as Safetensors from "../domain/Safetensors.ts"
+
+/** The checkpoint at `path` does not fit the models it is restored into: `tensor` is missing or has another layout. */
+export class CheckpointMismatch extends Schema.TaggedError<CheckpointMismatch>()("CheckpointMismatch", {
+  path: Schema.String,
+  tensor: Schema.String,
+  detail: Schema.String
+}) {
+  override get message(): string {
+    return `checkpoint ${this.path} does not fit the model: tensor ${this.tensor} ${this.detail}`
+  }
+}
+
+/** What the loop stores beside the models' own architecture: each model's AdamW step count. */
+const LoopArchitecture = Schema.Struct({ adamSteps: Schema.Record(Schema.String, Schema.Int) })
 
 export interface LoopOptions {
   /** Shown in progress lines. */
@@ -50,8 +64,12 @@ export const snapshot = Effect.fn("ResumableLoop.snapshot")(function*(models: Re
   return { tensors, adamSteps }
 })
 
-/** Writes checkpoint tensors back into the models (same layouts). */
+/**
+ * Writes the tensors of the checkpoint at `path` back into the models; every model part must be there as float32
+ * with the model's size, else `CheckpointMismatch` names the tensor.
+ */
 export const restore = Effect.fn("ResumableLoop.restore")(function*(
+  path: string,
   models: Readonly<Record<string, Model.Model>>,
   tensors: ReadonlyArray<Safetensors.Tensor>,
   adamSteps: Readonly<Record<string, number>>
@@ -60,11 +78,17 @@ export const restore = Effect.fn("ResumableLoop.restore")(function*(
   const byName = new Map(tensors.map((t) => [t.name, t]))
   for (const [name, model] of Object.entries(models)) {
     for (const [part, t] of Object.entries(parts(model))) {
-      const saved = byName.get(`${name}/${part}`)
-      if (saved === undefined || !(saved.data instanceof Float32Array) || saved.data.length !== t.size) {
-        return yield* Effect.die(new Error(`checkpoint has no matching tensor ${name}/${part}`))
+      const tensor = `${name}/${part}`
+      const data = byName.get(tensor)?.data
+      if (!(data instanceof Float32Array) || data.length !== t.size) {
+        const detail = data === undefined
+          ? `is missing (the file holds ${[...byName.keys()].join(", ") || "no tensors"})`
+          : data instanceof Float32Array
+          ? `has ${data.length} values where the model has ${t.size}`
+          : `is ${data.constructor.name}, not Float32Array`
+        return yield* new CheckpointMismatch({ path, tensor, detail })
       }
-      yield* backend.run((ops) => ops.write(t, saved.data as Float32Array))
+      yield* backend.run((ops) => ops.write(t, data))
     }
     model.adam.step = adamSteps[name] ?? 0
   }
@@ -106,8 +130,8 @@ export const run = Effect.fn("ResumableLoop.run")(function*(o: LoopOptions) {
       Effect.catchTag("CheckpointError", (e) => (e.reason._tag === "NotFound" ? Effect.succeed(undefined) : Effect.fail(e)))
     )
     if (existing !== undefined) {
-      const arch = existing.header.architecture as { adamSteps?: Record<string, number> }
-      yield* restore(o.models, existing.tensors, arch.adamSteps ?? {})
+      const { adamSteps } = yield* decodeHeaderField(o.checkpointPath, "architecture", LoopArchitecture, existing.header.architecture)
+      yield* restore(o.checkpointPath, o.models, existing.tensors, adamSteps)
       start = existing.header.step
       losses.push(...(existing.header.losses ?? []).filter((r) => r.step <= start))
       const window = existing.header.lossWindow

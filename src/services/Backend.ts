@@ -5,10 +5,10 @@
  */
 import { Context, Effect, Layer, Schema } from "effect"
 import * as CpuBackend from "../domain/cpu/CpuBackend.ts"
-import { ShapeError } from "../domain/Ops.ts"
+import { IndexOutOfRange, ShapeError } from "../domain/Ops.ts"
 import type { Tensor, TensorBackend } from "../domain/TensorBackend.ts"
 import * as WasmBackend from "../wasm/WasmBackend.ts"
-import { Gpu, GpuError, ReadbackFailed } from "./Gpu.ts"
+import { Gpu, GpuError, OutOfMemory, ReadbackFailed } from "./Gpu.ts"
 
 export const BackendChoice = Schema.Literals(["auto", "gpu", "cpu", "wasm"])
 export type BackendChoice = typeof BackendChoice.Type
@@ -16,10 +16,16 @@ export type BackendChoice = typeof BackendChoice.Type
 export class Backend extends Context.Service<Backend, {
   /** The synchronous op interface (record on GPU, compute on CPU). */
   readonly ops: TensorBackend
-  /** Runs graph-building code; a shape error thrown inside becomes a typed failure. */
-  readonly run: <A>(build: (ops: TensorBackend) => A) => Effect.Effect<A, ShapeError>
-  /** Reads a tensor back to the host, waiting for pending work. */
-  readonly read: (t: Tensor) => Effect.Effect<Float32Array, GpuError>
+  /**
+   * Runs graph-building code; a shape error, a bad gather/scatter index (CPU: found by the op) or a tensor over
+   * the device's limits (GPU: GpuError with reason OutOfMemory) thrown inside becomes a typed failure.
+   */
+  readonly run: <A>(build: (ops: TensorBackend) => A) => Effect.Effect<A, ShapeError | IndexOutOfRange | GpuError>
+  /**
+   * Reads a tensor back to the host, waiting for pending work; fails with IndexOutOfRange when a GPU gather or
+   * scatter recorded since the last read met a bad index (the GPU checks indices on the device).
+   */
+  readonly read: (t: Tensor) => Effect.Effect<Float32Array, GpuError | IndexOutOfRange>
 }>()("dgrl/services/Backend") {
   /** The CPU reference backend (f32 storage, f64 accumulation). */
   static readonly layerCpu: Layer.Layer<Backend> = Layer.sync(Backend, () => make(CpuBackend.make()))
@@ -30,14 +36,17 @@ export class Backend extends Context.Service<Backend, {
     Effect.map(Effect.acquireRelease(Effect.sync(() => WasmBackend.make()), (b) => Effect.sync(b.close)), (b) => make(b))
   )
 
-  /** The WebGPU backend; fails when no adapter is available. */
-  static readonly layerGpu: Layer.Layer<Backend, GpuError> = Layer.effect(
+  /** The WebGPU backend of the Gpu service it is given. */
+  static readonly layerGpuNoDeps: Layer.Layer<Backend, never, Gpu> = Layer.effect(
     Backend,
     Effect.gen(function*() {
       const gpu = yield* Gpu
       return make(gpu.backend)
     })
-  ).pipe(Layer.provide(Gpu.layer))
+  )
+
+  /** The WebGPU backend; fails when no adapter is available. */
+  static readonly layerGpu: Layer.Layer<Backend, GpuError> = Backend.layerGpuNoDeps.pipe(Layer.provide(Gpu.layer))
 
   /** Chosen by `choice`; `auto` falls back to the CPU (and says so) when the GPU layer fails. */
   static readonly layer = (choice: BackendChoice): Layer.Layer<Backend, GpuError> => {
@@ -65,11 +74,17 @@ const make = (ops: TensorBackend) =>
     ops,
     run: (build) =>
       Effect.try({ try: () => build(ops), catch: (e) => e }).pipe(
-        Effect.catch((e) => (e instanceof ShapeError ? Effect.fail(e) : Effect.die(e)))
+        Effect.catch((e): Effect.Effect<never, ShapeError | IndexOutOfRange | GpuError> =>
+          e instanceof ShapeError || e instanceof IndexOutOfRange
+            ? Effect.fail(e)
+            : e instanceof OutOfMemory
+            ? Effect.fail(new GpuError({ reason: e }))
+            : Effect.die(e)
+        )
       ),
     read: (t) =>
       Effect.tryPromise({
         try: () => ops.read(t),
-        catch: (e) => new GpuError({ reason: new ReadbackFailed({ message: String(e) }) })
+        catch: (e) => e instanceof IndexOutOfRange ? e : new GpuError({ reason: new ReadbackFailed({ message: String(e) }) })
       })
   })

@@ -5,7 +5,7 @@
 import { readFile } from "node:fs/promises"
 import { Context, Effect, Layer, Schema } from "effect"
 import * as Safetensors from "../domain/Safetensors.ts"
-import { attempt, Io, NotFound, writeAtomically } from "./Files.ts"
+import { attempt, decodeJson, Io, NotFound, writeAtomically } from "./Files.ts"
 
 /** The losses logged at one step, by name: each the mean over the steps since the previous record. */
 export const LossRecord = Schema.Struct({
@@ -95,6 +95,25 @@ export class Checkpoints extends Context.Service<Checkpoints, {
     return Checkpoints.of({ save, load })
   })
 }
+
+/**
+ * Decodes `value`, the free-form JSON at `field` of the header of the checkpoint at `path` (its `architecture` or
+ * `config`), with `schema`; a mismatch is `InvalidHeader` naming the field, e.g. `architecture.models.weightRange`.
+ */
+export const decodeHeaderField = <S extends Schema.Codec<unknown, unknown, never, never>>(
+  path: string,
+  field: string,
+  schema: S,
+  value: unknown
+): Effect.Effect<S["Type"], CheckpointError> =>
+  decodeJson(schema, value).pipe(
+    Effect.mapError((m) =>
+      new CheckpointError({
+        path,
+        reason: new InvalidHeader({ message: `invalid header field ${m.field === "" ? field : `${field}.${m.field}`}: ${m.detail}` })
+      })
+    )
+  )
 
 // internal
 

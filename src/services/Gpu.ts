@@ -28,10 +28,9 @@ export class ShaderCompilation extends Schema.TaggedError<ShaderCompilation>()("
   message: Schema.String
 }) {}
 
-/** The device could not allocate a buffer. */
-export class OutOfMemory extends Schema.TaggedError<OutOfMemory>()("OutOfMemory", {
-  message: Schema.String
-}) {}
+/** A tensor over the device's buffer limits, raised by the op before Dawn sees it (defined beside the backend). */
+export const OutOfMemory = GpuBackend.OutOfMemory
+export type OutOfMemory = GpuBackend.OutOfMemory
 
 /** Mapping a staging buffer to read a tensor back failed. */
 export class ReadbackFailed extends Schema.TaggedError<ReadbackFailed>()("ReadbackFailed", {

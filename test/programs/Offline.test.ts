@@ -101,4 +101,25 @@ it.effect("trains the critic, SWG and IQL on Pendulum data and evaluates every m
     const redone = yield* Offline.evaluate(new Offline.OfflineConfig({ ...onlySwg, resume: false }))
     expect(redone[0].returnMean).toBe(saved.returnMean)
     expect(JSON.parse(yield* Effect.promise(() => readFile(swgFile, "utf8"))).returnMean).toBe(saved.returnMean)
+
+    // A corrupted result file is a typed failure naming the file and the field, not a silent re-evaluation.
+    yield* Effect.promise(() => writeFile(swgFile, JSON.stringify({ ...saved, returnMean: "12345" })))
+    const corrupted = yield* Effect.flip(Offline.evaluate(new Offline.OfflineConfig(onlySwg)))
+    expect(corrupted).toMatchObject({ _tag: "FileError", path: swgFile, reason: { _tag: "Malformed", field: "returnMean" } })
+
+    // An SWG checkpoint whose header lacks the weight range is a typed failure naming the header field.
+    const checkpoints = yield* Checkpoints
+    const swgCheckpoint = join(dir, "run", "swg.safetensors")
+    const model = yield* checkpoints.load(swgCheckpoint)
+    yield* checkpoints.save(swgCheckpoint, { ...model, header: { ...model.header, architecture: { models: { kind: "swg" } } } })
+    const noRange = yield* Effect.flip(Offline.evaluate(new Offline.OfflineConfig({ ...onlySwg, resume: false })))
+    expect(noRange).toMatchObject({ _tag: "CheckpointError", path: swgCheckpoint, reason: { _tag: "InvalidHeader" } })
+    expect(noRange.message).toContain("architecture.models.weightRange")
   }).pipe(Effect.provide(layers)), 180_000)
+
+it.effect("a task without an environment is a typed UnknownTask failure", () =>
+  Effect.gen(function*() {
+    const error = yield* Effect.flip(Effect.scoped(Offline.environmentFor("ant-medium-v2", 2)))
+    expect(error).toBeInstanceOf(Offline.UnknownTask)
+    expect(error.message).toContain(`"ant-medium-v2"`)
+  }).pipe(Effect.provide(layers)))

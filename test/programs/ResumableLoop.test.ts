@@ -93,3 +93,42 @@ it.effect("logs each loss as the mean over its window, also across a resume insi
       { step: 24, values: { a: 21.5, b: 43 } }
     ])
   }).pipe(Effect.provide(layers)))
+
+it.effect("resuming from a checkpoint that does not fit the models fails with a typed error naming the tensor or field", () =>
+  Effect.gen(function*() {
+    const dir = yield* Effect.promise(() => mkdtemp(join(tmpdir(), "mismatch-")))
+    const path = join(dir, "c.safetensors")
+    const { ops: B } = yield* Backend
+    const config = new Critic.CriticConfig({ hidden: 8, discount: 0.9, valueLoss: "expectile", tau: 0.7, linexBeta: 1, polyak: 0.05, lr: 1e-3, batch: 4 })
+    const critic = Critic.create(B, config, 3, 2, Rng.named(1, "critic"))
+    const checkpoints = yield* Checkpoints
+    const header = {
+      format: "dgrl-checkpoint/1" as const, architecture: { models: {}, adamSteps: { v: 3 } }, config: {}, step: 2,
+      rng: { seed: 0, counter: 2 }, createdBy: "test"
+    }
+    const resume = ResumableLoop.run({
+      label: "critic", totalSteps: 4, checkpointPath: path, checkpointEvery: 2, resume: true, logEvery: 2,
+      models: { v: critic.v }, architecture: {}, config: {}, seed: 0, lossNames: ["v"], step: () => B.zeros(1, 1)
+    })
+    const { tensors } = yield* ResumableLoop.snapshot({ v: critic.v })
+
+    // the AdamW second moment is missing
+    yield* checkpoints.save(path, { header, tensors: tensors.filter((t) => t.name !== "v/v") })
+    const missing = yield* Effect.flip(resume)
+    expect(missing).toBeInstanceOf(ResumableLoop.CheckpointMismatch)
+    expect(missing).toMatchObject({ path, tensor: "v/v" })
+    expect(missing.message).toContain("is missing")
+
+    // the parameters have another size
+    const params = tensors.find((t) => t.name === "v/params")!
+    const shorter = { ...params, shape: [params.data.length - 1], data: params.data.slice(1) }
+    yield* checkpoints.save(path, { header, tensors: tensors.map((t) => (t === params ? shorter : t)) })
+    expect(yield* Effect.flip(resume)).toMatchObject({ _tag: "CheckpointMismatch", tensor: "v/params" })
+
+    // the header's AdamW step counts are not integers
+    yield* checkpoints.save(path, { header: { ...header, architecture: { models: {}, adamSteps: { v: "3" } } }, tensors })
+    const invalid = yield* Effect.flip(resume)
+    expect(invalid._tag).toBe("CheckpointError")
+    expect(invalid.message).toContain(path)
+    expect(invalid.message).toContain("architecture.adamSteps.v")
+  }).pipe(Effect.provide(layers)))

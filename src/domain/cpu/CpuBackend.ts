@@ -186,7 +186,7 @@ export const make = (options: CpuBackendOptions = {}): TensorBackend => {
     for (let j = 0; j < idx.rows; j++) {
       const i = idx.data[j]
       if (!Number.isInteger(i) || i < 0 || i >= limit) {
-        throw new Ops.ShapeError({ op, detail: `index ${i} at position ${j} is outside [0, ${limit})` })
+        throw new Ops.IndexOutOfRange({ op, index: i, position: j, rows: limit })
       }
     }
   }

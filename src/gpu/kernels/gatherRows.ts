@@ -9,7 +9,7 @@ const WORKGROUP_SIZE = 256
 export const gatherRowsSpec: KernelSpec = {
   name: "gatherRows",
   code: gatherRowsWgsl,
-  bindings: ["read", "read", "write"],
+  bindings: ["read", "read", "write", "write"],
   pipelines: singlePipeline("gatherRows", { WORKGROUP_SIZE })
 }
 
@@ -22,6 +22,8 @@ export interface GatherRowsArgs {
   readonly x: Binding
   readonly indices: Binding
   readonly out: Binding
+  /** The backend's index-fault record (`wgsl/indexFault.wgsl.ts`). */
+  readonly indexFault: Binding
 }
 
 /** Records one gatherRows dispatch into the pending pass. */
@@ -29,7 +31,7 @@ export const encodeGatherRows = (rec: Recorder, kernel: Kernel, a: GatherRowsArg
   rec.dispatch(
     kernel,
     "gatherRows",
-    [a.x, a.indices, a.out],
+    [a.x, a.indices, a.out, a.indexFault],
     (p) => p.u32(a.n).u32(a.rows).u32(a.cols),
     grid1d(a.n * a.cols, WORKGROUP_SIZE)
   )

@@ -1,9 +1,14 @@
 /**
- * gatherRows: out[j, c] = x[idx[j], c], the index (an integer-valued float) clamped into [0, rows).
- * Bindings: 0 params, 1 x (read), 2 indices (read), 3 out (write).
+ * gatherRows: out[j, c] = x[idx[j], c] for indices (integer-valued floats) in [0, rows). The indices live on the
+ * device, so they cannot be checked before dispatch: invocation 0 scans them in order and records the first bad
+ * one in `indexFault` (reported by the host at the next read, as the CPU reference would throw it), and the rows
+ * of bad indices are written as 0.
+ * Bindings: 0 params, 1 x (read), 2 indices (read), 3 out (write), 4 indexFault (write).
  * Dispatch: grid1d(n·cols, WORKGROUP_SIZE), one invocation per output element.
- * Reference: CpuBackend.gatherRows (which rejects out-of-range indices; the GPU cannot, so it clamps).
+ * Reference: CpuBackend.gatherRows.
  */
+import { indexFaultWgsl } from "../wgsl/indexFault.wgsl.ts"
+
 export const gatherRowsWgsl = /* wgsl */ `
 struct Params { n: u32, rows: u32, cols: u32 }
 
@@ -11,18 +16,33 @@ struct Params { n: u32, rows: u32, cols: u32 }
 @group(0) @binding(1) var<storage, read> x: array<f32>;
 @group(0) @binding(2) var<storage, read> indices: array<f32>;
 @group(0) @binding(3) var<storage, read_write> out: array<f32>;
+@group(0) @binding(4) var<storage, read_write> indexFault: IndexFault;
+
+${indexFaultWgsl}
 
 override WORKGROUP_SIZE: u32 = 256u;
 
 @compute @workgroup_size(WORKGROUP_SIZE)
 fn gatherRows(@builtin(workgroup_id) wg: vec3u, @builtin(num_workgroups) groups: vec3u, @builtin(local_invocation_index) li: u32) {
   let i = (wg.y * groups.x + wg.x) * WORKGROUP_SIZE + li;
+  if (i == 0u) {
+    for (var j = 0u; j < params.n; j++) {
+      if (!isRowIndex(indices[j], params.rows)) {
+        recordIndexFault(INDEX_FAULT_GATHER, j, indices[j], params.rows);
+        break;
+      }
+    }
+  }
   if (i >= params.n * params.cols) {
     return;
   }
   let j = i / params.cols;
   let c = i % params.cols;
-  let row = min(u32(max(indices[j], 0.0)), params.rows - 1u);
-  out[i] = x[row * params.cols + c];
+  let v = indices[j];
+  if (!isRowIndex(v, params.rows)) {
+    out[i] = 0.0;
+    return;
+  }
+  out[i] = x[u32(v) * params.cols + c];
 }
 `

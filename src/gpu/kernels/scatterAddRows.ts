@@ -9,7 +9,7 @@ const WORKGROUP_SIZE = 64
 export const scatterAddRowsSpec: KernelSpec = {
   name: "scatterAddRows",
   code: scatterAddRowsWgsl,
-  bindings: ["read", "read", "write"],
+  bindings: ["read", "read", "write", "write"],
   pipelines: singlePipeline("scatterAddRows", { WORKGROUP_SIZE })
 }
 
@@ -23,6 +23,8 @@ export interface ScatterAddRowsArgs {
   readonly dy: Binding
   readonly indices: Binding
   readonly out: Binding
+  /** The backend's index-fault record (`wgsl/indexFault.wgsl.ts`). */
+  readonly indexFault: Binding
 }
 
 /** Records one scatterAddRows dispatch into the pending pass. */
@@ -30,7 +32,7 @@ export const encodeScatterAddRows = (rec: Recorder, kernel: Kernel, a: ScatterAd
   rec.dispatch(
     kernel,
     "scatterAddRows",
-    [a.dy, a.indices, a.out],
+    [a.dy, a.indices, a.out, a.indexFault],
     (p) => p.u32(a.n).u32(a.rows).u32(a.cols),
     grid1d(a.rows, WORKGROUP_SIZE)
   )

@@ -1,0 +1,39 @@
+/**
+ * The result file of one evaluated (task, method, seed): `<resultsDir>/<task>/<method>[-rho<ρ>]-seed<k>.json`,
+ * written by `Offline.evaluate` and read back, through this one Schema, by `evaluate` (to resume) and `Results`.
+ */
+import { Effect, Schema } from "effect"
+import { type FileError, readJson, writeJsonAtomically } from "../services/Files.ts"
+
+/** One evaluated (task, method, seed). */
+export const OfflineResult = Schema.Struct({
+  task: Schema.String,
+  method: Schema.String,
+  seed: Schema.Int,
+  /** D4RL-normalised score (×100), or null for tasks without reference scores. */
+  normalizedScore: Schema.NullOr(Schema.Finite),
+  /** Mean undiscounted return over the episodes. */
+  returnMean: Schema.Finite,
+  episodes: Schema.Int,
+  /** Guidance scale ρ, for SWG runs. */
+  guidanceScale: Schema.optionalKey(Schema.Finite)
+})
+export type OfflineResult = typeof OfflineResult.Type
+
+/** Where the result of (task, method, seed) goes; `rho` for a guidance-scale sweep (`-rho<ρ>` in the name). */
+export const pathOf = (resultsDir: string, task: string, method: string, seed: number, rho?: number): string =>
+  `${resultsDir}/${task}/${method}${rho === undefined ? "" : `-rho${rho}`}-seed${seed}.json`
+
+/** Reads and decodes a result file; a field of the wrong type is a `FileError` naming the file and the field. */
+export const read = (path: string): Effect.Effect<OfflineResult, FileError> => readJson(path, OfflineResult)
+
+/** Reads a result file, or `undefined` when there is none. */
+export const readIfExists = (path: string): Effect.Effect<OfflineResult | undefined, FileError> =>
+  read(path).pipe(
+    Effect.map((r): OfflineResult | undefined => r),
+    Effect.catchIf((e) => e.reason._tag === "NotFound", () => Effect.succeed(undefined))
+  )
+
+/** Writes a result file atomically. */
+export const write = (path: string, result: OfflineResult): Effect.Effect<void, FileError> =>
+  writeJsonAtomically(path, Schema.encodeSync(OfflineResult)(result))
