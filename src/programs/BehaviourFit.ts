@@ -22,7 +22,9 @@ export class BehaviourFitOptions extends Schema.Class<BehaviourFitOptions>("Beha
   /** Transitions (of each of the training and the held-out split) for the ε-error per step. */
   lossRows: Config.PositiveInt.pipe(Config.withDefault(4096)),
   /** Sampling temperature of diffusion BC (the evaluation's default is 1). */
-  temperature: Schema.Finite.pipe(Config.withDefault(1))
+  temperature: Schema.Finite.pipe(Config.withDefault(1)),
+  /** Sample with the EMA parameters (as evaluation does) or the live ones. */
+  parameters: Schema.Literals(["ema", "live"]).pipe(Config.withDefault("ema"))
 }) {}
 
 export interface BehaviourFitReport {
@@ -33,11 +35,14 @@ export interface BehaviourFitReport {
   readonly fit: BehaviourFit.ActionFit
 }
 
-/** Rows [0, n) of a split: observations and actions. */
-const firstRows = (ds: OfflineDataset.OfflineDataset, n: number) => ({
-  observations: ds.observations.subarray(0, n * ds.observationDim),
-  actions: ds.actions.subarray(0, n * ds.actionDim)
-})
+/** n rows of a split drawn at random (in data order): observations and actions. */
+const randomRows = (ds: OfflineDataset.OfflineDataset, n: number, key: Rng.RngKey) => {
+  const rows = OfflineDataset.permutation(ds.size, key).slice(0, n).sort((a, b) => a - b)
+  return {
+    observations: OfflineDataset.gatherRows(ds.observations, ds.observationDim, rows),
+    actions: OfflineDataset.gatherRows(ds.actions, ds.actionDim, rows)
+  }
+}
 
 export const behaviourFit = Effect.fn("BehaviourFit.behaviourFit")(function*(c: Offline.OfflineConfig, o: BehaviourFitOptions) {
   const store = yield* DatasetStore
@@ -47,7 +52,8 @@ export const behaviourFit = Effect.fn("BehaviourFit.behaviourFit")(function*(c: 
   const { train, holdout } = OfflineData.prepare(raw, OfflineData.rewardConvention(c.task), c.seed)
   const S = train.observationDim
   const A = train.actionDim
-  const agent = yield* Offline.loadSwg(c, train)
+  const loaded = yield* Offline.loadSwg(c, train)
+  const agent = o.parameters === "live" ? { ...loaded, model: { ...loaded.model, ema: undefined } } : loaded
   const critic = yield* Offline.loadCritic(c, train)
   const key = Rng.named(c.seed, "behaviour-fit")
 
@@ -55,7 +61,7 @@ export const behaviourFit = Effect.fn("BehaviourFit.behaviourFit")(function*(c: 
   const lossesOn = (split: OfflineDataset.OfflineDataset, name: string) =>
     Effect.gen(function*() {
       const n = Math.min(o.lossRows, split.size)
-      const rows = firstRows(split, n)
+      const rows = randomRows(split, n, Rng.split(key, `${name}-rows`))
       const [observations, actions] = yield* backend.run((ops) => [ops.upload(rows.observations, n, S), ops.upload(rows.actions, n, A)] as const)
       const advantages = yield* Offline.readAdvantages(critic, observations, actions)
       const { z } = SwgAgent.augmentedData(c.swg.weightFunction, rows.actions, A, advantages)
@@ -67,16 +73,17 @@ export const behaviourFit = Effect.fn("BehaviourFit.behaviourFit")(function*(c: 
   const trainLosses = yield* lossesOn(train, "train")
   const holdoutLosses = yield* lossesOn(holdout, "holdout")
 
-  // Actions at probe states: the first `probes` held-out states, k nearest training states each.
+  // Actions at probe states: `probes` held-out states drawn at random, k nearest training states each.
   const P = Math.min(o.probes, holdout.size)
+  const probes = randomRows(holdout, P, Rng.split(key, "probe-rows")).observations
   const scales = BehaviourFit.stateScales(train.observations, S)
   const neighbourActions = Array.from({ length: P }, (_, p) => {
-    const rows = BehaviourFit.nearestRows(holdout.observations.subarray(p * S, (p + 1) * S), train.observations, S, scales, o.neighbours)
+    const rows = BehaviourFit.nearestRows(probes.subarray(p * S, (p + 1) * S), train.observations, S, scales, o.neighbours)
     return Float64Array.from(OfflineDataset.gatherRows(train.actions, A, rows))
   })
   const half = Math.floor(o.neighbours / 2)
   const repeated = new Float64Array(P * half * S)
-  for (let p = 0; p < P; p++) for (let j = 0; j < half; j++) for (let d = 0; d < S; d++) repeated[(p * half + j) * S + d] = holdout.observations[p * S + d]
+  for (let p = 0; p < P; p++) for (let j = 0; j < half; j++) for (let d = 0; d < S; d++) repeated[(p * half + j) * S + d] = probes[p * S + d]
   const actions = yield* SwgAgent.act(backend, agent, { _tag: "DiffusionBc", temperature: o.temperature }, repeated, Rng.split(key, "sample"))
   const sampled = Array.from({ length: P }, (_, p) => actions.subarray(p * half * A, (p + 1) * half * A))
   const fit = BehaviourFit.actionFit(sampled, neighbourActions, train.actions, A, Rng.split(key, "fit"))
@@ -97,10 +104,10 @@ export const markdown = (r: BehaviourFitReport): string => {
     "",
     `### Sampled actions against the data's at ${r.fit.probes} held-out states (${r.fit.neighbours} nearest data states each, clouds of ${r.fit.cloudSize})`,
     "",
-    "| cloud vs half the neighbours | sliced W2 | mean |Δ q10| | mean |Δ q50| | mean |Δ q90| |",
-    "| --- | --- | --- | --- | --- |",
+    "| cloud vs half the neighbours | sliced W2 | mean |Δ q10| | mean |Δ q50| | mean |Δ q90| | 10–90 % range ratio |",
+    "| --- | --- | --- | --- | --- | --- |",
     ...([["diffusion BC", r.fit.model], ["other half (a perfect model)", r.fit.halves], ["dataset actions, any state", r.fit.stateBlind]] as const).map(
-      ([name, g]) => `| ${name} | ${f3(g.slicedW2)} | ${f3(g.quantileGap[0])} | ${f3(g.quantileGap[1])} | ${f3(g.quantileGap[2])} |`
+      ([name, g]) => `| ${name} | ${f3(g.slicedW2)} | ${f3(g.quantileGap[0])} | ${f3(g.quantileGap[1])} | ${f3(g.quantileGap[2])} | ${f3(g.spreadRatio)} |`
     )
   ]
   return lines.join("\n")

@@ -133,6 +133,11 @@ export interface CloudGap {
   readonly slicedW2: number
   /** Mean over action dimensions of |quantile_q(a) − quantile_q(b)|, for q in `Quantiles`. */
   readonly quantileGap: readonly [number, number, number]
+  /**
+   * Mean over action dimensions of the 10–90 % range of a over that of b: below 1 the first cloud
+   * is narrower than the second, above 1 wider (the sign the quantile gaps do not show).
+   */
+  readonly spreadRatio: number
 }
 
 export const cloudGap = (a: ArrayLike<number>, b: ArrayLike<number>, dim: number, projections: number, key: RngKey): CloudGap => {
@@ -141,9 +146,13 @@ export const cloudGap = (a: ArrayLike<number>, b: ArrayLike<number>, dim: number
     for (let d = 0; d < dim; d++) s += Math.abs(columnQuantile(a, dim, d, q) - columnQuantile(b, dim, d, q))
     return s / dim
   })
+  const range = (x: ArrayLike<number>, d: number) => columnQuantile(x, dim, d, 0.9) - columnQuantile(x, dim, d, 0.1)
+  let spread = 0
+  for (let d = 0; d < dim; d++) spread += range(a, d) / Math.max(range(b, d), 1e-12)
   return {
     slicedW2: SampleMetrics.slicedWasserstein2(Float64Array.from(a), Float64Array.from(b), dim, projections, key),
-    quantileGap: [gaps[0], gaps[1], gaps[2]]
+    quantileGap: [gaps[0], gaps[1], gaps[2]],
+    spreadRatio: spread / dim
   }
 }
 
@@ -164,7 +173,11 @@ export interface ActionFit {
 
 const meanGap = (gaps: ReadonlyArray<CloudGap>): CloudGap => {
   const m = (f: (g: CloudGap) => number) => gaps.reduce((s, g) => s + f(g), 0) / gaps.length
-  return { slicedW2: m((g) => g.slicedW2), quantileGap: [m((g) => g.quantileGap[0]), m((g) => g.quantileGap[1]), m((g) => g.quantileGap[2])] }
+  return {
+    slicedW2: m((g) => g.slicedW2),
+    quantileGap: [m((g) => g.quantileGap[0]), m((g) => g.quantileGap[1]), m((g) => g.quantileGap[2])],
+    spreadRatio: m((g) => g.spreadRatio)
+  }
 }
 
 /**

@@ -73,5 +73,10 @@ describe("BehaviourFit", () => {
     expect(fitWide.model.quantileGap[0]).toBeGreaterThan(0.08)
     expect(fitWide.model.quantileGap[2]).toBeGreaterThan(0.08)
     expect(fitWide.model.slicedW2).toBeGreaterThan(2 * fitWide.halves.slicedW2)
+    // The spread ratio says which way: twice as wide, and about as wide for the exact model.
+    expect(fitWide.model.spreadRatio).toBeGreaterThan(1.7)
+    expect(fitWide.model.spreadRatio).toBeLessThan(2.3)
+    expect(fitShifted.model.spreadRatio).toBeGreaterThan(0.8)
+    expect(fitShifted.model.spreadRatio).toBeLessThan(1.25)
   })
 })
