@@ -7,7 +7,7 @@ import { Console, Effect, Layer, Option, Schema } from "effect"
 import { Command, Flag } from "effect/cli"
 import { BenchConfig, type BenchResult, bench } from "./programs/Bench.ts"
 import { Checkpoints } from "./services/Checkpoints.ts"
-import { writeJsonAtomically } from "./services/Files.ts"
+import { readJson, writeJsonAtomically } from "./services/Files.ts"
 import { Plots } from "./services/Plots.ts"
 import { Progress } from "./services/Progress.ts"
 import { ToyConfig, toy } from "./programs/Toy.ts"
@@ -20,7 +20,6 @@ import * as LearningCurves from "./programs/LearningCurves.ts"
 import { join } from "node:path"
 import * as Generate from "./datagen/Generate.ts"
 import { ScalingConfig, scaling } from "./programs/Scaling.ts"
-import { readFile } from "node:fs/promises"
 import { DemoConfig, demo } from "./programs/Demo.ts"
 import { BehaviourFitOptions, behaviourFit, markdown as behaviourFitMarkdown } from "./programs/BehaviourFit.ts"
 import { Backend, BackendChoice } from "./services/Backend.ts"
@@ -89,12 +88,15 @@ const benchCommand = Command.make(
   })
 ).pipe(Command.withDescription("measure matmul, SWG training and guided-sampling speed on each backend"))
 
-/** A preset JSON (presets/<program>-<name>.json) or a config file, merged under the flag overrides. */
+/**
+ * A preset JSON (presets/<program>-<name>.json) or a config file, merged under the flag overrides: a JSON object,
+ * whose fields the program's config Schema then decodes.
+ */
 const loadConfig = (program: string, preset: string, file: Option.Option<string>) =>
-  Effect.tryPromise({
-    try: async () => JSON.parse(await readFile(Option.getOrElse(file, () => new URL(`../presets/${program}-${preset}.json`, import.meta.url).pathname), "utf8")) as Record<string, unknown>,
-    catch: (e) => new ConfigFileError({ program, preset, cause: String(e) })
-  })
+  readJson(
+    Option.getOrElse(file, () => new URL(`../presets/${program}-${preset}.json`, import.meta.url).pathname),
+    Schema.Record(Schema.String, Schema.Unknown)
+  ).pipe(Effect.mapError((e) => new ConfigFileError({ program, preset, cause: e.message })))
 
 const listFlag = (name: string, description: string) =>
   Flag.String(name).pipe(Flag.withDescription(description), Flag.optional)
