@@ -134,8 +134,8 @@ export interface CloudGap {
   /** Mean over action dimensions of |quantile_q(a) − quantile_q(b)|, for q in `Quantiles`. */
   readonly quantileGap: readonly [number, number, number]
   /**
-   * Mean over action dimensions of the 10–90 % range of a over that of b: below 1 the first cloud
-   * is narrower than the second, above 1 wider (the sign the quantile gaps do not show).
+   * The 10–90 % ranges of a, summed over action dimensions, over those of b: below 1 the first
+   * cloud is narrower than the second, above 1 wider (the sign the quantile gaps do not show).
    */
   readonly spreadRatio: number
 }
@@ -147,12 +147,17 @@ export const cloudGap = (a: ArrayLike<number>, b: ArrayLike<number>, dim: number
     return s / dim
   })
   const range = (x: ArrayLike<number>, d: number) => columnQuantile(x, dim, d, 0.9) - columnQuantile(x, dim, d, 0.1)
-  let spread = 0
-  for (let d = 0; d < dim; d++) spread += range(a, d) / Math.max(range(b, d), 1e-12)
+  // A ratio of sums: a dimension whose actions sit at the clip bound has range 0 in both clouds.
+  let spreadA = 0
+  let spreadB = 0
+  for (let d = 0; d < dim; d++) {
+    spreadA += range(a, d)
+    spreadB += range(b, d)
+  }
   return {
     slicedW2: SampleMetrics.slicedWasserstein2(Float64Array.from(a), Float64Array.from(b), dim, projections, key),
     quantileGap: [gaps[0], gaps[1], gaps[2]],
-    spreadRatio: spread / dim
+    spreadRatio: spreadB > 0 ? spreadA / spreadB : spreadA > 0 ? Infinity : 1
   }
 }
 

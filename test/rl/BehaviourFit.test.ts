@@ -79,4 +79,12 @@ describe("BehaviourFit", () => {
     expect(fitShifted.model.spreadRatio).toBeGreaterThan(0.8)
     expect(fitShifted.model.spreadRatio).toBeLessThan(1.25)
   })
+
+  it("the spread ratio stays finite when a dimension sits at the clip bound in both clouds", () => {
+    // Dimension 0 saturated at 1 everywhere, dimension 1 twice as wide in a as in b.
+    const a = Float64Array.from({ length: 200 }, (_, j) => (j % 2 === 0 ? 1 : 2 * ((j >> 1) / 99 - 0.5)))
+    const b = Float64Array.from({ length: 200 }, (_, j) => (j % 2 === 0 ? 1 : (j >> 1) / 99 - 0.5))
+    const gap = BehaviourFit.cloudGap(a, b, 2, 16, Rng.named(0, "saturated"))
+    expect(gap.spreadRatio).toBeCloseTo(2, 6)
+  })
 })
