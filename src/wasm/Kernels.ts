@@ -26,24 +26,44 @@ void _sameList
 
 /** Register tile: MR rows × NR columns of C, NR/4 vectors per row (12 accumulators at 6×8). */
 export const MR = 6
+/**
+ * Narrower tiles for products with fewer rows than MR (a batch-1 sampling step): a 6-row tile
+ * on one row would spend 5/6 of its multiply-adds on padding.
+ */
+export const TILE_ROWS = [1, 2, 3, 4, 5, 6] as const
+export type TileRows = (typeof TILE_ROWS)[number]
 export const NR = 8
 
 /** Largest memory the module accepts: 65536 pages of 64 KiB = 4 GiB. */
 export const MAX_PAGES = 65536
 
 export interface KernelExports {
-  /** packA(a, sAi, sAp, i0, mc, k0, kc, dst): strides in elements. */
-  readonly packA: (a: number, sAi: number, sAp: number, i0: number, mc: number, k0: number, kc: number, dst: number) => void
+  /** packA[mr](a, sAi, sAp, i0, mc, k0, kc, dst): mr-row panels; strides in elements. */
+  readonly packA: Record<TileRows, (a: number, sAi: number, sAp: number, i0: number, mc: number, k0: number, kc: number, dst: number) => void>
   /** packB(b, sBp, sBj, k0, kc, j0, nc, dst). */
   readonly packB: (b: number, sBp: number, sBj: number, k0: number, kc: number, j0: number, nc: number, dst: number) => void
-  /** macro(ap, bp, mc, nc, kc, c, ldcBytes, accumulate, tile). */
-  readonly macro: (ap: number, bp: number, mc: number, nc: number, kc: number, c: number, ldc: number, accumulate: number, tile: number) => void
+  /** macro[mr](ap, bp, mc, nc, kc, c, ldcBytes, accumulate, tile) with mr×NR tiles. */
+  readonly macro: Record<TileRows, (ap: number, bp: number, mc: number, nc: number, kc: number, c: number, ldc: number, accumulate: number, tile: number) => void>
   /** epilogue(c, ldcBytes, rows, cols, bias, pre, ldpreBytes, tmp) per activation. */
   readonly epilogue: Record<ActivationName, (c: number, ldc: number, rows: number, cols: number, bias: number, pre: number, ldpre: number, tmp: number) => void>
   /** unary(x, out, n, tmp): out = act(x). */
   readonly unary: Record<ActivationName, (x: number, out: number, n: number, tmp: number) => void>
   /** unaryGrad(x, dy, out, n, tmp): out = dy·act'(x). */
   readonly unaryGrad: Record<ActivationName, (x: number, dy: number, out: number, n: number, tmp: number) => void>
+  /**
+   * dropout(x, out, n, seed, stream, offset, threshold, keep, tmp): element i is kept when the top
+   * 24 bits of Philox word 0 of counter (i, offset) under key (seed, stream) are ≥ threshold, and
+   * then becomes x/keep rounded from f64 to f32 (as the reference computes it).
+   */
+  readonly dropout: (x: number, out: number, n: number, seed: number, stream: number, offset: number, threshold: number, keep: number, tmp: number) => void
+  /** adamw(p, g, m, v, n, β1, 1 − β1, β2, 1 − β2, 1/c1, 1/c2, ε, lr, wd, tmp), in place, f32 arithmetic. */
+  readonly adamw: (
+    p: number, g: number, m: number, v: number, n: number,
+    beta1: number, oneMinusBeta1: number, beta2: number, oneMinusBeta2: number,
+    c1inv: number, c2inv: number, eps: number, lr: number, wd: number, tmp: number
+  ) => void
+  /** ema(target, source, n, rate, tmp): target += rate·(source − target). */
+  readonly ema: (target: number, source: number, n: number, rate: number, tmp: number) => void
 }
 
 /** f32x4 helpers over one function's locals. */
@@ -282,8 +302,8 @@ const minI32 = (f: FunctionBuilder, a: () => void, b: () => void): void => {
 }
 
 /** Packs op(A)[i0 + i, k0 + p] (i < mc, p < kc) as MR-row panels: dst[(i/MR)·kc·MR + p·MR + i%MR]. */
-const packA = (): FunctionBuilder => {
-  const f = new FunctionBuilder("packA", i32s(8))
+const packA = (MR: number): FunctionBuilder => {
+  const f = new FunctionBuilder(`packA${MR}`, i32s(8))
   const [a, sAi, sAp, i0, mc, k0, kc, dst] = f.params
   const [ip, p, rows, src, d] = [f.local("i32"), f.local("i32"), f.local("i32"), f.local("i32"), f.local("i32")]
   // Row offsets clamped to the last valid row, and validity flags: padding rows read a valid
@@ -366,8 +386,8 @@ const packB = (): FunctionBuilder => {
  * C[mc × nc] (+)= Ã·B̃ for packed blocks: for each NR-column panel of B̃ and MR-row panel of Ã, an
  * MR×NR tile of accumulators over kc. Full tiles go straight to C; edge tiles through `tile`.
  */
-const macro = (fma: boolean): FunctionBuilder => {
-  const f = new FunctionBuilder("macro", i32s(9))
+const macro = (MR: number, fma: boolean): FunctionBuilder => {
+  const f = new FunctionBuilder(`macro${MR}`, i32s(9))
   const [ap, bp, mc, nc, kc, c, ldc, accumulate, tile] = f.params
   const v = new Vec(f, fma)
   const [jr, ir, pa, pb, pend, bpanel, rows, cols, dstRow, r, j] = Array.from({ length: 11 }, () => f.local("i32"))
@@ -540,15 +560,125 @@ const unaryGrad = (act: ActivationName, fma: boolean): FunctionBuilder => {
   return f
 }
 
+/** Philox4x32-10 constants (Salmon et al., SC'11), as in src/domain/Rng.ts. */
+const PHILOX_M0 = 0xd2511f53
+const PHILOX_M1 = 0xcd9e8d57
+const PHILOX_W0 = 0x9e3779b9
+const PHILOX_W1 = 0xbb67ae85
+/** Bytes of the high u32 of each u64 lane of [a, b]. */
+const HIGH_WORDS = [4, 5, 6, 7, 12, 13, 14, 15, 20, 21, 22, 23, 28, 29, 30, 31]
+
+/** Four Philox4x32-10 streams at once (element i in lane i); leaves word 0 in x[0]. */
+const philoxWord0 = (f: FunctionBuilder, x: ReadonlyArray<Local>, k0: Local, k1: Local, hi: Local, lo: Local): void => {
+  const mulHiLo = (v: Local, m: number, hiOut: Local, loOut: Local) => {
+    f.localGet(v).i32x4Const(m).i64x2ExtmulLowI32x4U()
+    f.localGet(v).i32x4Const(m).i64x2ExtmulHighI32x4U()
+    f.i8x16Shuffle(HIGH_WORDS).localSet(hiOut)
+    f.localGet(v).i32x4Const(m).i32x4Mul().localSet(loOut)
+  }
+  const [hi1, lo1] = [f.local("v128"), f.local("v128")]
+  for (let round = 0; round < 10; round++) {
+    mulHiLo(x[0], PHILOX_M0, hi, lo)
+    mulHiLo(x[2], PHILOX_M1, hi1, lo1)
+    // (x0, x1, x2, x3) ← (hi1 ⊕ x1 ⊕ k0, lo1, hi0 ⊕ x3 ⊕ k1, lo0)
+    f.localGet(hi1).localGet(x[1]).v128Xor().localGet(k0).v128Xor().localSet(x[0])
+    f.localGet(lo1).localSet(x[1])
+    f.localGet(hi).localGet(x[3]).v128Xor().localGet(k1).v128Xor().localSet(x[2])
+    f.localGet(lo).localSet(x[3])
+    f.localGet(k0).i32x4Const(PHILOX_W0).i32x4Add().localSet(k0)
+    f.localGet(k1).i32x4Const(PHILOX_W1).i32x4Add().localSet(k1)
+  }
+}
+
+const dropout = (): FunctionBuilder => {
+  const f = new FunctionBuilder("dropout", ["i32", "i32", "i32", "i32", "i32", "i32", "i32", "f64", "i32"])
+  const [x, out, n, seed, stream, offset, threshold, keep, tmp] = f.params
+  const [counter, keepV, xv, mask, hi, lo, k0, k1] = Array.from({ length: 8 }, () => f.local("v128"))
+  const words = Array.from({ length: 4 }, () => f.local("v128"))
+  // Lane i counts elements i, i + 4, i + 8, …
+  f.i32Const(0).i32x4Splat().localSet(counter)
+  for (let lane = 1; lane < 4; lane++) f.localGet(counter).i32Const(lane).simdReplaceI32Lane(lane).localSet(counter)
+  f.localGet(keep).f64x2Splat().localSet(keepV)
+  overVectors(f, n, tmp, [{ base: x, input: true, output: false }, { base: out, input: false, output: true }], ([ax, aout]) => {
+    f.localGet(counter).localSet(words[0])
+    f.localGet(offset).i32x4Splat().localSet(words[1])
+    f.i32x4Const(0).localSet(words[2])
+    f.i32x4Const(0).localSet(words[3])
+    f.localGet(seed).i32x4Splat().localSet(k0)
+    f.localGet(stream).i32x4Splat().localSet(k1)
+    philoxWord0(f, words, k0, k1, hi, lo)
+    // Kept iff (word >>> 8) + 0.5 ≥ p·2²⁴, i.e. word >>> 8 ≥ threshold (an exact integer test).
+    f.localGet(words[0]).i32Const(8).i32x4ShrU().localGet(threshold).i32x4Splat().i32x4GeS().localSet(mask)
+    f.localGet(ax).v128Load().localSet(xv)
+    f.localGet(aout)
+    f.localGet(xv).f64x2PromoteLowF32x4().localGet(keepV).f64x2Div().f32x4DemoteF64x2Zero()
+    f.localGet(xv).localGet(xv).i8x16Shuffle([8, 9, 10, 11, 12, 13, 14, 15, 8, 9, 10, 11, 12, 13, 14, 15])
+      .f64x2PromoteLowF32x4().localGet(keepV).f64x2Div().f32x4DemoteF64x2Zero()
+    f.i8x16Shuffle([0, 1, 2, 3, 4, 5, 6, 7, 16, 17, 18, 19, 20, 21, 22, 23])
+    f.localGet(mask).v128And().v128Store()
+    f.localGet(counter).i32x4Const(4).i32x4Add().localSet(counter)
+  })
+  return f
+}
+
+const adamw = (): FunctionBuilder => {
+  const f = new FunctionBuilder("adamw", ["i32", "i32", "i32", "i32", "i32", "f32", "f32", "f32", "f32", "f32", "f32", "f32", "f32", "f32", "i32"])
+  const [p, g, m, v, n, ...rest] = f.params
+  const tmp = rest[9]
+  const [b1, omb1, b2, omb2, c1inv, c2inv, eps, lr, wd] = rest.slice(0, 9).map((s) => {
+    const l = f.local("v128")
+    f.localGet(s).f32x4Splat().localSet(l)
+    return l
+  })
+  const [gv, mv, vv, pv] = [f.local("v128"), f.local("v128"), f.local("v128"), f.local("v128")]
+  const streams: ReadonlyArray<Stream> = [
+    { base: p, input: true, output: true },
+    { base: g, input: true, output: false },
+    { base: m, input: true, output: true },
+    { base: v, input: true, output: true }
+  ]
+  overVectors(f, n, tmp, streams, ([ap, ag, am, av]) => {
+    f.localGet(ag).v128Load().localSet(gv)
+    // m ← β1·m + (1 − β1)·g; v ← β2·v + (1 − β2)·g²
+    f.localGet(b1).localGet(am).v128Load().f32x4Mul().localGet(omb1).localGet(gv).f32x4Mul().f32x4Add().localSet(mv)
+    f.localGet(b2).localGet(av).v128Load().f32x4Mul().localGet(omb2).localGet(gv).localGet(gv).f32x4Mul().f32x4Mul().f32x4Add().localSet(vv)
+    f.localGet(am).localGet(mv).v128Store()
+    f.localGet(av).localGet(vv).v128Store()
+    // θ ← θ − lr·(m̂/(√v̂ + ε) + wd·θ), m̂ = m/c1, v̂ = v/c2
+    f.localGet(ap).v128Load().localSet(pv)
+    f.localGet(ap).localGet(pv)
+    f.localGet(mv).localGet(c1inv).f32x4Mul()
+    f.localGet(vv).localGet(c2inv).f32x4Mul().f32x4Sqrt().localGet(eps).f32x4Add().f32x4Div()
+    f.localGet(wd).localGet(pv).f32x4Mul().f32x4Add().localGet(lr).f32x4Mul().f32x4Sub().v128Store()
+  })
+  return f
+}
+
+const ema = (): FunctionBuilder => {
+  const f = new FunctionBuilder("ema", ["i32", "i32", "i32", "f32", "i32"])
+  const [target, source, n, rate, tmp] = f.params
+  const [r, t] = [f.local("v128"), f.local("v128")]
+  f.localGet(rate).f32x4Splat().localSet(r)
+  const streams: ReadonlyArray<Stream> = [{ base: target, input: true, output: true }, { base: source, input: true, output: false }]
+  overVectors(f, n, tmp, streams, ([at, as]) => {
+    f.localGet(at).v128Load().localSet(t)
+    f.localGet(at).localGet(t).localGet(as).v128Load().localGet(t).f32x4Sub().localGet(r).f32x4Mul().f32x4Add().v128Store()
+  })
+  return f
+}
+
 /** The module's bytes, with or without relaxed-SIMD FMA. */
 export const moduleBytes = (fma: boolean): Uint8Array =>
   encodeModule([
-    packA(),
+    ...TILE_ROWS.map((mr) => packA(mr)),
     packB(),
-    macro(fma),
+    ...TILE_ROWS.map((mr) => macro(mr, fma)),
     ...Activations.map((a) => epilogue(a, fma)),
     ...Activations.map((a) => unary(a, fma)),
-    ...Activations.map((a) => unaryGrad(a, fma))
+    ...Activations.map((a) => unaryGrad(a, fma)),
+    dropout(),
+    adamw(),
+    ema()
   ], MAX_PAGES)
 
 /** The compiled module: with FMA when the engine validates relaxed SIMD. */
@@ -562,12 +692,16 @@ export const compile = (): { readonly module: WebAssembly.Module; readonly fma: 
 export const instantiate = (module: WebAssembly.Module, memory: WebAssembly.Memory): KernelExports => {
   const e = new WebAssembly.Instance(module, { env: { memory } }).exports as Record<string, (...args: Array<number>) => void>
   const per = <F>(prefix: string) => Object.fromEntries(Activations.map((a) => [a, e[`${prefix}_${a}`]])) as Record<ActivationName, F>
+  const tiles = (prefix: string) => Object.fromEntries(TILE_ROWS.map((mr) => [mr, e[`${prefix}${mr}`]])) as Record<TileRows, (...args: Array<number>) => void>
   return {
-    packA: e.packA,
+    packA: tiles("packA"),
     packB: e.packB,
-    macro: e.macro,
+    macro: tiles("macro"),
     epilogue: per("epilogue"),
     unary: per("unary"),
-    unaryGrad: per("unaryGrad")
+    unaryGrad: per("unaryGrad"),
+    dropout: e.dropout,
+    adamw: e.adamw,
+    ema: e.ema
   }
 }

@@ -15,6 +15,8 @@ export class Allocation {
   /** The block's size in bytes (its size class). */
   readonly bytes: number
   live = true
+  /** Bumped by every op that writes into existing storage (caches of its contents compare it). */
+  version = 0
   constructor(byteOffset: number, bytes: number) {
     this.byteOffset = byteOffset
     this.bytes = bytes
@@ -28,6 +30,8 @@ export const sizeClass = (bytes: number): number => {
 }
 
 const PAGE = 65536
+/** Bytes kept free above the last block. */
+const GUARD = 64
 
 export class Arena {
   readonly memory: WebAssembly.Memory
@@ -44,13 +48,13 @@ export class Arena {
     this.memory = new WebAssembly.Memory({ initial: pages, maximum: MAX_PAGES, shared: true })
   }
 
-  /** A block of at least `bytes` bytes. */
-  acquire(bytes: number): Allocation {
+  /** A block of at least `bytes` bytes; `scoped` false keeps it out of the open scope (caches). */
+  acquire(bytes: number, scoped = true): Allocation {
     const size = sizeClass(bytes)
     const reused = this.free.get(size)?.pop()
     const allocation = new Allocation(reused ?? this.carve(size), size)
     if (reused === undefined) this.created++
-    this.frames.at(-1)?.push(allocation)
+    if (scoped) this.frames.at(-1)?.push(allocation)
     return allocation
   }
 
@@ -58,11 +62,11 @@ export class Arena {
     const offset = this.top
     const end = offset + size
     const have = this.memory.buffer.byteLength
-    if (end > have) {
+    if (end + GUARD > have) {
       // Grow by at least half the current size, so growth is rare.
-      const pages = Math.max(Math.ceil((end - have) / PAGE), Math.ceil(have / PAGE / 2))
+      const pages = Math.max(Math.ceil((end + GUARD - have) / PAGE), Math.ceil(have / PAGE / 2))
       const allowed = Math.min(pages, MAX_PAGES - have / PAGE)
-      if (have / PAGE + allowed < Math.ceil(end / PAGE)) {
+      if (have / PAGE + allowed < Math.ceil((end + GUARD) / PAGE)) {
         throw new RangeError(`wasm backend: ${end} bytes exceed the 4 GiB memory limit`)
       }
       this.memory.grow(allowed)

@@ -6,9 +6,9 @@
  * specification §5 (binary format) for every opcode used here.
  */
 
-export type ValType = "i32" | "f32" | "v128"
+export type ValType = "i32" | "f32" | "f64" | "v128"
 
-const valType: Record<ValType, number> = { i32: 0x7f, f32: 0x7d, v128: 0x7b }
+const valType: Record<ValType, number> = { i32: 0x7f, f32: 0x7d, f64: 0x7c, v128: 0x7b }
 
 /** Unsigned LEB128. */
 const uleb = (n: number): Array<number> => {
@@ -164,6 +164,12 @@ export class FunctionBuilder {
     return this.simd(0x0c, ...lane, ...lane, ...lane, ...lane)
   }
 
+  /** v128.const with `v` in both f64 lanes. */
+  f64x2Const(v: number): this {
+    const lane = [...new Uint8Array(new Float64Array([v]).buffer)]
+    return this.simd(0x0c, ...lane, ...lane)
+  }
+
   /** v128.const with `v` in all four i32 lanes. */
   i32x4Const(v: number): this {
     const lane = [...new Uint8Array(new Int32Array([v]).buffer)]
@@ -240,6 +246,53 @@ export class FunctionBuilder {
   // ---- v128 / f32x4 / i32x4 -------------------------------------------------------------------
   f32x4Splat(): this {
     return this.simd(0x13)
+  }
+  i32x4Splat(): this {
+    return this.simd(0x11)
+  }
+  /** Replaces i32 lane `lane` of [v, x] with x. */
+  simdReplaceI32Lane(lane: number): this {
+    return this.simd(0x1c, lane)
+  }
+  f64x2Splat(): this {
+    return this.simd(0x14)
+  }
+  /** Picks 16 bytes from the 32 of [a, b] (indices 0–15 from a, 16–31 from b). */
+  i8x16Shuffle(lanes: ReadonlyArray<number>): this {
+    return this.simd(0x0d, ...lanes)
+  }
+  i32x4GeS(): this {
+    return this.simd(0x3f)
+  }
+  v128Xor(): this {
+    return this.simd(0x51)
+  }
+  /** Rounds two f64 lanes to f32 in lanes 0–1, zeroing lanes 2–3. */
+  f32x4DemoteF64x2Zero(): this {
+    return this.simd(0x5e)
+  }
+  /** Widens f32 lanes 0–1 to two f64. */
+  f64x2PromoteLowF32x4(): this {
+    return this.simd(0x5f)
+  }
+  i32x4ShrU(): this {
+    return this.simd(0xad)
+  }
+  i32x4Mul(): this {
+    return this.simd(0xb5)
+  }
+  /** Full 64-bit products of unsigned i32 lanes 0–1 (low) or 2–3 (high). */
+  i64x2ExtmulLowI32x4U(): this {
+    return this.simd(0xde)
+  }
+  i64x2ExtmulHighI32x4U(): this {
+    return this.simd(0xdf)
+  }
+  f64x2Div(): this {
+    return this.simd(0xf3)
+  }
+  f32x4Sqrt(): this {
+    return this.simd(0xe3)
   }
   f32x4Eq(): this {
     return this.simd(0x41)

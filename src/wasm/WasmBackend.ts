@@ -12,7 +12,7 @@ import type { AdamWParams, BinaryOp, ReduceAxis, ReduceOp, UnaryOp } from "../do
 import * as Rng from "../domain/Rng.ts"
 import type { RngKey } from "../domain/Rng.ts"
 import type { LayerNormGrads, LayerNormResult, MatmulOptions, MatmulResult, Tensor, TensorBackend } from "../domain/TensorBackend.ts"
-import { type GemmProblem, gemmRows, SCRATCH_BYTES, scratchAt } from "./Gemm.ts"
+import { type GemmProblem, gemmRows, packB, packedBytes, SCRATCH_BYTES, scratchAt } from "./Gemm.ts"
 import * as Kernels from "./Kernels.ts"
 import { type Allocation, Arena } from "./Memory.ts"
 import * as Threads from "./Threads.ts"
@@ -47,6 +47,15 @@ export interface WasmBackendOptions {
 
 /** Measured on a 2-core host: below ~4 MFLOP waking a worker costs more than it saves. */
 export const DEFAULT_PARALLEL_MIN_FLOPS = 4e6
+
+/** Bytes of packed right-hand operands kept between calls (see `packedOperand`). */
+const PACK_CACHE_BYTES = 256 * 2 ** 20
+
+interface PackedEntry {
+  readonly allocation: Allocation
+  readonly version: number
+  packed: Allocation | undefined
+}
 
 const isActivation = (op: UnaryOp): op is Ops.Activation => (Ops.Activations as ReadonlyArray<string>).includes(op)
 
@@ -155,6 +164,47 @@ export const make = (options: WasmBackendOptions = {}): WasmBackend => {
 
   // ---- linear algebra -------------------------------------------------------------------------
 
+  /**
+   * Packed op(B) kept between calls: weights are multiplied many times between updates (every
+   * step of a sampling loop, forward and transposed), so their packing is reused while their
+   * storage keeps its version. Contents are packed on their second use; once-used operands
+   * (activations, gradients) cost only a map entry. Returns the packing's address or 0.
+   */
+  const packCache = new Map<string, PackedEntry>()
+  let packCacheBytes = 0
+  const dropPackCache = (): void => {
+    for (const e of packCache.values()) if (e.packed !== undefined) arena.release(e.packed)
+    packCache.clear()
+    packCacheBytes = 0
+  }
+  const packedOperand = (b: WasmTensor, transB: boolean, p: GemmProblem): number => {
+    const key = `${b.address} ${b.rows} ${b.cols} ${transB}`
+    const e = packCache.get(key)
+    if (e === undefined || e.allocation !== b.allocation || e.version !== b.allocation.version) {
+      if (e?.packed !== undefined) {
+        arena.release(e.packed)
+        packCacheBytes -= e.packed.bytes
+      }
+      packCache.set(key, { allocation: b.allocation, version: b.allocation.version, packed: undefined })
+      return 0
+    }
+    if (e.packed === undefined) {
+      const bytes = packedBytes(p.k, p.n)
+      if (packCacheBytes + bytes > PACK_CACHE_BYTES) {
+        dropPackCache()
+        return 0
+      }
+      e.packed = arena.acquire(bytes, false)
+      packCacheBytes += e.packed.bytes
+      packB(K, p, e.packed.byteOffset)
+    }
+    return e.packed.byteOffset
+  }
+  /** In-place writes invalidate cached packings of the storage. */
+  const written = (t: WasmTensor): void => {
+    t.allocation.version++
+  }
+
   const matmul = (aT: Tensor, bT: Tensor, o: MatmulOptions = {}): MatmulResult => {
     const a = as("matmul", aT)
     const b = as("matmul", bT)
@@ -169,19 +219,20 @@ export const make = (options: WasmBackendOptions = {}): WasmBackend => {
     const p: GemmProblem = {
       a: a.address, b: b.address, c: out.address, m, n, k,
       sAi: transA ? 1 : k, sAp: transA ? m : 1, sBp: transB ? 1 : n, sBj: transB ? k : 1,
-      bias: bias?.address ?? 0, pre: pre?.address ?? 0, activation
+      bias: bias?.address ?? 0, pre: pre?.address ?? 0, activation, packedB: 0
     }
+    const problem = { ...p, packedB: packedOperand(b, transB, p) }
     const workers = pool !== undefined && pool.ready() && 2 * m * n * k >= parallelMinFlops ? pool.workers : 0
     // Rows in multiples of the register tile, as even as that allows; the main thread takes the last share.
     const tiles = Math.ceil(m / Kernels.MR)
     const shares = Math.min(workers + 1, tiles)
     if (shares <= 1 || pool === undefined) {
-      gemmRows(K, p, 0, m, mainScratch)
+      gemmRows(K, problem, 0, m, mainScratch)
     } else {
       const bounds = Array.from({ length: shares + 1 }, (_, s) => Math.min(m, Kernels.MR * Math.round((s * tiles) / shares)))
       const ranges = Array.from({ length: pool.workers }, (_, w): readonly [number, number] =>
         w < shares - 1 ? [bounds[w], bounds[w + 1]] : [0, 0])
-      pool.run(p, ranges, () => gemmRows(K, p, bounds[shares - 1], bounds[shares], mainScratch))
+      pool.run(problem, ranges, () => gemmRows(K, problem, bounds[shares - 1], bounds[shares], mainScratch))
     }
     return { out, pre }
   }
@@ -472,11 +523,11 @@ export const make = (options: WasmBackendOptions = {}): WasmBackend => {
   const dropout = (xT: Tensor, p: number, key: RngKey): Tensor => {
     const x = as("dropout", xT)
     if (!(p >= 0 && p < 1)) throw new Ops.ShapeError({ op: "dropout", detail: `rate must be in [0, 1), got ${p}` })
-    const u = f64(x.size).subarray(0, x.size)
-    Rng.fillUniform(key, u)
     const out = alloc("dropout", x.rows, x.cols)
-    const keep = 1 - p
-    for (let i = 0; i < x.size; i++) out.data[i] = u[i] >= p ? x.data[i] / keep : 0
+    // The reference keeps element i when its uniform ((w >>> 8) + 0.5)·2⁻²⁴ ≥ p, i.e. when the
+    // integer w >>> 8 ≥ ⌈p·2²⁴ − 0.5⌉ (exact in f64).
+    const threshold = Math.ceil(p * 2 ** 24 - 0.5)
+    K.dropout(x.address, out.address, x.size, key.seed, key.stream, key.offset, threshold, 1 - p, mainScratch.tmp)
     return out
   }
 
@@ -545,26 +596,18 @@ export const make = (options: WasmBackendOptions = {}): WasmBackend => {
   // ---- optimisation ---------------------------------------------------------------------------------
 
   // AdamW (Loshchilov & Hutter 2019) as optax.adamw: bias-corrected moments, decoupled decay lr·wd·θ.
+  // In f32 SIMD: the constants are rounded to f32 once, which stays inside the optimizer tolerance.
   const adamw = (paramT: Tensor, gradT: Tensor, mT: Tensor, vT: Tensor, hp: AdamWParams): void => {
     const [param, grad, m, v] = [paramT, gradT, mT, vT].map((t) => as("adamw", t))
     for (const t of [grad, m, v]) Ops.sameShape("adamw", param, t)
     ops++
+    for (const t of [param, m, v]) written(t)
     const c1 = 1 - hp.beta1 ** hp.step
     const c2 = 1 - hp.beta2 ** hp.step
-    const { beta1, beta2, eps, lr, weightDecay } = hp
-    const pd = param.data
-    const gd = grad.data
-    const md = m.data
-    const vd = v.data
-    for (let i = 0; i < pd.length; i++) {
-      const g = gd[i]
-      const mi = beta1 * md[i] + (1 - beta1) * g
-      const vi = beta2 * vd[i] + (1 - beta2) * g * g
-      md[i] = mi
-      vd[i] = vi
-      const update = mi / c1 / (Math.sqrt(vi / c2) + eps)
-      pd[i] = pd[i] - lr * (update + weightDecay * pd[i])
-    }
+    K.adamw(
+      param.address, grad.address, m.address, v.address, param.size,
+      hp.beta1, 1 - hp.beta1, hp.beta2, 1 - hp.beta2, 1 / c1, 1 / c2, hp.eps, hp.lr, hp.weightDecay, mainScratch.tmp
+    )
   }
 
   const ema = (targetT: Tensor, sourceT: Tensor, rate: number): void => {
@@ -572,9 +615,8 @@ export const make = (options: WasmBackendOptions = {}): WasmBackend => {
     const source = as("ema", sourceT)
     Ops.sameShape("ema", target, source)
     ops++
-    const td = target.data
-    const sd = source.data
-    for (let i = 0; i < td.length; i++) td[i] = td[i] + rate * (sd[i] - td[i])
+    written(target)
+    K.ema(target.address, source.address, target.size, rate, mainScratch.tmp)
   }
 
   const random = (op: string, rows: number, cols: number, fill: (out: Float32Array) => void): Tensor => {
@@ -617,6 +659,7 @@ export const make = (options: WasmBackendOptions = {}): WasmBackend => {
     write: (dstT, data) => {
       const dst = as("write", dstT)
       if (data.length !== dst.size) throw new Ops.ShapeError({ op: "write", detail: `${data.length} values for ${Ops.show(dst)}` })
+      written(dst)
       dst.data.set(data)
     },
     read: (t) => Promise.resolve(as("read", t).data.slice()),
@@ -646,6 +689,7 @@ export const make = (options: WasmBackendOptions = {}): WasmBackend => {
       const src = as("copyInto", srcT)
       Ops.sameShape("copyInto", dst, src)
       ops++
+      written(dst)
       dst.data.set(src.data)
     },
     layerNorm,

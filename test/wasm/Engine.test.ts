@@ -120,3 +120,35 @@ describe("wasm engine", () => {
     expectShapeError("gatherRows", () => B.gatherRows(B.zeros(2, 3), B.fill(1, 1, 5)), /outside/)
   })
 })
+
+describe("wasm packed-operand cache", () => {
+  it("a right operand reused unchanged gives the same products, and every in-place write is seen", async () => {
+    const [m, k, n] = [5, 37, 29]
+    const flat = B.upload(randomData(1, 64 + k * n), 1, 64 + k * n)
+    const w = B.view(flat, 64, k, n)
+    const x = B.upload(randomData(2, m * k), m, k)
+    const xt = B.upload(randomData(3, m * n), m, n)
+    /** x·W and xt·Wᵀ on the WASM backend against the CPU on W's current contents. */
+    const check = async (label: string) => {
+      const host = (await B.read(flat)).slice(64)
+      const wc = cpu.upload(host, k, n)
+      const want = [cpu.matmul(cpu.upload(await B.read(x), m, k), wc).out, cpu.matmul(cpu.upload(await B.read(xt), m, n), wc, { transB: true }).out]
+      const got = [B.matmul(x, w).out, B.matmul(xt, w, { transB: true }).out]
+      for (let i = 0; i < 2; i++) assertClose(await B.read(got[i]), await cpu.read(want[i]), tolerances.matmul, `${label} product ${i}`)
+    }
+    // First, second (packs) and third (reuses) use.
+    for (const use of [1, 2, 3]) await check(`use ${use}`)
+    const grad = B.upload(randomData(4, 64 + k * n), 1, 64 + k * n)
+    const [mom, vel] = [B.zeros(1, 64 + k * n), B.zeros(1, 64 + k * n)]
+    const writes: ReadonlyArray<readonly [string, () => void]> = [
+      ["adamw", () => B.adamw(flat, grad, mom, vel, { lr: 0.1, beta1: 0.9, beta2: 0.999, eps: 1e-8, weightDecay: 0, step: 1 })],
+      ["ema", () => B.ema(flat, grad, 0.5)],
+      ["copyInto a view", () => B.copyInto(B.view(flat, 64, 1, n), B.fill(1, n, 3))],
+      ["write", () => B.write(flat, randomData(5, 64 + k * n))]
+    ]
+    for (const [name, write] of writes) {
+      write()
+      for (const use of [1, 2, 3]) await check(`after ${name}, use ${use}`)
+    }
+  })
+})

@@ -98,6 +98,16 @@ describe("wasm matmul", () => {
     }
   })
 
+  it("every row count below the 6-row tile (the narrow tiles) matches the CPU, every transpose", async () => {
+    for (let m = 1; m <= 7; m++) {
+      for (const transA of [false, true]) {
+        for (const transB of [false, true]) {
+          await checkCase(wasm, { m, k: KC + 3, n: 37, transA, transB, bias: true, activation: "silu", keepPre: true, seed: m }, "narrow")
+        }
+      }
+    }
+  })
+
   it("activations at large magnitudes (exp clamping, mish and gelu saturation) match the CPU", async () => {
     // B = identity scaled by 60, so C = 60·A spans [-60, 60].
     const k = 37
