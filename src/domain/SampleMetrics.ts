@@ -96,14 +96,19 @@ export const boundsOf = (x: Points, dim: number): Bounds => {
   return { lower, upper }
 }
 
-/** Share of the rows of x [n, dim] with some coordinate outside `bounds` or not finite. */
-export const shareOutside = (x: Points, dim: number, bounds: Bounds): number => {
+/**
+ * Share of the rows of x [n, dim] with some coordinate outside `bounds` widened by `margin` × its extent at each
+ * end, or not finite. A small margin (1e-6) keeps samples that a sampler clipped onto a bound in f32 inside.
+ */
+export const shareOutside = (x: Points, dim: number, bounds: Bounds, margin = 0): number => {
   const n = x.length / dim
+  const lower = bounds.lower.map((l, d) => l - margin * (bounds.upper[d] - l))
+  const upper = bounds.upper.map((u, d) => u + margin * (u - bounds.lower[d]))
   let count = 0
   for (let i = 0; i < n; i++) {
     for (let d = 0; d < dim; d++) {
       const v = x[i * dim + d]
-      if (!(v >= bounds.lower[d] && v <= bounds.upper[d])) {
+      if (!(v >= lower[d] && v <= upper[d])) {
         count++
         break
       }

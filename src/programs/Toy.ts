@@ -9,6 +9,12 @@
  * 1e-4 as SWG-JAX): the exact E[w₀ | z_t] is a convex combination of data weights, so this never
  * clips the true value above the floor and only discards impossible predictions (at β = 0 the range
  * is {1}: no guidance, as it should be). The iterate's weight coordinate is clipped to the same range.
+ *
+ * The guided clean prediction (z_t − σ·ε̃)/α is clipped to the data's range (the training points'
+ * bounding box, the weight range above): with ρ = 1 it is exactly E_π[z₀ | z_t], a mean of data points,
+ * so this changes nothing where the guidance is exact, and it stops the kicks a wrong ŵ₀ near 0 gives
+ * at the noisiest steps, which sent up to 1 % of the samples at β = 10 to |x| ≈ 5–70 (issue #14).
+ * Every metrics row reports the share of samples outside that range and beyond 1.5× the data's radius.
  */
 import { Console, Effect, Schema } from "effect"
 import * as Config from "../domain/Config.ts"
@@ -72,6 +78,13 @@ export class ToyConfig extends Schema.Class<ToyConfig>("ToyConfig")({
    * keeps ∇ log ŵ₀ from exploding where the network's weight estimate is mostly error.
    */
   minWeightFloor: Config.PositiveFinite.pipe(Config.withDefault(1e-4)),
+  /**
+   * Clip the guided clean prediction to the data's range at every step (x: the training points' bounding box,
+   * w: the data's weight range); false samples as before issue #14, for comparison.
+   */
+  clipCleanPrediction: Schema.Boolean.pipe(Config.withDefault(true)),
+  /** Share trimmed at each end of every projection's quantiles for the robust sliced W2. */
+  sw2Trim: Schema.Finite.check(Schema.isBetween({ minimum: 0, maximum: 0.25 })).pipe(Config.withDefault(0.01)),
   /** Samples per evaluated (β, ρ). */
   samples: Config.PositiveInt.pipe(Config.withDefault(2000)),
   /** Random projections of the sliced W2. */
@@ -87,7 +100,17 @@ export interface ToyMetric {
   readonly rho: number
   /** Sliced W2 between model samples and exact target samples. */
   readonly sw2: number
+  /** The same, each projection's quantiles trimmed by `sw2Trim` at both ends: what a few far samples cannot move. */
+  readonly sw2Trimmed: number
   readonly energyDistance: number
+  /** Energy distance between two independent exact sample sets: its sampling noise. */
+  readonly energyDistanceSampleNoise: number
+  /** Share of the samples outside the training points' bounding box (widened by 1e-6 of its extent for rounding). */
+  readonly outsideShare: number
+  /** Share of the samples farther than 1.5× the data's radius (largest distance from the data's mean) from its mean. */
+  readonly farShare: number
+  /** Largest distance of a sample from the data's mean, in data radii. */
+  readonly maxRadius: number
   /** The model's own error floor: unguided samples at β = 0 against exact data samples. */
   readonly sw2Floor: number
   /** The reweighted-data oracle (training points resampled ∝ w) against the target. */
@@ -157,7 +180,7 @@ export const train = Effect.fn("Toy.train")(function*(c: ToyConfig, dataset: Toy
     B.dispose(loss)
   }
   const eMin = data.energy.reduce((m, e) => Math.min(m, e), Infinity)
-  return { model: setup.model, network, schedule, eMax, eMin, data }
+  return { model: setup.model, network, schedule, eMax, eMin, data, box: SampleMetrics.boundsOf(data.points, 2) }
 })
 
 /** Per-step clip of the iterate's weight coordinate to the data's range (SWG-JAX's clip_denoised); x is free. */
@@ -166,10 +189,29 @@ const weightClip = (B: TensorBackend, minWeight: number) => ({
   hi: B.upload(Float32Array.from([Number.MAX_VALUE, Number.MAX_VALUE, 1]), 1, 3)
 })
 
-/** Guided samples x [n, 2] of the model at (β, ρ). */
+/**
+ * The guidance at (β, ρ): ŵ₀ clipped to the data's weight range floored at `minWeightFloor`, and (with
+ * `clipCleanPrediction`) the guided clean prediction clipped to `box` (the training points' bounds, `train`'s
+ * `box`) and that weight range.
+ */
+export const guidanceAt = (
+  c: ToyConfig, box: SampleMetrics.Bounds, energyRange: number, beta: number, rho: number
+): Swg.SwgGuidance => {
+  const minWeight = Math.exp(-beta * energyRange)
+  return new Swg.SwgGuidance({
+    scale: rho,
+    minWeight: Math.max(minWeight, c.minWeightFloor),
+    maxWeight: 1,
+    ...(c.clipCleanPrediction
+      ? { cleanRange: { lower: [box.lower[0], box.lower[1], minWeight], upper: [box.upper[0], box.upper[1], 1] } }
+      : {})
+  })
+}
+
+/** Guided samples x [n, 2] of the model at (β, ρ); `box` is `train`'s (the training points' bounds). */
 export const sampleAt = Effect.fn("Toy.sample")(function*(
   c: ToyConfig, network: EpsNetwork.EpsNetworkConfig, model: Model.Model, schedule: NoiseSchedule.Discrete,
-  energyRange: number, beta: number, rho: number, key: Rng.RngKey
+  energyRange: number, beta: number, rho: number, key: Rng.RngKey, box: SampleMetrics.Bounds
 ) {
   const backend = yield* Backend
   const minWeight = Math.exp(-beta * energyRange)
@@ -178,7 +220,7 @@ export const sampleAt = Effect.fn("Toy.sample")(function*(
     const out = SwgPolicy.sample({
       backend: ops, network, layout: model.layout, params: model.ema ?? model.params, condition, rows: c.samples,
       grid: SamplerSteps.discreteGrid(schedule), sampler: new Sampler.Ddpm({ temperature: 1 }),
-      guidance: new Swg.SwgGuidance({ scale: rho, minWeight: Math.max(minWeight, c.minWeightFloor), maxWeight: 1 }),
+      guidance: guidanceAt(c, box, energyRange, beta, rho),
       initialScale: 1, clip: weightClip(ops, minWeight), key
     })
     ops.dispose(condition)
@@ -197,7 +239,8 @@ export const toy = Effect.fn("toy")(function*(c: ToyConfig) {
   const metrics: Array<ToyMetric> = []
   for (const dataset of c.datasets) {
     const trained = yield* train(c, dataset)
-    const { model, network, schedule, data } = trained
+    const { model, network, schedule, data, box } = trained
+    const { centre, radius } = SampleMetrics.radiusOf(data.points, 2)
     const range = trained.eMax - trained.eMin
     const params = yield* backend.read(model.params)
     const ema = yield* backend.read(model.ema ?? model.params)
@@ -218,26 +261,40 @@ export const toy = Effect.fn("toy")(function*(c: ToyConfig) {
 
     const key = Rng.split(Rng.named(c.seed, "toy-eval"), dataset)
     const projections = Rng.named(c.seed, "sw2-projections")
-    const sw2 = (a: Float64Array, b: Float64Array) => SampleMetrics.slicedWasserstein2(a, b, 2, c.projections, projections)
+    const sw2 = (a: Float64Array, b: Float64Array, trim = 0) => SampleMetrics.slicedWasserstein2(a, b, 2, c.projections, projections, trim)
     const dataSamples = ToyData.sampleTarget(dataset, 0, c.samples, Rng.split(key, "target-0")).points
-    const unguided = yield* sampleAt(c, network, model, schedule, range, 0, 0, Rng.split(key, "floor"))
+    const unguided = yield* sampleAt(c, network, model, schedule, range, 0, 0, Rng.split(key, "floor"), box)
     const sw2Floor = sw2(unguided, dataSamples)
     const evaluate = (beta: number, rho: number) =>
       Effect.gen(function*() {
         const target = ToyData.sampleTarget(dataset, beta, c.samples, Rng.split(key, `target-${beta}`)).points
         const other = ToyData.sampleTarget(dataset, beta, c.samples, Rng.split(key, `target2-${beta}`)).points
         const oracle = ToyData.reweightedSample(data.points, data.energy, beta, c.samples, Rng.split(key, `oracle-${beta}`)).points
-        const samples = yield* sampleAt(c, network, model, schedule, range, beta, rho, Rng.split(key, `swg-${beta}-${rho}`))
+        const samples = yield* sampleAt(c, network, model, schedule, range, beta, rho, Rng.split(key, `swg-${beta}-${rho}`), box)
+        let maxDistance = 0
+        for (let i = 0; i < c.samples; i++) {
+          maxDistance = Math.max(maxDistance, Math.hypot(samples[2 * i] - centre[0], samples[2 * i + 1] - centre[1]))
+        }
         const metric: ToyMetric = {
           dataset, beta, rho,
           sw2: sw2(samples, target),
+          sw2Trimmed: sw2(samples, target, c.sw2Trim),
           energyDistance: SampleMetrics.energyDistance(samples, target, 2),
+          energyDistanceSampleNoise: SampleMetrics.energyDistance(other, target, 2),
+          // a sample the sampler clipped onto the box may exceed it by f32 rounding: not counted
+          outsideShare: SampleMetrics.shareOutside(samples, 2, box, 1e-6),
+          farShare: SampleMetrics.shareBeyond(samples, 2, centre, 1.5 * radius),
+          maxRadius: maxDistance / radius,
           sw2Floor,
           sw2Oracle: sw2(oracle, target),
           sw2SampleNoise: sw2(other, target)
         }
         metrics.push(metric)
-        yield* Console.log(`${dataset} β=${beta} ρ=${rho}: sw2 ${metric.sw2.toFixed(4)} (floor ${sw2Floor.toFixed(4)}, oracle ${metric.sw2Oracle.toFixed(4)}, noise ${metric.sw2SampleNoise.toFixed(4)})`)
+        yield* Console.log(
+          `${dataset} β=${beta} ρ=${rho}: sw2 ${metric.sw2.toFixed(4)} (floor ${sw2Floor.toFixed(4)}, oracle ${metric.sw2Oracle.toFixed(4)}, ` +
+            `noise ${metric.sw2SampleNoise.toFixed(4)}), trimmed ${metric.sw2Trimmed.toFixed(4)}, outside ${percent(metric.outsideShare)}, ` +
+            `beyond 1.5 radii ${percent(metric.farShare)}, farthest ${metric.maxRadius.toFixed(2)} radii`
+        )
         return { samples, target }
       })
     const panels: Array<{ samples: Float64Array; target: Float64Array }> = []
@@ -259,7 +316,9 @@ export const toy = Effect.fn("toy")(function*(c: ToyConfig) {
   return metrics
 })
 
-/** Axis limits spanning the exact targets (model outliers beyond them are not drawn). */
+const percent = (share: number): string => `${(100 * share).toFixed(2)} %`
+
+/** Axis limits spanning the exact targets (model samples beyond them are not drawn; each panel counts them). */
 const limitsOf = (clouds: ReadonlyArray<Float64Array>) => {
   let [x0, x1, y0, y1] = [Infinity, -Infinity, Infinity, -Infinity]
   for (const c of clouds) {
@@ -278,9 +337,10 @@ const limitsOf = (clouds: ReadonlyArray<Float64Array>) => {
 /** Markdown table: one row per (dataset, β, ρ). */
 export const metricsTable = (metrics: ReadonlyArray<ToyMetric>): string =>
   [
-    "| dataset | β | ρ | SW2(SWG, target) | floor (β=0, unguided) | ratio to floor | oracle | sample noise | energy distance |",
-    "| --- | --- | --- | --- | --- | --- | --- | --- | --- |",
+    "| dataset | β | ρ | SW2(SWG, target) | floor (β=0, unguided) | ratio to floor | oracle | sample noise | trimmed SW2 | energy distance | energy sample noise | outside data range | beyond 1.5 radii | farthest (radii) |",
+    "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
     ...metrics.map((m) =>
-      `| ${m.dataset} | ${m.beta} | ${m.rho} | ${m.sw2.toFixed(4)} | ${m.sw2Floor.toFixed(4)} | ${(m.sw2 / m.sw2Floor).toFixed(2)} | ${m.sw2Oracle.toFixed(4)} | ${m.sw2SampleNoise.toFixed(4)} | ${m.energyDistance.toFixed(4)} |`
+      `| ${m.dataset} | ${m.beta} | ${m.rho} | ${m.sw2.toFixed(4)} | ${m.sw2Floor.toFixed(4)} | ${(m.sw2 / m.sw2Floor).toFixed(2)} | ${m.sw2Oracle.toFixed(4)} | ${m.sw2SampleNoise.toFixed(4)} | ` +
+      `${m.sw2Trimmed.toFixed(4)} | ${m.energyDistance.toFixed(4)} | ${m.energyDistanceSampleNoise.toFixed(4)} | ${percent(m.outsideShare)} | ${percent(m.farShare)} | ${m.maxRadius.toFixed(2)} |`
     )
   ].join("\n") + "\n"

@@ -189,6 +189,10 @@ describe("SampleMetrics: samples outside the data's range", () => {
     expect(SampleMetrics.shareOutside(data, 2, b)).toBe(0)
     const x = Float64Array.from([0, 0, 3.1, 0, 0, -2.5, 3, 2, Number.NaN, 0])
     expect(SampleMetrics.shareOutside(x, 2, b)).toBeCloseTo(3 / 5, 15)
+    // a margin widens each range by that share of its extent (x: 4, y: 4) at both ends
+    const near = Float64Array.from([3.03, 0, -1.05, 0, 0, 2.05])
+    expect(SampleMetrics.shareOutside(near, 2, b)).toBe(1)
+    expect(SampleMetrics.shareOutside(near, 2, b, 0.01)).toBeCloseTo(2 / 3, 15)
   })
 
   it("radius is the largest distance from the mean; shareBeyond counts rows farther than a given radius", () => {
