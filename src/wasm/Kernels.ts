@@ -96,21 +96,27 @@ class Vec {
   /**
    * eˣ of the vector in `x`, left on the stack: x = n·ln2 + r with |r| ≤ ln2/2, eʳ by Cephes'
    * degree-6 polynomial (expf.c, ≈1 ulp), 2ⁿ built in the exponent bits. x is clamped to
-   * [−87, 88] so 2ⁿ stays a normal float.
+   * [−87, 88] so 2ⁿ stays a normal float (pmin/pmax with x first: one instruction each, NaN kept).
+   * n is rounded by adding 1.5·2²³, after which the float's low mantissa bits hold n as an integer.
    */
   exp(x: Local): void {
     const f = this.f
     const [t, n, r] = [this.take(), this.take(), this.take()]
-    f.localGet(x).f32x4Const(-87).f32x4Max().f32x4Const(88).f32x4Min().localSet(t)
-    f.localGet(t).f32x4Const(Math.LOG2E).f32x4Mul().f32x4Nearest().localSet(n)
-    f.localGet(t).localGet(n).f32x4Const(0.693359375).f32x4Mul().f32x4Sub()
-    f.localGet(n).f32x4Const(-2.12194440e-4).f32x4Mul().f32x4Sub().localSet(r)
-    f.f32x4Const(1.9875691500e-4)
+    const MAGIC = 12582912 // 1.5·2²³
+    const MAGIC_BITS = 0x4b400000
+    f.localGet(x).localGet(f.constant("f32x4", -87)).f32x4Pmax().localGet(f.constant("f32x4", 88)).f32x4Pmin().localSet(t)
+    f.localGet(t).localGet(f.constant("f32x4", Math.LOG2E)).f32x4Mul().localGet(f.constant("f32x4", MAGIC)).f32x4Add().localSet(n)
+    // r = t − n·ln2 (ln2 in two parts, Cody–Waite), n = (t·log2e + MAGIC) − MAGIC
+    f.localGet(n).localGet(f.constant("f32x4", MAGIC)).f32x4Sub().localSet(r)
+    f.localGet(t).localGet(r).localGet(f.constant("f32x4", 0.693359375)).f32x4Mul().f32x4Sub()
+    f.localGet(r).localGet(f.constant("f32x4", -2.12194440e-4)).f32x4Mul().f32x4Sub().localSet(r)
+    f.localGet(f.constant("f32x4", 1.9875691500e-4))
     for (const c of [1.3981999507e-3, 8.3334519073e-3, 4.1665795894e-2, 1.6666665459e-1, 5.0000001201e-1]) {
-      f.localGet(r).f32x4Mul().f32x4Const(c).f32x4Add()
+      f.localGet(r).f32x4Mul().localGet(f.constant("f32x4", c)).f32x4Add()
     }
-    f.localGet(r).localGet(r).f32x4Mul().f32x4Mul().localGet(r).f32x4Add().f32x4Const(1).f32x4Add()
-    f.localGet(n).i32x4TruncSatF32x4S().i32x4Const(127).i32x4Add().i32Const(23).i32x4Shl()
+    f.localGet(r).localGet(r).f32x4Mul().f32x4Mul().localGet(r).f32x4Add().localGet(f.constant("f32x4", 1)).f32x4Add()
+    // 2ⁿ: exponent field n + 127, from the integer in n's bits.
+    f.localGet(n).localGet(f.constant("i32x4", 127 - MAGIC_BITS)).i32x4Add().i32Const(23).i32x4Shl()
     f.f32x4Mul()
     this.release(t, n, r)
   }
@@ -120,7 +126,7 @@ class Vec {
     const f = this.f
     const m = this.take()
     f.localGet(x).f32x4Neg().localSet(m)
-    f.f32x4Const(1).f32x4Const(1)
+    f.localGet(f.constant("f32x4", 1)).localGet(f.constant("f32x4", 1))
     this.exp(m)
     f.f32x4Add().f32x4Div()
     this.release(m)
@@ -131,9 +137,9 @@ class Vec {
     const f = this.f
     const d = this.take()
     f.localGet(x).localGet(x).f32x4Add().localSet(d)
-    f.f32x4Const(1).f32x4Const(2)
+    f.localGet(f.constant("f32x4", 1)).localGet(f.constant("f32x4", 2))
     this.exp(d)
-    f.f32x4Const(1).f32x4Add().f32x4Div().f32x4Sub()
+    f.localGet(f.constant("f32x4", 1)).f32x4Add().f32x4Div().f32x4Sub()
     this.release(d)
   }
 
@@ -141,11 +147,11 @@ class Vec {
   log1p(t: Local): void {
     const f = this.f
     const [s, s2] = [this.take(), this.take()]
-    f.localGet(t).localGet(t).f32x4Const(2).f32x4Add().f32x4Div().localSet(s)
+    f.localGet(t).localGet(t).localGet(f.constant("f32x4", 2)).f32x4Add().f32x4Div().localSet(s)
     f.localGet(s).localGet(s).f32x4Mul().localSet(s2)
-    f.f32x4Const(1 / 13)
-    for (const c of [1 / 11, 1 / 9, 1 / 7, 1 / 5, 1 / 3, 1]) f.localGet(s2).f32x4Mul().f32x4Const(c).f32x4Add()
-    f.localGet(s).f32x4Mul().f32x4Const(2).f32x4Mul()
+    f.localGet(f.constant("f32x4", 1 / 13))
+    for (const c of [1 / 11, 1 / 9, 1 / 7, 1 / 5, 1 / 3, 1]) f.localGet(s2).f32x4Mul().localGet(f.constant("f32x4", c)).f32x4Add()
+    f.localGet(s).f32x4Mul().localGet(f.constant("f32x4", 2)).f32x4Mul()
     this.release(s, s2)
   }
 
@@ -156,7 +162,7 @@ class Vec {
     f.localGet(x).f32x4Abs().f32x4Neg().localSet(a)
     this.exp(a)
     f.localSet(e)
-    f.f32x4Const(0).localGet(x).f32x4Pmax()
+    f.localGet(f.constant("f32x4", 0)).localGet(x).f32x4Pmax()
     this.log1p(e)
     f.f32x4Add()
     this.release(a, e)
@@ -169,18 +175,19 @@ class Vec {
   mishParts(x: Local, t: Local, e: Local): void {
     const f = this.f
     const c = this.take()
-    f.localGet(x).f32x4Const(20).f32x4Min().localSet(c)
+    f.localGet(x).localGet(f.constant("f32x4", 20)).f32x4Pmin().localSet(c)
     this.exp(c)
     f.localSet(e)
-    f.localGet(e).localGet(e).f32x4Const(2).f32x4Add().f32x4Mul().localSet(c)
-    f.localGet(c).localGet(c).f32x4Const(2).f32x4Add().f32x4Div().localSet(t)
+    f.localGet(e).localGet(e).localGet(f.constant("f32x4", 2)).f32x4Add().f32x4Mul().localSet(c)
+    f.localGet(c).localGet(c).localGet(f.constant("f32x4", 2)).f32x4Add().f32x4Div().localSet(t)
     this.release(c)
   }
 
   /** 2u for gelu's tanh form: 0.5(1 + tanh u) = σ(2u), u = √(2/π)(x + 0.044715x³). */
   geluArg(x: Local, out: Local): void {
-    this.f.localGet(x).localGet(x).f32x4Mul().f32x4Const(0.044715).f32x4Mul().f32x4Const(1).f32x4Add()
-      .localGet(x).f32x4Mul().f32x4Const(2 * Math.sqrt(2 / Math.PI)).f32x4Mul().localSet(out)
+    const f = this.f
+    f.localGet(x).localGet(x).f32x4Mul().localGet(f.constant("f32x4", 0.044715)).f32x4Mul().localGet(f.constant("f32x4", 1)).f32x4Add()
+      .localGet(x).f32x4Mul().localGet(f.constant("f32x4", 2 * Math.sqrt(2 / Math.PI))).f32x4Mul().localSet(out)
   }
 
   /** act(x), on the stack. */
@@ -191,7 +198,7 @@ class Vec {
         f.localGet(x)
         return
       case "relu":
-        f.f32x4Const(0).localGet(x).f32x4Pmax()
+        f.localGet(f.constant("f32x4", 0)).localGet(x).f32x4Pmax()
         return
       case "sigmoid":
         this.sigmoid(x)
@@ -235,24 +242,24 @@ class Vec {
         f.localGet(dy)
         break
       case "relu":
-        f.localGet(dy).localGet(x).f32x4Const(0).f32x4Gt().v128And()
+        f.localGet(dy).localGet(x).localGet(f.constant("f32x4", 0)).f32x4Gt().v128And()
         break
       case "sigmoid":
         this.sigmoid(x)
         f.localSet(s)
-        f.localGet(dy).localGet(s).f32x4Mul().f32x4Const(1).localGet(s).f32x4Sub().f32x4Mul()
+        f.localGet(dy).localGet(s).f32x4Mul().localGet(f.constant("f32x4", 1)).localGet(s).f32x4Sub().f32x4Mul()
         break
       case "silu":
         // s(1 + x(1 − s))
         this.sigmoid(x)
         f.localSet(s)
         f.localGet(dy).localGet(s).f32x4Mul()
-        f.f32x4Const(1).localGet(s).f32x4Sub().localGet(x).f32x4Mul().f32x4Const(1).f32x4Add().f32x4Mul()
+        f.localGet(f.constant("f32x4", 1)).localGet(s).f32x4Sub().localGet(x).f32x4Mul().localGet(f.constant("f32x4", 1)).f32x4Add().f32x4Mul()
         break
       case "tanh":
         this.tanh(x)
         f.localSet(s)
-        f.localGet(dy).f32x4Const(1).localGet(s).localGet(s).f32x4Mul().f32x4Sub().f32x4Mul()
+        f.localGet(dy).localGet(f.constant("f32x4", 1)).localGet(s).localGet(s).f32x4Mul().f32x4Sub().f32x4Mul()
         break
       case "softplus":
         f.localGet(dy)
@@ -263,13 +270,13 @@ class Vec {
         // t = tanh u = 2σ(2u) − 1; 0.5(1 + t) + 0.5x(1 − t²)·√(2/π)(1 + 3·0.044715x²)
         const u = this.take()
         this.geluArg(x, u)
-        f.f32x4Const(2)
+        f.localGet(f.constant("f32x4", 2))
         this.sigmoid(u)
-        f.f32x4Mul().f32x4Const(1).f32x4Sub().localSet(s)
-        f.f32x4Const(0.5).localGet(s).f32x4Const(0.5).f32x4Mul().f32x4Add()
-        f.f32x4Const(1).localGet(s).localGet(s).f32x4Mul().f32x4Sub()
-        f.localGet(x).f32x4Const(0.5 * Math.sqrt(2 / Math.PI)).f32x4Mul().f32x4Mul()
-        f.localGet(x).localGet(x).f32x4Mul().f32x4Const(3 * 0.044715).f32x4Mul().f32x4Const(1).f32x4Add().f32x4Mul()
+        f.f32x4Mul().localGet(f.constant("f32x4", 1)).f32x4Sub().localSet(s)
+        f.localGet(f.constant("f32x4", 0.5)).localGet(s).localGet(f.constant("f32x4", 0.5)).f32x4Mul().f32x4Add()
+        f.localGet(f.constant("f32x4", 1)).localGet(s).localGet(s).f32x4Mul().f32x4Sub()
+        f.localGet(x).localGet(f.constant("f32x4", 0.5 * Math.sqrt(2 / Math.PI))).f32x4Mul().f32x4Mul()
+        f.localGet(x).localGet(x).f32x4Mul().localGet(f.constant("f32x4", 3 * 0.044715)).f32x4Mul().localGet(f.constant("f32x4", 1)).f32x4Add().f32x4Mul()
         f.f32x4Add().localGet(dy).f32x4Mul()
         this.release(u)
         break
@@ -279,8 +286,8 @@ class Vec {
         const e = this.take()
         this.mishParts(x, s, e)
         f.localGet(s)
-        f.f32x4Const(1).localGet(s).localGet(s).f32x4Mul().f32x4Sub().localGet(x).f32x4Mul()
-        f.localGet(e).localGet(e).f32x4Const(1).f32x4Add().f32x4Div().f32x4Mul()
+        f.localGet(f.constant("f32x4", 1)).localGet(s).localGet(s).f32x4Mul().f32x4Sub().localGet(x).f32x4Mul()
+        f.localGet(e).localGet(e).localGet(f.constant("f32x4", 1)).f32x4Add().f32x4Div().f32x4Mul()
         f.f32x4Add().localGet(dy).f32x4Mul()
         this.release(e)
         break
@@ -571,10 +578,10 @@ const HIGH_WORDS = [4, 5, 6, 7, 12, 13, 14, 15, 20, 21, 22, 23, 28, 29, 30, 31]
 /** Four Philox4x32-10 streams at once (element i in lane i); leaves word 0 in x[0]. */
 const philoxWord0 = (f: FunctionBuilder, x: ReadonlyArray<Local>, k0: Local, k1: Local, hi: Local, lo: Local): void => {
   const mulHiLo = (v: Local, m: number, hiOut: Local, loOut: Local) => {
-    f.localGet(v).i32x4Const(m).i64x2ExtmulLowI32x4U()
-    f.localGet(v).i32x4Const(m).i64x2ExtmulHighI32x4U()
+    f.localGet(v).localGet(f.constant("i32x4", m)).i64x2ExtmulLowI32x4U()
+    f.localGet(v).localGet(f.constant("i32x4", m)).i64x2ExtmulHighI32x4U()
     f.i8x16Shuffle(HIGH_WORDS).localSet(hiOut)
-    f.localGet(v).i32x4Const(m).i32x4Mul().localSet(loOut)
+    f.localGet(v).localGet(f.constant("i32x4", m)).i32x4Mul().localSet(loOut)
   }
   const [hi1, lo1] = [f.local("v128"), f.local("v128")]
   for (let round = 0; round < 10; round++) {
@@ -585,8 +592,8 @@ const philoxWord0 = (f: FunctionBuilder, x: ReadonlyArray<Local>, k0: Local, k1:
     f.localGet(lo1).localSet(x[1])
     f.localGet(hi).localGet(x[3]).v128Xor().localGet(k1).v128Xor().localSet(x[2])
     f.localGet(lo).localSet(x[3])
-    f.localGet(k0).i32x4Const(PHILOX_W0).i32x4Add().localSet(k0)
-    f.localGet(k1).i32x4Const(PHILOX_W1).i32x4Add().localSet(k1)
+    f.localGet(k0).localGet(f.constant("i32x4", PHILOX_W0)).i32x4Add().localSet(k0)
+    f.localGet(k1).localGet(f.constant("i32x4", PHILOX_W1)).i32x4Add().localSet(k1)
   }
 }
 
@@ -602,8 +609,8 @@ const dropout = (): FunctionBuilder => {
   overVectors(f, n, tmp, [{ base: x, input: true, output: false }, { base: out, input: false, output: true }], ([ax, aout]) => {
     f.localGet(counter).localSet(words[0])
     f.localGet(offset).i32x4Splat().localSet(words[1])
-    f.i32x4Const(0).localSet(words[2])
-    f.i32x4Const(0).localSet(words[3])
+    f.localGet(f.constant("i32x4", 0)).localSet(words[2])
+    f.localGet(f.constant("i32x4", 0)).localSet(words[3])
     f.localGet(seed).i32x4Splat().localSet(k0)
     f.localGet(stream).i32x4Splat().localSet(k1)
     philoxWord0(f, words, k0, k1, hi, lo)
@@ -616,7 +623,7 @@ const dropout = (): FunctionBuilder => {
       .f64x2PromoteLowF32x4().localGet(keepV).f64x2Div().f32x4DemoteF64x2Zero()
     f.i8x16Shuffle([0, 1, 2, 3, 4, 5, 6, 7, 16, 17, 18, 19, 20, 21, 22, 23])
     f.localGet(mask).v128And().v128Store()
-    f.localGet(counter).i32x4Const(4).i32x4Add().localSet(counter)
+    f.localGet(counter).localGet(f.constant("i32x4", 4)).i32x4Add().localSet(counter)
   })
   return f
 }

@@ -56,6 +56,9 @@ export class FunctionBuilder {
   readonly params: ReadonlyArray<Local>
   private readonly locals: Array<Local> = []
   private readonly code: Array<number> = []
+  /** Runs before `code`: hoisted constants. */
+  private readonly prologue: Array<number> = []
+  private readonly constants = new Map<string, Local>()
 
   constructor(name: string, params: ReadonlyArray<ValType>) {
     this.name = name
@@ -66,6 +69,21 @@ export class FunctionBuilder {
   local(type: ValType): Local {
     const l = { index: this.params.length + this.locals.length, type }
     this.locals.push(l)
+    return l
+  }
+
+  /**
+   * A v128 local holding `v` in every lane, set once at the function's start. V8 materialises a
+   * v128.const with several instructions at each use; inside a loop a local is cheaper.
+   */
+  constant(lanes: "f32x4" | "i32x4", v: number): Local {
+    const key = `${lanes} ${v}`
+    const known = this.constants.get(key)
+    if (known !== undefined) return known
+    const l = this.local("v128")
+    const lane = [...new Uint8Array((lanes === "f32x4" ? new Float32Array([v]) : new Int32Array([v])).buffer)]
+    this.prologue.push(0xfd, ...uleb(0x0c), ...lane, ...lane, ...lane, ...lane, 0x21, ...uleb(l.index))
+    this.constants.set(key, l)
     return l
   }
 
@@ -365,7 +383,7 @@ export class FunctionBuilder {
   /** Encoded body: local declarations then the code. */
   encode(): Array<number> {
     const decls = this.locals.map((l) => [1, valType[l.type]])
-    const body = [...vec(decls), ...this.code, 0x0b]
+    const body = [...vec(decls), ...this.prologue, ...this.code, 0x0b]
     return [...uleb(body.length), ...body]
   }
 
