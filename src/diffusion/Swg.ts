@@ -84,10 +84,15 @@ export const clipCleanPrediction = (
   const B = backend
   const lower = B.upload(Float32Array.from(range.lower), 1, zT.cols)
   const upper = B.upload(Float32Array.from(range.upper), 1, zT.cols)
-  const x0 = B.affine(B.binary("sub", zT, B.affine(eps, point.sigma, 0)), 1 / point.alpha, 0)
-  const clipped = B.binary("min", B.binary("max", x0, lower), upper)
-  const out = B.affine(B.binary("sub", zT, B.affine(clipped, point.alpha, 0)), 1 / point.sigma, 0)
-  for (const t of [lower, upper, x0, clipped]) B.dispose(t)
+  const temporaries: Array<Tensor> = [lower, upper]
+  const temp = (t: Tensor) => {
+    temporaries.push(t)
+    return t
+  }
+  const x0 = B.affine(temp(B.binary("sub", zT, temp(B.affine(eps, point.sigma, 0)))), 1 / point.alpha, 0)
+  const clipped = temp(B.binary("min", temp(B.binary("max", temp(x0), lower)), upper))
+  const out = B.affine(temp(B.binary("sub", zT, temp(B.affine(clipped, point.alpha, 0)))), 1 / point.sigma, 0)
+  for (const t of temporaries) B.dispose(t)
   return out
 }
 
