@@ -243,10 +243,10 @@ const behaviourFitCommand = Command.make("behaviour-fit", {
   ...offlineFlags,
   probes: optionalInt("probes", "held-out states at which actions are compared (default 64)"),
   neighbours: optionalInt("neighbours", "nearest data states per probe (default 128)"),
-  json: Flag.String("json").pipe(Flag.withDescription("also write the report as JSON to this file"), Flag.optional)
-}, Effect.fn(function*({ backend, probes, neighbours, temperature, parameters, json, ...f }) {
   temperature: Flag.Finite("temperature").pipe(Flag.withDescription("sampling temperature of diffusion BC (default 1)"), Flag.optional),
   parameters: Flag.Literals("parameters", ["ema", "live"]).pipe(Flag.withDescription("sample with the EMA (default) or the live parameters"), Flag.optional),
+  json: Flag.String("json").pipe(Flag.withDescription("also write the report as JSON to this file"), Flag.optional)
+}, Effect.fn(function*({ backend, probes, neighbours, temperature, parameters, json, ...f }) {
   const c = yield* offlineConfig(f, undefined)
   const options = yield* Schema.decodeUnknownEffect(BehaviourFitOptions)(present({ probes, neighbours, temperature, parameters }))
   const report = yield* behaviourFit(c, options).pipe(Effect.provide(offlineLayers(backend)))
