@@ -20,7 +20,8 @@ import * as LearningCurves from "./programs/LearningCurves.ts"
 import { join } from "node:path"
 import * as Generate from "./datagen/Generate.ts"
 import { ScalingConfig, scaling } from "./programs/Scaling.ts"
-import { DemoConfig, demo } from "./programs/Demo.ts"
+import * as Start from "./programs/Start.ts"
+import * as ProgressBar from "./services/ProgressBar.ts"
 import { BehaviourFitOptions, behaviourFit, markdown as behaviourFitMarkdown } from "./programs/BehaviourFit.ts"
 import { Backend, BackendChoice } from "./services/Backend.ts"
 
@@ -46,19 +47,30 @@ const optionalInt = (name: string, description: string) =>
 const present = (fields: Record<string, Option.Option<unknown>>): Record<string, unknown> =>
   Object.fromEntries(Object.entries(fields).flatMap(([k, v]) => (Option.isSome(v) ? [[k, v.value]] : [])))
 
-const demoCommand = Command.make(
-  "demo",
-  {
-    backend: backendFlag,
-    steps: optionalInt("steps", "optimisation steps (default 300)"),
-    batch: optionalInt("batch", "minibatch size (default 256)"),
-    seed: optionalInt("seed", "random seed (default 0)")
-  },
-  Effect.fn(function*({ backend, ...flags }) {
-    const config = yield* Schema.decodeUnknownEffect(DemoConfig)(present(flags))
-    yield* demo(config).pipe(Effect.provide(Backend.layer(backend)))
-  })
-).pipe(Command.withDescription("train a small MLP regression and report the backend and its throughput"))
+const startFlags = {
+  backend: backendFlag,
+  quick: Flag.Boolean("quick").pipe(Flag.withDescription("the same two parts, smaller: under 30 s (CI)"), Flag.withDefault(false)),
+  outDir: Flag.String("out").pipe(Flag.withDescription("output directory (default out/start)"), Flag.optional),
+  seed: optionalInt("seed", "random seed (default 0)")
+}
+
+const runStart = Effect.fn(function*({ backend, quick, ...flags }: {
+  readonly backend: BackendChoice
+  readonly quick: boolean
+  readonly outDir: Option.Option<string>
+  readonly seed: Option.Option<number>
+}) {
+  const config = yield* Schema.decodeUnknownEffect(Start.StartConfig)({ ...(quick ? Start.quick : {}), ...present(flags) })
+  yield* Start.start(config).pipe(Effect.provide(
+    Layer.mergeAll(Backend.layer(backend), Checkpoints.layer, Plots.layer, ProgressBar.layer, DatasetStore.layer, Environments.layer)
+  ))
+})
+
+const startDescription = "the main job in miniature: SWG on a 2-D toy (guided vs unguided against the exact target, with a figure), " +
+  "then an SWG agent trained offline on a Pendulum dataset made on the spot and rolled out"
+
+const startCommand = Command.make("start", startFlags, runStart).pipe(Command.withDescription(startDescription))
+const demoCommand = Command.make("demo", startFlags, runStart).pipe(Command.withDescription(`the same as start: ${startDescription}`))
 
 const benchCommand = Command.make(
   "bench",
@@ -339,7 +351,7 @@ const datasetCommand = Command.make("dataset").pipe(
 
 const root = Command.make("dgrl").pipe(
   Command.withSubcommands([
-    demoCommand, benchCommand, toyCommand, scalingCommand, datasetCommand,
+    startCommand, demoCommand, benchCommand, toyCommand, scalingCommand, datasetCommand,
     trainCriticCommand, trainSwgCommand, trainBaselineCommand, evaluateCommand, sweepCommand, resultsCommand, tableCommand,
     criticReportCommand,
     behaviourFitCommand
