@@ -41,7 +41,7 @@ export class ShapeError extends Schema.TaggedError<ShapeError>()("ShapeError", {
 /**
  * A gather/scatter index outside [0, rows) or not an integer: `index` at `position` of the indices, for an operand
  * of `rows` rows. The CPU backend throws it from the op; the GPU backend cannot check device-side indices before
- * dispatch, so its kernels record the first fault and `read` rejects with it (see GpuBackend).
+ * dispatch, so the first faulting kernel records it and the next `read` rejects with it (see GpuBackend).
  */
 export class IndexOutOfRange extends Schema.TaggedError<IndexOutOfRange>()("IndexOutOfRange", {
   op: Schema.String,

@@ -10,9 +10,10 @@
  *
  * Failures: shapes are checked on the host (ShapeError), and so is every allocation against the device's buffer
  * and binding limits (OutOfMemory, before Dawn sees the request). Gather/scatter indices live on the device, so
- * they are checked there: the kernels record the first bad index in a small fault buffer that every `read` copies
- * back with its data, and a read after a fault rejects with IndexOutOfRange, the error the CPU backend throws
- * from the op itself.
+ * they are checked there: the first op that meets a bad index records it in a small fault buffer that every
+ * `read` copies back with its data, and a read after a fault rejects with IndexOutOfRange (then clears it), the
+ * error the CPU backend throws from the op itself. The check costs ~10 % on an H200 (gather 22 → 26 µs at 256
+ * indices, scatter 0.73 → 0.82 ms at 4096; one run each).
  */
 import { Schema } from "effect"
 import * as Ops from "../domain/Ops.ts"

@@ -1,8 +1,9 @@
 /**
  * gatherRows: out[j, c] = x[idx[j], c] for indices (integer-valued floats) in [0, rows). The indices live on the
- * device, so they cannot be checked before dispatch: invocation 0 scans them in order and records the first bad
- * one in `indexFault` (reported by the host at the next read, as the CPU reference would throw it), and the rows
- * of bad indices are written as 0.
+ * device, so they cannot be checked before dispatch: the invocation of (j, 0) checks idx[j] and a bad one is
+ * recorded in `indexFault` (reported by the host at the next read, as the CPU reference would throw it; with
+ * several bad indices the one recorded is whichever invocation got there first, where the CPU names the first
+ * position). Rows of bad indices are written as 0.
  * Bindings: 0 params, 1 x (read), 2 indices (read), 3 out (write), 4 indexFault (write).
  * Dispatch: grid1d(n·cols, WORKGROUP_SIZE), one invocation per output element.
  * Reference: CpuBackend.gatherRows.
@@ -25,14 +26,6 @@ override WORKGROUP_SIZE: u32 = 256u;
 @compute @workgroup_size(WORKGROUP_SIZE)
 fn gatherRows(@builtin(workgroup_id) wg: vec3u, @builtin(num_workgroups) groups: vec3u, @builtin(local_invocation_index) li: u32) {
   let i = (wg.y * groups.x + wg.x) * WORKGROUP_SIZE + li;
-  if (i == 0u) {
-    for (var j = 0u; j < params.n; j++) {
-      if (!isRowIndex(indices[j], params.rows)) {
-        recordIndexFault(INDEX_FAULT_GATHER, j, indices[j], params.rows);
-        break;
-      }
-    }
-  }
   if (i >= params.n * params.cols) {
     return;
   }
@@ -40,6 +33,9 @@ fn gatherRows(@builtin(workgroup_id) wg: vec3u, @builtin(num_workgroups) groups:
   let c = i % params.cols;
   let v = indices[j];
   if (!isRowIndex(v, params.rows)) {
+    if (c == 0u) {
+      recordIndexFault(INDEX_FAULT_GATHER, j, v, params.rows);
+    }
     out[i] = 0.0;
     return;
   }
