@@ -274,7 +274,7 @@ const tableTasks = ["maze2d-umaze-v1", "maze2d-medium-v1", "halfcheetah-medium-v
 /** results.md, results.json, the score and sweep plots, and the learning curves under <results>/curves. */
 const buildResults = (results: string, runs: string) =>
   Effect.gen(function*() {
-    const { markdown } = yield* Results.build(results, Methods, tableTasks)
+    const { markdown } = yield* Results.build(results, ["data", ...Methods], tableTasks)
     const curves = yield* LearningCurves.plot(runs, join(results, "curves"))
     yield* Console.log(markdown)
     yield* Console.log(`learning curves: ${curves.length} figures in ${join(results, "curves")}`)

@@ -19,6 +19,7 @@ import * as Critic from "../rl/Critic.ts"
 import * as CriticReport from "../rl/CriticReport.ts"
 import * as IqlActor from "../rl/IqlActor.ts"
 import * as OfflineData from "../rl/OfflineData.ts"
+import * as Summary from "../datagen/Summary.ts"
 import * as SwgAgent from "../rl/SwgAgent.ts"
 import { Backend } from "../services/Backend.ts"
 import { Checkpoints, decodeHeaderField } from "../services/Checkpoints.ts"
@@ -261,6 +262,21 @@ const readEarlierResult = (path: string, episodes: number) =>
   ResultFile.readIfExists(path).pipe(Effect.map((r) => (r?.episodes === episodes ? r : undefined)))
 
 /**
+ * The data's own result: the behaviour score recorded at generation (metadata/behavior/*), else the
+ * mean return of the dataset's complete episodes; its clip share from the dataset's actions.
+ */
+export const dataResult = (task: string, seed: number, raw: OfflineDataset.OfflineDataset): ResultFile.OfflineResult => {
+  const recorded = Summary.behaviourFromMetadata(raw)
+  const summary = Summary.summarize(raw, { name: task, path: "" })
+  const returnMean = recorded?.return ?? summary.returns?.mean ?? Number.NaN
+  const normalizedScore = recorded?.normalizedScore ?? (Environment.isScoredTask(task) ? Environment.normalizedScore(task, returnMean) : null)
+  return {
+    task, method: "data", seed, episodes: summary.episodes, returnMean, normalizedScore,
+    clipShare: ResultFile.saturated(raw.actions) / Math.max(raw.actions.length, 1)
+  }
+}
+
+/**
  * Stage 3: rollouts of each method; one result file per (task, method, seed). With `resume` (the
  * default) a method whose result file exists for the same episode count is not evaluated again.
  */
@@ -298,6 +314,12 @@ export const evaluate = Effect.fn("Offline.evaluate")(function*(c: OfflineConfig
       runs.push({ method, policy: (obs, t) => SwgAgent.act(backend, agent, { _tag: "Idql", candidates: e.candidates, temperature: e.temperature, rule: "greedy", critic, weightFunction: c.swg.weightFunction }, obs, Rng.at(key("idql"), t)) })
     }
   }
+  // The data's own score and clip share, beside every method (no rollout: the dataset's episodes).
+  if (scales === undefined) {
+    const data = dataResult(c.task, c.seed, raw)
+    results.push(data)
+    yield* ResultFile.write(ResultFile.pathOf(c.resultsDir, c.task, "data", c.seed), data)
+  }
   for (const run of runs) {
     const suffix = scales === undefined ? "" : `-rho${run.rho}`
     const path = ResultFile.pathOf(c.resultsDir, c.task, run.method, c.seed, scales === undefined ? undefined : run.rho)
@@ -310,16 +332,22 @@ export const evaluate = Effect.fn("Offline.evaluate")(function*(c: OfflineConfig
     const outcome = yield* Effect.scoped(Effect.gen(function*() {
       const env = yield* environmentFor(c.task, e.episodes)
       const tracker = yield* progress.start(`evaluate ${c.task} ${run.method}${suffix} seed ${c.seed}`, env.maxEpisodeSteps)
+      let entries = 0
+      let saturated = 0
       const policy = (obs: Float64Array, t: number) =>
         run.policy(obs, t).pipe(
-          Effect.tap(() => tracker.update(t + 1, { running: `${obs.length / env.observationDim}` })))
+          Effect.tap((actions) => {
+            entries += actions.length
+            saturated += ResultFile.saturated(actions)
+            return tracker.update(t + 1, { running: `${obs.length / env.observationDim}` })
+          }))
       const r = yield* Environment.rolloutEffect(env, policy, 1_000_000 + c.seed, { runningOnly: true })
       const returnMean = Statistics.mean(Array.from(r.returns))
-      return { returnMean, normalizedScore: scoreOf(env, returnMean) }
+      return { returnMean, normalizedScore: scoreOf(env, returnMean), clipShare: saturated / Math.max(entries, 1) }
     }))
     const result: ResultFile.OfflineResult = {
       task: c.task, method: run.method, seed: c.seed, episodes: e.episodes,
-      returnMean: outcome.returnMean, normalizedScore: outcome.normalizedScore,
+      returnMean: outcome.returnMean, normalizedScore: outcome.normalizedScore, clipShare: outcome.clipShare,
       ...(run.rho === undefined ? {} : { guidanceScale: run.rho })
     }
     results.push(result)

@@ -16,9 +16,25 @@ export const OfflineResult = Schema.Struct({
   returnMean: Schema.Finite,
   episodes: Schema.Int,
   /** Guidance scale ρ, for SWG runs. */
-  guidanceScale: Schema.optionalKey(Schema.Finite)
+  guidanceScale: Schema.optionalKey(Schema.Finite),
+  /**
+   * Share of the action entries the policy chose within `SATURATION_MARGIN` of the ±1 action bound
+   * over all steps of all episodes (for method "data": of the dataset's actions). A policy whose
+   * share is far above the data's is pinned to the clip: a symptom of samples pushed out of range.
+   */
+  clipShare: Schema.optionalKey(Schema.Finite)
 })
 export type OfflineResult = typeof OfflineResult.Type
+
+/** How close to ±1 an action entry must be to count as saturated. */
+export const SATURATION_MARGIN = 1e-3
+
+/** Counts action entries within `SATURATION_MARGIN` of ±1. */
+export const saturated = (actions: ArrayLike<number>): number => {
+  let n = 0
+  for (let i = 0; i < actions.length; i++) if (Math.abs(actions[i]) >= 1 - SATURATION_MARGIN) n++
+  return n
+}
 
 /** Where the result of (task, method, seed) goes; `rho` for a guidance-scale sweep (`-rho<ρ>` in the name). */
 export const pathOf = (resultsDir: string, task: string, method: string, seed: number, rho?: number): string =>

@@ -48,14 +48,16 @@ interface SeedStats {
 const summarizeBy = <K extends string | number, F>(
   results: ReadonlyArray<{ readonly file: string; readonly result: OfflineResult }>,
   keyOf: (file: string, result: OfflineResult) => K | undefined,
-  fields: (result: OfflineResult) => F
+  fields: (result: OfflineResult) => F,
+  valueOf: (result: OfflineResult) => number | undefined = (r) => r.normalizedScore ?? r.returnMean
 ): Array<F & SeedStats> => {
   const groups = new Map<K, { fields: F; values: Array<number> }>()
   for (const { file, result } of results) {
     const key = keyOf(file, result)
-    if (key === undefined) continue
+    const value = valueOf(result)
+    if (key === undefined || value === undefined) continue
     const group = groups.get(key) ?? { fields: fields(result), values: [] }
-    group.values.push(result.normalizedScore ?? result.returnMean)
+    group.values.push(value)
     groups.set(key, group)
   }
   return [...groups.values()].map((g) => ({
@@ -66,6 +68,18 @@ const summarizeBy = <K extends string | number, F>(
 /** Mean and standard error over seeds of each (task, method); sweep files (…-rhoX-…) are excluded. */
 export const summarize = (results: ReadonlyArray<{ readonly file: string; readonly result: OfflineResult }>): Array<Summary> =>
   summarizeBy(results, (file, r) => (file.includes("-rho") ? undefined : `${r.task}\u0000${r.method}`), (r) => ({ task: r.task, method: r.method }))
+
+/**
+ * Per (task, method), the percentage of action entries at the ±1 bound (`clipShare`, mean over
+ * seeds; results written before the field existed are left out).
+ */
+export const summarizeClipShare = (results: ReadonlyArray<{ readonly file: string; readonly result: OfflineResult }>): Array<Summary> =>
+  summarizeBy(
+    results,
+    (file, r) => (file.includes("-rho") ? undefined : `${r.task}\u0000${r.method}`),
+    (r) => ({ task: r.task, method: r.method }),
+    (r) => (r.clipShare === undefined ? undefined : 100 * r.clipShare)
+  )
 
 /** Tasks named in `order` first, in that order, then the others alphabetically. */
 const orderTasks = (tasks: ReadonlyArray<string>, order: ReadonlyArray<string>): Array<string> => {
@@ -115,7 +129,10 @@ export const build = Effect.fn("Results.build")(function*(dir: string, methods: 
   const results = yield* collect(dir)
   const summaries = summarize(results)
   const sweep = summarizeSweep(results)
-  const markdown = table(summaries, methods, taskOrder) + (sweep.length === 0 ? "" : `\n${sweepTable(sweep)}`)
+  const clip = summarizeClipShare(results)
+  const markdown = table(summaries, methods, taskOrder) +
+    (clip.length === 0 ? "" : `\nPercentage of action entries within 0.001 of the ±1 bound (data: the dataset's actions):\n\n${table(clip, methods, taskOrder)}`) +
+    (sweep.length === 0 ? "" : `\n${sweepTable(sweep)}`)
   yield* writeJsonAtomically(join(dir, "results.json"), results.filter((r) => !r.file.includes("-rho")).map((r) => r.result))
   yield* writeTextAtomically(join(dir, "results.md"), markdown)
   const tasks = orderTasks([...new Set(summaries.map((s) => s.task))], taskOrder)

@@ -76,15 +76,24 @@ it.effect("trains the critic, SWG and IQL on Pendulum data and evaluates every m
     expect(report.groups.reduce((n, g) => n + g.steps, 0)).toBe(8 * 199)
     expect(report.markdown.split("\n")).toHaveLength(6)
     const results = yield* Offline.evaluate(config)
-    expect(results.map((r) => r.method).sort()).toEqual(["diffusion-bc", "idql", "iql", "swg", "swg-r"])
+    expect(results.map((r) => r.method).sort()).toEqual(["data", "diffusion-bc", "idql", "iql", "swg", "swg-r"])
+    // The data's own result: the mean return of its 8 complete episodes, and its actions' clip share.
+    const data = pendulumDataset()
+    const data0 = results.find((r) => r.method === "data")!
+    expect(data0.episodes).toBe(8)
+    expect(data0.returnMean).toBeCloseTo(Array.from(data.rewards).reduce((a, b) => a + b, 0) / 8, 3)
+    expect(data0.clipShare).toBeCloseTo(Array.from(data.actions).filter((a) => Math.abs(a) >= 0.999).length / data.actions.length, 12)
     for (const r of results) {
+      // Every rolled-out method records the share of its actions at the ±1 bound.
+      expect(r.clipShare).toBeGreaterThanOrEqual(0)
+      expect(r.clipShare).toBeLessThanOrEqual(1)
       expect(Number.isFinite(r.returnMean)).toBe(true)
       // Pendulum returns lie in [−16.27·200, 0].
       expect(r.returnMean).toBeLessThanOrEqual(0)
       expect(r.returnMean).toBeGreaterThan(-16.3 * 200)
     }
     const files = yield* Effect.promise(() => readdir(join(dir, "results", "pendulum-noisy")))
-    expect(files.sort()).toEqual(["diffusion-bc-seed0.json", "idql-seed0.json", "iql-seed0.json", "swg-r-seed0.json", "swg-seed0.json"])
+    expect(files.sort()).toEqual(["data-seed0.json", "diffusion-bc-seed0.json", "idql-seed0.json", "iql-seed0.json", "swg-r-seed0.json", "swg-seed0.json"])
     const saved = JSON.parse(yield* Effect.promise(() => readFile(join(dir, "results", "pendulum-noisy", "swg-seed0.json"), "utf8")))
     expect(saved).toMatchObject({ task: "pendulum-noisy", method: "swg", seed: 0, episodes: 2, normalizedScore: null })
 
@@ -97,9 +106,9 @@ it.effect("trains the critic, SWG and IQL on Pendulum data and evaluates every m
     expect((yield* Effect.promise(() => stat(join(dir, "run", "critic.safetensors")))).mtimeMs).toBe(criticTime)
     const onlySwg = { ...config, evaluation: { ...config.evaluation, methods: ["swg" as const] } }
     const kept = yield* Offline.evaluate(new Offline.OfflineConfig(onlySwg))
-    expect(kept.map((r) => r.returnMean)).toEqual([12345])
+    expect(kept.filter((r) => r.method === "swg").map((r) => r.returnMean)).toEqual([12345])
     const redone = yield* Offline.evaluate(new Offline.OfflineConfig({ ...onlySwg, resume: false }))
-    expect(redone[0].returnMean).toBe(saved.returnMean)
+    expect(redone.find((r) => r.method === "swg")!.returnMean).toBe(saved.returnMean)
     expect(JSON.parse(yield* Effect.promise(() => readFile(swgFile, "utf8"))).returnMean).toBe(saved.returnMean)
 
     // A corrupted result file is a typed failure naming the file and the field, not a silent re-evaluation.

@@ -45,4 +45,20 @@ describe("Results", () => {
       "| SWG, task | ρ = 1 | ρ = 10 |\n| --- | --- | --- |\n| maze2d-umaze-v1 | 2.0 ± 0.0 (2) | 6.0 ± 2.0 (2) |\n"
     )
   })
+
+  it("tabulates the clip share in percent per method, leaving out results without it", () => {
+    const withShare = (task: string, method: string, seed: number, share: number | undefined) => {
+      const r = result(task, method, seed, 1)
+      return share === undefined ? r : { ...r, result: { ...r.result, clipShare: share } }
+    }
+    const clip = Results.summarizeClipShare([
+      withShare("hopper", "data", 0, 0.01),
+      withShare("hopper", "swg", 0, 0.2),
+      withShare("hopper", "swg", 1, 0.4),
+      withShare("hopper", "iql", 0, undefined)
+    ])
+    expect(Results.table(clip, ["data", "swg", "iql"])).toBe(
+      "| task | data | swg | iql |\n| --- | --- | --- | --- |\n| hopper | 1.0 ± 0.0 (1) | 30.0 ± 10.0 (2) | — |\n"
+    )
+  })
 })
