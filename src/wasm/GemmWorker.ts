@@ -1,14 +1,14 @@
 /**
- * A matmul worker thread (see Threads.ts): waits for a new generation, computes its row range of
- * the posted product, counts down and notifies. Any exception sets the FAILED word instead of
- * leaving the main thread waiting.
+ * A matmul worker thread (see Threads.ts): waits for a new generation, takes row chunks of the
+ * posted product until none is left, counts down and notifies. Any exception sets the FAILED word
+ * instead of leaving the main thread waiting.
  */
 import { workerData } from "node:worker_threads"
-import { gemmRows, readProblem } from "./Gemm.ts"
+import { readProblem } from "./Gemm.ts"
 import { instantiate } from "./Kernels.ts"
-import { FAILED, GENERATION, PENDING, PROBLEM, READY, ROWS, STOP, type WorkerData } from "./Threads.ts"
+import { FAILED, GENERATION, PENDING, PROBLEM, READY, STOP, takeChunks, type WorkerData } from "./Threads.ts"
 
-const { module, memory, control, slot, scratch } = workerData as WorkerData
+const { module, memory, control, scratch } = workerData as WorkerData
 const kernels = instantiate(module, memory)
 const ctl = new Int32Array(control)
 // Generation 0 is "no work yet"; the main thread posts work only after every worker is READY.
@@ -19,9 +19,7 @@ for (;;) {
   seen = Atomics.load(ctl, GENERATION)
   if (Atomics.load(ctl, STOP) !== 0) break
   try {
-    const r0 = ctl[ROWS + 2 * slot]
-    const r1 = ctl[ROWS + 2 * slot + 1]
-    if (r1 > r0) gemmRows(kernels, readProblem(ctl, PROBLEM), r0, r1, scratch)
+    takeChunks(kernels, ctl, readProblem(ctl, PROBLEM), scratch)
   } catch {
     Atomics.store(ctl, FAILED, 1)
   } finally {

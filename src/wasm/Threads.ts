@@ -1,14 +1,18 @@
 /**
  * Worker threads for large matrix products. Each worker instantiates the kernel module over the
- * backend's shared memory and sleeps in `Atomics.wait` on a control word; a product is posted by
- * writing its words into the control block, bumping the generation and notifying. The main thread
- * computes its own share of the rows meanwhile, then waits until every worker has counted down,
- * so `run` is synchronous like every op. Workers are unref'd: they never keep the process alive.
- * Until every worker has said it is ready (they start in the background), `ready` is false and the
- * backend computes on the main thread alone, so nothing ever waits on a thread that is starting.
+ * backend's shared memory and sleeps in `Atomics.wait` on a control word. A product is posted by
+ * writing its words into the control block, bumping the generation and notifying; then every
+ * thread, the main one included, takes row chunks from a shared counter until none is left, and
+ * the main thread waits until every worker has counted down, so `run` is synchronous like every
+ * op. Chunks are taken, not assigned: on a shared machine a worker that is not scheduled leaves
+ * its chunks to the others instead of holding everyone up. Workers are unref'd (they never keep
+ * the process alive). Until every worker has said it is ready (they start in the background),
+ * `ready` is false and the backend computes on the main thread alone, so nothing ever waits on a
+ * thread that is starting.
  */
 import { Worker } from "node:worker_threads"
-import { type GemmProblem, type GemmScratch, PROBLEM_WORDS, writeProblem } from "./Gemm.ts"
+import { type GemmProblem, gemmRows, type GemmScratch, PROBLEM_WORDS, writeProblem } from "./Gemm.ts"
+import type { KernelExports } from "./Kernels.ts"
 
 /** Control block words. */
 export const GENERATION = 0
@@ -17,16 +21,27 @@ export const STOP = 2
 export const FAILED = 3
 /** Workers that have instantiated the kernels and wait for work. */
 export const READY = 4
-export const PROBLEM = 5
-/** Row range of worker w: words ROWS + 2w, ROWS + 2w + 1. */
-export const ROWS = PROBLEM + PROBLEM_WORDS
+/** The next chunk to take, the number of chunks and the rows per chunk. */
+export const NEXT = 5
+export const CHUNKS = 6
+export const CHUNK_ROWS = 7
+export const PROBLEM = 8
+const WORDS = PROBLEM + PROBLEM_WORDS
 
 export interface WorkerData {
   readonly module: WebAssembly.Module
   readonly memory: WebAssembly.Memory
   readonly control: SharedArrayBuffer
-  readonly slot: number
   readonly scratch: GemmScratch
+}
+
+/** Takes chunks of the posted product until none is left (on any thread). */
+export const takeChunks = (K: KernelExports, ctl: Int32Array, p: GemmProblem, scratch: GemmScratch): void => {
+  const chunks = ctl[CHUNKS]
+  const rows = ctl[CHUNK_ROWS]
+  for (let c = Atomics.add(ctl, NEXT, 1); c < chunks; c = Atomics.add(ctl, NEXT, 1)) {
+    gemmRows(K, p, c * rows, Math.min(p.m, (c + 1) * rows), scratch)
+  }
 }
 
 export interface ThreadPool {
@@ -37,10 +52,10 @@ export interface ThreadPool {
   /** Why a worker stopped, if one did (the pool is then never ready). */
   readonly failure: () => string | undefined
   /**
-   * Computes `share` on the main thread and the rows in `ranges[w]` on worker w, returning when
-   * all are done. Throws when a worker failed.
+   * Computes the rows of `p` in chunks of `chunkRows` on all threads, returning when all are done.
+   * Throws when a worker failed.
    */
-  readonly run: (p: GemmProblem, ranges: ReadonlyArray<readonly [number, number]>, share: () => void) => void
+  readonly run: (p: GemmProblem, chunkRows: number) => void
   readonly close: () => void
 }
 
@@ -48,13 +63,14 @@ export const make = (
   workers: number,
   module: WebAssembly.Module,
   memory: WebAssembly.Memory,
+  kernels: KernelExports,
   scratch: (slot: number) => GemmScratch
 ): ThreadPool => {
-  const control = new SharedArrayBuffer(4 * (ROWS + 2 * workers))
+  const control = new SharedArrayBuffer(4 * WORDS)
   const ctl = new Int32Array(control)
   let failure: string | undefined
   const threads = Array.from({ length: workers }, (_, slot) => {
-    const data: WorkerData = { module, memory, control, slot, scratch: scratch(slot) }
+    const data: WorkerData = { module, memory, control, scratch: scratch(slot) }
     const w = new Worker(new URL("./GemmWorker.ts", import.meta.url), { workerData: data })
     w.unref()
     w.on("error", (e) => {
@@ -62,16 +78,16 @@ export const make = (
     })
     return w
   })
-  const run = (p: GemmProblem, ranges: ReadonlyArray<readonly [number, number]>, share: () => void): void => {
+  const mainScratch = scratch(workers)
+  const run = (p: GemmProblem, chunkRows: number): void => {
     writeProblem(p, ctl, PROBLEM)
-    for (let w = 0; w < workers; w++) {
-      ctl[ROWS + 2 * w] = ranges[w][0]
-      ctl[ROWS + 2 * w + 1] = ranges[w][1]
-    }
+    ctl[NEXT] = 0
+    ctl[CHUNKS] = Math.ceil(p.m / chunkRows)
+    ctl[CHUNK_ROWS] = chunkRows
     Atomics.store(ctl, PENDING, workers)
     Atomics.add(ctl, GENERATION, 1)
     Atomics.notify(ctl, GENERATION)
-    share()
+    takeChunks(kernels, ctl, p, mainScratch)
     for (let left = Atomics.load(ctl, PENDING); left !== 0; left = Atomics.load(ctl, PENDING)) {
       Atomics.wait(ctl, PENDING, left)
     }

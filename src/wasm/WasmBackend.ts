@@ -59,18 +59,6 @@ interface PackedEntry {
 
 const isActivation = (op: UnaryOp): op is Ops.Activation => (Ops.Activations as ReadonlyArray<string>).includes(op)
 
-const binaryPartials = (op: BinaryOp, a: number, b: number, dy: number, out: { da: number; db: number }): void => {
-  // Same products as the reference: ∂(a∘b)/∂a · dy; ties of max/min send the gradient to a.
-  switch (op) {
-    case "add": out.da = dy; out.db = dy; return
-    case "sub": out.da = dy; out.db = -1 * dy; return
-    case "mul": out.da = b * dy; out.db = a * dy; return
-    case "div": out.da = (1 / b) * dy; out.db = (-a / (b * b)) * dy; return
-    case "max": out.da = (a >= b ? 1 : 0) * dy; out.db = (a >= b ? 0 : 1) * dy; return
-    case "min": out.da = (a <= b ? 1 : 0) * dy; out.db = (a <= b ? 0 : 1) * dy; return
-  }
-}
-
 export interface WasmBackend extends TensorBackend {
   /** Threads a large matmul runs on now (1 until the workers have started). */
   readonly threads: () => number
@@ -84,11 +72,11 @@ export const make = (options: WasmBackendOptions = {}): WasmBackend => {
   const K = Kernels.instantiate(module, arena.memory)
   const threadCount = Math.max(1, Math.floor(options.threads ?? availableParallelism()))
   const parallelMinFlops = options.parallelMinFlops ?? DEFAULT_PARALLEL_MIN_FLOPS
-  // Scratch of every thread (main = slot threadCount − 1), never freed.
+  // Scratch of every thread (main = slot threadCount − 1, workers 0 …), never freed.
   const scratchBase = arena.acquire(threadCount * SCRATCH_BYTES).byteOffset
   const scratch = (slot: number) => scratchAt(scratchBase + slot * SCRATCH_BYTES)
   const mainScratch = scratch(threadCount - 1)
-  let pool: Threads.ThreadPool | undefined = threadCount > 1 ? Threads.make(threadCount - 1, module, arena.memory, scratch) : undefined
+  let pool: Threads.ThreadPool | undefined = threadCount > 1 ? Threads.make(threadCount - 1, module, arena.memory, K, scratch) : undefined
   let ops = 0
   let f64Scratch = new Float64Array(1024)
   const f64 = (n: number): Float64Array => {
@@ -221,18 +209,21 @@ export const make = (options: WasmBackendOptions = {}): WasmBackend => {
       sAi: transA ? 1 : k, sAp: transA ? m : 1, sBp: transB ? 1 : n, sBj: transB ? k : 1,
       bias: bias?.address ?? 0, pre: pre?.address ?? 0, activation, packedB: 0
     }
-    const problem = { ...p, packedB: packedOperand(b, transB, p) }
-    const workers = pool !== undefined && pool.ready() && 2 * m * n * k >= parallelMinFlops ? pool.workers : 0
-    // Rows in multiples of the register tile, as even as that allows; the main thread takes the last share.
-    const tiles = Math.ceil(m / Kernels.MR)
-    const shares = Math.min(workers + 1, tiles)
-    if (shares <= 1 || pool === undefined) {
-      gemmRows(K, problem, 0, m, mainScratch)
+    const cached = packedOperand(b, transB, p)
+    const threaded = pool !== undefined && pool.ready() && m > Kernels.MR && 2 * m * n * k >= parallelMinFlops
+    if (!threaded || pool === undefined) {
+      gemmRows(K, { ...p, packedB: cached }, 0, m, mainScratch)
     } else {
-      const bounds = Array.from({ length: shares + 1 }, (_, s) => Math.min(m, Kernels.MR * Math.round((s * tiles) / shares)))
-      const ranges = Array.from({ length: pool.workers }, (_, w): readonly [number, number] =>
-        w < shares - 1 ? [bounds[w], bounds[w + 1]] : [0, 0])
-      pool.run(problem, ranges, () => gemmRows(K, problem, bounds[shares - 1], bounds[shares], mainScratch))
+      // op(B) packed once for all threads, then row chunks of whole tiles, about four per thread.
+      const temporary = cached === 0 ? arena.acquire(packedBytes(k, n), false) : undefined
+      if (temporary !== undefined) packB(K, p, temporary.byteOffset)
+      const threads = pool.workers + 1
+      const chunkRows = Kernels.MR * Math.max(1, Math.ceil(m / Kernels.MR / (4 * threads)))
+      try {
+        pool.run({ ...p, packedB: temporary?.byteOffset ?? cached }, chunkRows)
+      } finally {
+        if (temporary !== undefined) arena.release(temporary)
+      }
     }
     return { out, pre }
   }
@@ -325,13 +316,49 @@ export const make = (options: WasmBackendOptions = {}): WasmBackend => {
     const db = alloc(name, s.rows, s.cols)
     const [ar, ac] = strides(a)
     const [br, bc] = strides(b)
-    const partial = { da: 0, db: 0 }
-    for (let r = 0, o = 0; r < s.rows; r++) {
-      for (let c = 0; c < s.cols; c++, o++) {
-        binaryPartials(op, a.data[r * ar + c * ac], b.data[r * br + c * bc], dy.data[o], partial)
-        da.data[o] = partial.da
-        db.data[o] = partial.db
-      }
+    const [ad, bd, dd, dad, dbd] = [a.data, b.data, dy.data, da.data, db.data]
+    const { rows, cols } = s
+    // The reference's products ∂(a∘b)/∂a · dy and ∂(a∘b)/∂b · dy, one loop per op; ties of
+    // max/min send the gradient to a.
+    switch (op) {
+      case "add":
+        dad.set(dd)
+        dbd.set(dd)
+        break
+      case "sub":
+        dad.set(dd)
+        for (let i = 0; i < dd.length; i++) dbd[i] = -1 * dd[i]
+        break
+      case "mul":
+        for (let r = 0, o = 0; r < rows; r++) {
+          for (let c = 0; c < cols; c++, o++) {
+            dad[o] = bd[r * br + c * bc] * dd[o]
+            dbd[o] = ad[r * ar + c * ac] * dd[o]
+          }
+        }
+        break
+      case "div":
+        for (let r = 0, o = 0; r < rows; r++) {
+          for (let c = 0; c < cols; c++, o++) {
+            const x = ad[r * ar + c * ac]
+            const y = bd[r * br + c * bc]
+            dad[o] = (1 / y) * dd[o]
+            dbd[o] = (-x / (y * y)) * dd[o]
+          }
+        }
+        break
+      case "max":
+      case "min":
+        for (let r = 0, o = 0; r < rows; r++) {
+          for (let c = 0; c < cols; c++, o++) {
+            const x = ad[r * ar + c * ac]
+            const y = bd[r * br + c * bc]
+            const toA = op === "max" ? x >= y : x <= y
+            dad[o] = (toA ? 1 : 0) * dd[o]
+            dbd[o] = (toA ? 0 : 1) * dd[o]
+          }
+        }
+        break
     }
     return { da, db }
   }
