@@ -438,9 +438,7 @@ export const make = (options: WasmBackendOptions = {}): WasmBackend => {
     if (idx.cols !== 1) throw new Ops.ShapeError({ op, detail: `indices must be [n, 1], got ${Ops.show(idx)}` })
     for (let j = 0; j < idx.rows; j++) {
       const i = idx.data[j]
-      if (!Number.isInteger(i) || i < 0 || i >= limit) {
-        throw new Ops.ShapeError({ op, detail: `index ${i} at position ${j} is outside [0, ${limit})` })
-      }
+      if (!Number.isInteger(i) || i < 0 || i >= limit) throw new Ops.IndexOutOfRange({ op, index: i, position: j, rows: limit })
     }
   }
 

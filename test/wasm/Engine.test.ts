@@ -2,10 +2,10 @@
  * The WASM backend's memory: a training-like loop inside `scope` takes no new blocks after its
  * first step, scopes keep what their result reaches and free the rest, freed blocks are reused,
  * views read and write their owner's storage (also as matmul operands), and misuse throws
- * ShapeError naming the op. The emitted module validates with and without relaxed-SIMD FMA.
+ * ShapeError naming the op (IndexOutOfRange for a bad gather/scatter index). The emitted module validates with and without relaxed-SIMD FMA.
  */
 import { assert, describe, it } from "@effect/vitest"
-import { ShapeError } from "../../src/domain/Ops.ts"
+import { IndexOutOfRange, ShapeError } from "../../src/domain/Ops.ts"
 import type { Tensor, TensorBackend } from "../../src/domain/TensorBackend.ts"
 import * as Kernels from "../../src/wasm/Kernels.ts"
 import { sizeClass } from "../../src/wasm/Memory.ts"
@@ -117,7 +117,9 @@ describe("wasm engine", () => {
     expectShapeError("matmul", () => B.matmul(B.zeros(2, 3), B.zeros(3, 5), { bias: B.zeros(1, 4) }), /bias/)
     expectShapeError("add", () => B.binary("add", B.zeros(2, 3), B.zeros(3, 2)), /broadcast/)
     expectShapeError("matmul", () => B.matmul(cpu.zeros(2, 3), B.zeros(3, 5)), /another backend/)
-    expectShapeError("gatherRows", () => B.gatherRows(B.zeros(2, 3), B.fill(1, 1, 5)), /outside/)
+    // A bad index is IndexOutOfRange, as on the CPU.
+    assert.throws(() => B.gatherRows(B.zeros(2, 3), B.fill(1, 1, 5)), IndexOutOfRange)
+    assert.throws(() => B.scatterAddRows(B.zeros(1, 3), B.fill(1, 1, -1), 4), IndexOutOfRange)
   })
 })
 
