@@ -1,7 +1,7 @@
 /**
  * Offline RL datasets in the D4RL layout (Fu et al. 2020, `Farama-Foundation/D4RL`), in memory, and the pure
  * transforms the IQL family applies before training: `qlearning_dataset`, IQL reward scaling, action clipping, the
- * random hold-out, observation statistics and concatenation (ALGORITHMS.md §2.8, §7 item 10).
+ * random hold-out, observation statistics and concatenation (as IQL's and SWG's reference code do).
  */
 import { Result, Schema } from "effect"
 import * as Rng from "../domain/Rng.ts"

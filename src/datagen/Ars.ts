@@ -18,7 +18,7 @@ import * as JsonFile from "./JsonFile.ts"
 export const ArsTasks = ["halfcheetah", "hopper", "walker2d", "pendulum"] as const
 export type ArsTask = typeof ArsTasks[number]
 
-/** ARS-V2t hyperparameters and budget; defaults are those measured in ENVIRONMENTS.md §2. */
+/** ARS-V2t hyperparameters (Mania et al. 2018) and budget; the defaults are what trained each task here within minutes. */
 export class ArsConfig extends Schema.Class<ArsConfig>("ArsConfig")({
   /** Environment to train on. */
   task: Schema.Literals(ArsTasks),

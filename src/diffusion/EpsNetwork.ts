@@ -2,7 +2,7 @@
  * ε-prediction networks ε_θ(z_t, condition, t). The time input (the integer step, unnormalised,
  * as SWG-JAX/IDQL feed it) goes through learnable Fourier features and a small MLP; the result is
  * concatenated with z_t and the condition (state, or β for the toys) and fed to the body:
- *   - `LnResNetBody`: SWG's actor (ALGORITHMS.md §2.6), weight head from the middle block;
+ *   - `LnResNetBody`: SWG's actor (SWG App. D.2), weight head from the middle block;
  *   - `MlpBody`: the toys' plain MLP (SWG App. D.1: 6 layers, hidden 512, GELU).
  */
 import { Schema } from "effect"

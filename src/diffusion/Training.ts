@@ -1,5 +1,5 @@
 /**
- * The DDPM ε-loss on device-resident data (ALGORITHMS.md §1.3, SWG eq. 17):
+ * The DDPM ε-loss on device-resident data (Ho et al. 2020, eq. 14; SWG eq. 17):
  *   t ~ U{0..T−1}, ε ~ N(0, I), z_t = √ᾱ_t·z₀ + σ_t·ε,  L = mean_batch Σ_dims (ε_θ(z_t, s, t) − ε)².
  * Minibatch indices, t and ε are all drawn on the device: a training step uploads nothing.
  */

@@ -1,5 +1,5 @@
 /**
- * Noise schedules as values plus pure functions (ALGORITHMS.md §1.1–1.2).
+ * Noise schedules as values plus pure functions (DDPM's discrete VP, Nichol & Dhariwal's cosine, the VP-SDE).
  *
  * Notation: a discrete schedule has T steps indexed t = 0..T−1 (array entry t is paper step t+1);
  * β_t per-step noise, ᾱ_t = ∏_{i≤t}(1 − β_i), x_t = √ᾱ_t·x₀ + σ_t·ε with σ_t = √(1 − ᾱ_t).

@@ -1,6 +1,6 @@
 /**
  * The maths of one reverse-diffusion step, as coefficients of linear combinations, for the
- * samplers of ALGORITHMS.md §1.5–1.7. A sampler walks a grid of points (network time input,
+ * samplers DDPM, DDIM and DPM-Solver++. A sampler walks a grid of points (network time input,
  * α, σ) from noise to data; each step turns (x, ε̃[, z]) into the next x with these numbers.
  *
  *   x̂₀ = (x − σ·ε̃)/α          data prediction (Tweedie)         §1.4

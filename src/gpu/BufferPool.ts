@@ -1,6 +1,6 @@
 /**
  * Device buffers are pooled by size class and never destroyed before the device: on Dawn's Vulkan
- * backend a buffer that received `queue.writeBuffer` is not freed by `destroy()` (PLATFORM.md §2.3),
+ * backend a buffer that received `queue.writeBuffer` is not freed by `destroy()` (measured on lavapipe),
  * so a training loop must reuse buffers rather than allocate per step. Because commands execute in
  * queue order, a buffer can return to the pool as soon as its last use is recorded.
  *

@@ -1,5 +1,5 @@
 /**
- * LN-ResNet of IDQL/SWG (ALGORITHMS.md §1.10, §2.6): Dense(hidden) → blocks of
+ * LN-ResNet of IDQL (Hansen-Estruch et al. 2023) and SWG (Tagle et al. 2025, App. D.2): Dense(hidden) → blocks of
  * [dropout → LayerNorm → Dense(4·hidden) → act → Dense(hidden)] + residual → act → Dense(out).
  * With a weight head (SWG, §2.6): the raw output of block `weightHeadBlock` (the middle one)
  * goes through Dense(weightHeadWidth) → act → Dense(1), concatenated last: [ε_a, ε_w].

@@ -3,7 +3,7 @@
  * can only guide if the advantages A(s, a) = Q(s, a) − V(s) are larger on the better parts of the
  * data. The dataset's episodes are ranked by return and cut into groups of equal episode count; for
  * each group we report the share of its steps with A > 0 (the steps an expectile weight
- * w = |τ − 1(A < 0)| lifts to τ, ALGORITHMS.md §2.9) and the mean advantage. Both rising with the
+ * w = |τ − 1(A < 0)| lifts to τ, the weight of SWG §4) and the mean advantage. Both rising with the
  * return means the weights point somewhere; flat rows mean guidance has no direction to follow.
  */
 import type { Episode } from "../data/OfflineDataset.ts"

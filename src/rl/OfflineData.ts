@@ -1,5 +1,5 @@
 /**
- * From a D4RL-layout dataset to what the IQL-family agents train on (ALGORITHMS.md §2.8, §7 item 10):
+ * From a D4RL-layout dataset to what the IQL-family agents train on (as IQL's and SWG's reference code do):
  * `qlearning_dataset` transitions, actions clipped to ±(1 − 1e-5), mask = 1 − terminal, locomotion
  * rewards scaled by 1000/(max return − min return), a random 5 % held out; then on the device.
  */

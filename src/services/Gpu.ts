@@ -2,7 +2,7 @@
  * The Gpu service: a WebGPU device from Dawn's Node bindings (`webgpu`, loaded when the layer is
  * built, which also installs the WebGPU globals such as GPUBufferUsage) for the lifetime of the
  * layer, and the GPU TensorBackend compiled on it. The layer holds the `create()` result until the
- * device is destroyed (Dawn loses in-flight work when it is collected, PLATFORM.md §2.3), requests
+ * device is destroyed (Dawn loses in-flight work when it is garbage-collected, as measured here), requests
  * the adapter's largest storage-buffer limits and the optional features it offers, picks the matmul
  * kernel by adapter (register-blocked on software adapters such as lavapipe, workgroup-tiled on real
  * GPUs), and fails with ShaderCompilation naming the kernel when any pipeline does not compile.
