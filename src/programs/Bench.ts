@@ -44,7 +44,8 @@ export const STATE_DIM = 17
 export const bench = Effect.fn("bench")(function*(config: BenchConfig) {
   const backend = yield* Backend
   const B = backend.ops
-  const now = Clock.currentTimeMillis
+  /** Milliseconds, sub-millisecond resolution: a GPU training step can take under 1 ms. */
+  const now = Effect.map(Clock.currentTimeNanos, (ns) => Number(ns) / 1e6)
   /** Median milliseconds of `run` (which returns a tensor to read, forcing completion). */
   const time = (run: () => Tensor, repeats = config.repeats) =>
     Effect.gen(function*() {
