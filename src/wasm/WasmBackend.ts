@@ -39,7 +39,10 @@ export class WasmTensor implements Tensor {
 }
 
 export interface WasmBackendOptions {
-  /** Threads for large matmuls, the main thread included (default: the machine's cores). */
+  /**
+   * Threads for large matmuls, the main thread included (default: DGRL_WASM_THREADS if set, else
+   * the machine's cores; 1 suits a machine whose cores are busy with other work).
+   */
   readonly threads?: number
   /** Products with fewer flops (2·m·n·k) than this stay on the main thread. */
   readonly parallelMinFlops?: number
@@ -70,7 +73,7 @@ export const make = (options: WasmBackendOptions = {}): WasmBackend => {
   const { module, fma } = Kernels.compile()
   const arena = new Arena()
   const K = Kernels.instantiate(module, arena.memory)
-  const threadCount = Math.max(1, Math.floor(options.threads ?? availableParallelism()))
+  const threadCount = Math.max(1, Math.floor(options.threads ?? (Number(process.env.DGRL_WASM_THREADS) || availableParallelism())))
   const parallelMinFlops = options.parallelMinFlops ?? DEFAULT_PARALLEL_MIN_FLOPS
   // Scratch of every thread (main = slot threadCount − 1, workers 0 …), never freed.
   const scratchBase = arena.acquire(threadCount * SCRATCH_BYTES).byteOffset
