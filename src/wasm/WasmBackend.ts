@@ -48,7 +48,11 @@ export interface WasmBackendOptions {
   readonly parallelMinFlops?: number
 }
 
-/** Measured on a 2-core host: below ~4 MFLOP waking a worker costs more than it saves. */
+/**
+ * Products below this stay on the main thread: at ~50 GFLOP/s per core 4 MFLOP is ~80 µs, the
+ * order of a worker's wake-up and the tail wait. A guess: on the shared 2-core host two threads
+ * measured no faster than one at any size (another process held a core), so the split is unproven.
+ */
 export const DEFAULT_PARALLEL_MIN_FLOPS = 4e6
 
 /** Bytes of packed right-hand operands kept between calls (see `packedOperand`). */
