@@ -36,7 +36,7 @@ class ConfigFileError extends Schema.TaggedError<ConfigFileError>()("ConfigFileE
 }
 
 const backendFlag = Flag.Literals("backend", BackendChoice.literals).pipe(
-  Flag.withDescription("compute backend: auto (GPU adapter if any, else CPU), gpu or cpu"),
+  Flag.withDescription("compute backend: auto (a hardware GPU if Dawn offers one, else wasm), gpu, wasm or cpu (the f64 reference)"),
   Flag.withDefault("auto" as const)
 )
 
@@ -295,7 +295,7 @@ const tableCommand = Command.make("table", {
   trainBackend: Flag.Literals("train-backend", BackendChoice.literals).pipe(
     Flag.withDescription("backend of the training stages (default auto)"), Flag.withDefault("auto" as const)),
   evalBackend: Flag.Literals("eval-backend", BackendChoice.literals).pipe(
-    Flag.withDescription("backend of the rollouts (default cpu: faster than lavapipe for small batches)"), Flag.withDefault("cpu" as const)),
+    Flag.withDescription("backend of the rollouts (default auto: a real GPU, else the WASM backend)"), Flag.withDefault("auto" as const)),
   results: offlineFlags.results,
   runs: Flag.String("runs").pipe(Flag.withDescription("root of the run directories: <runs>/<task>/seed<seed> (default runs)"), Flag.withDefault("runs")),
   fresh: offlineFlags.fresh

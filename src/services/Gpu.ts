@@ -80,6 +80,22 @@ const isSoftwareAdapter = (info: GPUAdapterInfo): boolean =>
 const describeAdapter = (info: GPUAdapterInfo): string =>
   info.description !== "" ? info.description : `${info.vendor} ${info.architecture} ${info.device}`.trim()
 
+/** What Dawn's default adapter is, without creating a device: a real GPU, a software one, or none. */
+export const probeAdapter: Effect.Effect<{ readonly kind: "hardware" | "software" | "none"; readonly description: string }> =
+  Effect.tryPromise(async () => {
+    const dawn = await import("webgpu")
+    Object.assign(globalThis, dawn.globals)
+    const instance = dawn.create([])
+    instances.add(instance)
+    try {
+      const adapter = await instance.requestAdapter()
+      if (adapter === null) return { kind: "none" as const, description: "requestAdapter() returned null" }
+      return { kind: isSoftwareAdapter(adapter.info) ? "software" as const : "hardware" as const, description: describeAdapter(adapter.info) }
+    } finally {
+      instances.delete(instance)
+    }
+  }).pipe(Effect.orElseSucceed(() => ({ kind: "none" as const, description: "Dawn (webgpu) could not be loaded" })))
+
 /** The WebGPU device, its adapter's description and kind, and the GPU TensorBackend built on it. */
 export class Gpu extends Context.Service<Gpu, {
   readonly device: GPUDevice
