@@ -1,8 +1,8 @@
 /**
  * A small Pendulum-v1 dataset in the D4RL layout, made in well under a second: the behaviour is an energy-pumping
  * swing-up controller with a PD balance near the top, whose action is replaced at each step, with probability
- * `replaceShare`, by a bad one (uniform random, or the controller's action negated). At every state the data then
- * hold good and bad actions side by side, which is what a weighted behaviour model can select among. The normalised score follows D4RL's convention,
+ * `replaceShare`, by a uniform random one. At every state the data then hold good and random actions side by side,
+ * which is what a weighted behaviour model can select among. The normalised score follows D4RL's convention,
  * 100·(R − R_random)/(R_expert − R_random), with the uniform random policy as 0 and the controller alone as 100,
  * both measured here on the same environment (Pendulum has no D4RL reference returns).
  */
@@ -16,10 +16,8 @@ import * as Pendulum from "../env/Pendulum.ts"
 export class PendulumDataConfig extends Schema.Class<PendulumDataConfig>("PendulumDataConfig")({
   /** Episodes of 200 steps. */
   episodes: Config.PositiveInt.pipe(Config.withDefault(40)),
-  /** Probability that a step's action is `alternative` instead of the controller's. */
-  replaceShare: Config.Probability.pipe(Config.withDefault(0.5)),
-  /** What replaces the controller's action: a uniform random action, or the controller's action negated. */
-  alternative: Schema.Literals(["uniform", "opposite"]).pipe(Config.withDefault("uniform")),
+  /** Probability that a step's action is uniform on [−1, 1] instead of the controller's. */
+  replaceShare: Config.Probability.pipe(Config.withDefault(0.3)),
   /** σ of the Gaussian noise on the controller's action (before the clip to [−1, 1]). */
   controllerNoise: Schema.Finite.check(Schema.isGreaterThanOrEqualTo(0)).pipe(Config.withDefault(0.1)),
   seed: Config.NonNegativeInt.pipe(Config.withDefault(0))
@@ -71,10 +69,7 @@ export const behaviour = (config: PendulumDataConfig) => (observations: Float64A
   Rng.fillUniform(Rng.at(key("coin"), t), coin)
   Rng.fillNormal(Rng.at(key("noise"), t), noise)
   const random = uniformActions(n, key("random"), t)
-  for (let i = 0; i < n; i++) {
-    const good = clip(actions[i] + config.controllerNoise * noise[i])
-    actions[i] = coin[i] >= config.replaceShare ? good : config.alternative === "uniform" ? random[i] : -good
-  }
+  for (let i = 0; i < n; i++) actions[i] = coin[i] < config.replaceShare ? random[i] : clip(actions[i] + config.controllerNoise * noise[i])
   return actions
 }
 
@@ -148,7 +143,7 @@ export const generate = (config: PendulumDataConfig): OfflineDataset.OfflineData
     nextObservations: next,
     metadata: {
       env_name: env.name,
-      generator: `dgrl datagen/PendulumData (swing-up controller, its action replaced (${config.alternative}) with probability ${config.replaceShare})`,
+      generator: "dgrl datagen/PendulumData (swing-up controller, its action replaced by a uniform one with probability replace_share)",
       seed: config.seed,
       replace_share: config.replaceShare,
       controller_noise: config.controllerNoise
