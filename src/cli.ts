@@ -51,7 +51,9 @@ const startFlags = {
   backend: backendFlag,
   quick: Flag.Boolean("quick").pipe(Flag.withDescription("the same two parts, smaller: under 30 s (CI)"), Flag.withDefault(false)),
   outDir: Flag.String("out").pipe(Flag.withDescription("output directory (default out/start)"), Flag.optional),
-  seed: optionalInt("seed", "random seed (default 0)")
+  seed: optionalInt("seed", "random seed (default 0)"),
+  criticSteps: optionalInt("critic-steps", "training steps of the Pendulum critic (default 1000)"),
+  guidanceScale: Flag.Finite("guidance-scale").pipe(Flag.withDescription("guidance scale ρ of the Pendulum agent (default 1)"), Flag.optional)
 }
 
 const runStart = Effect.fn(function*({ backend, quick, ...flags }: {
@@ -59,6 +61,8 @@ const runStart = Effect.fn(function*({ backend, quick, ...flags }: {
   readonly quick: boolean
   readonly outDir: Option.Option<string>
   readonly seed: Option.Option<number>
+  readonly criticSteps: Option.Option<number>
+  readonly guidanceScale: Option.Option<number>
 }) {
   const config = yield* Schema.decodeUnknownEffect(Start.StartConfig)({ ...(quick ? Start.quick : {}), ...present(flags) })
   yield* Start.start(config).pipe(Effect.provide(
