@@ -61,4 +61,19 @@ describe("Results", () => {
       "| task | data | swg | iql |\n| --- | --- | --- | --- |\n| hopper | 1.0 ± 0.0 (1) | 30.0 ± 10.0 (2) | — |\n"
     )
   })
+
+  it("names each task's best ρ of the sweep beside the table, ties to the smaller ρ", () => {
+    const sweepFile = (task: string, rho: number, seed: number, score: number) => {
+      const r = result(task, "swg", seed, score)
+      return { file: `${task}/swg-rho${rho}-seed${seed}.json`, result: { ...r.result, guidanceScale: rho } }
+    }
+    const sweep = Results.summarizeSweep([
+      sweepFile("a", 1, 0, 10), sweepFile("a", 1, 1, 20),
+      sweepFile("a", 5, 0, 30), sweepFile("a", 5, 1, 40),
+      sweepFile("a", 10, 0, 35),
+      sweepFile("b", 1, 0, 7), sweepFile("b", 5, 0, 7)
+    ])
+    expect(Results.bestScales(sweep).map((b) => [b.task, b.guidanceScale, b.mean])).toEqual([["a", 5, 35], ["b", 1, 7]])
+    expect(Results.bestScaleTable(sweep)).toContain("| a | 5 | 35.0 ± 5.0 (2) |")
+  })
 })
