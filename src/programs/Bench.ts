@@ -75,7 +75,7 @@ export const bench = Effect.fn("bench")(function*(config: BenchConfig) {
 
   yield* Console.log(`benchmarking ${B.description}`)
   const matmul1024Gflops = config.quick ? null : yield* matmulGflops(1024, 1024, 1024)
-  // mish, as the PyTorch peer (../shared/peers/torch_swg_bench.py) and IDQL's LN-ResNet use.
+  // mish, as the PyTorch peer script (the same network in PyTorch) and IDQL's LN-ResNet use.
   const network = EpsNetwork.swgActor(ACTION_DIM, STATE_DIM, "mish")
   const inputs = network.dataDim + network.conditionDim + network.timeHidden
   const shapes: Record<string, readonly [number, number, number]> = {

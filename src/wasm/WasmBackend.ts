@@ -5,6 +5,7 @@
  * other op a plain loop over Float32Array views, computed in f64 and rounded once like the CPU
  * reference (src/domain/cpu), whose results it is tested against.
  */
+import * as Scope from "../domain/Scope.ts"
 import { availableParallelism } from "node:os"
 import * as Activation from "../domain/Activation.ts"
 import * as Ops from "../domain/Ops.ts"
@@ -110,34 +111,8 @@ export const make = (options: WasmBackendOptions = {}): WasmBackend => {
     return t
   }
 
-  const collect = (value: unknown, keep: Set<Allocation>, seen: WeakSet<object>): void => {
-    if (value instanceof WasmTensor) {
-      keep.add(value.allocation)
-      return
-    }
-    if (typeof value !== "object" || value === null || seen.has(value)) return
-    seen.add(value)
-    for (const v of Array.isArray(value) ? value : Object.values(value)) collect(v, keep, seen)
-  }
-
-  const scope = <A>(f: () => A): A => {
-    arena.enter()
-    let result: A
-    try {
-      result = f()
-    } catch (error) {
-      arena.exit(new Set())
-      throw error
-    }
-    if (typeof (result as { then?: unknown } | null)?.then === "function") {
-      arena.exit(new Set())
-      throw new Error("scope: the function must be synchronous (it returned a promise)")
-    }
-    const keep = new Set<Allocation>()
-    collect(result, keep, new WeakSet())
-    arena.exit(keep)
-    return result
-  }
+  const scope = <A>(f: () => A): A =>
+    Scope.runScope(arena, (v) => (v instanceof WasmTensor ? v.allocation : undefined), f)
 
   const view = (tT: Tensor, offset: number, rows: number, cols: number): Tensor => {
     const t = as("view", tT)
