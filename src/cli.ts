@@ -24,6 +24,7 @@ import * as Start from "./programs/Start.ts"
 import * as ProgressBar from "./services/ProgressBar.ts"
 import { BehaviourFitOptions, behaviourFit, markdown as behaviourFitMarkdown } from "./programs/BehaviourFit.ts"
 import { Backend, BackendChoice } from "./services/Backend.ts"
+import * as FailureReport from "./programs/FailureReport.ts"
 
 class ConfigFileError extends Schema.TaggedError<ConfigFileError>()("ConfigFileError", {
   program: Schema.String,
@@ -363,4 +364,9 @@ const root = Command.make("dgrl").pipe(
   Command.withDescription("diffusion-guided offline reinforcement learning on WebGPU")
 )
 
-Command.run(root, { version: "0.1.0" }).pipe(Effect.provide(NodeServices.layer), NodeRuntime.runMain)
+// An expected failure is printed as one line with what to do; defects (and --log-level debug) keep the full report.
+Command.run(root, { version: "0.1.0" }).pipe(
+  Effect.provide(NodeServices.layer),
+  FailureReport.reportFailures({ verbose: FailureReport.verboseFromArgv(process.argv) }),
+  NodeRuntime.runMain({ disableErrorReporting: true })
+)

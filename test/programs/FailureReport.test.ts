@@ -1,0 +1,109 @@
+/**
+ * Failures a user can act on: the CLI, run as a user runs it, prints an expected failure as one line
+ * (what is wrong, what to do) with exit code 1 and no stack trace; `--log-level debug` and defects keep
+ * the full report.
+ */
+import { spawnSync } from "node:child_process"
+import { Cause, Schema } from "effect"
+import { CliError } from "effect/cli"
+import { describe, expect, it } from "vitest"
+import { CheckpointError, Corrupted } from "../../src/services/Checkpoints.ts"
+import { NotFound } from "../../src/services/Files.ts"
+import { DatasetError } from "../../src/data/DatasetStore.ts"
+import * as FailureReport from "../../src/programs/FailureReport.ts"
+
+const repo = new URL("../..", import.meta.url).pathname
+
+/** Runs `node src/cli.ts ...args` from the repository root. */
+const cli = (...args: Array<string>) => {
+  const r = spawnSync(process.execPath, ["src/cli.ts", ...args], { cwd: repo, encoding: "utf8", env: { ...process.env, NO_COLOR: "1" } })
+  return { status: r.status, stdout: r.stdout, stderr: r.stderr }
+}
+
+const STACK_LINE = /^\s+at /m
+
+describe("the CLI on bad input", () => {
+  it("a missing dataset file: one line naming the file and how to make it, exit 1", () => {
+    const r = cli("evaluate", "--task", "pendulum-x", "--dataset", "/nonexistent/pendulum.hdf5", "--backend", "cpu")
+    expect(r.status).toBe(1)
+    expect(r.stderr.trim().split("\n")).toEqual([
+      "error: dataset /nonexistent/pendulum.hdf5: no such file (make it with `npm run cli -- dataset generate --name TASK`, or pass --dataset FILE)"
+    ])
+    expect(r.stderr).not.toMatch(STACK_LINE)
+  }, 30_000)
+
+  it("an unknown dataset name: one line listing the known names, exit 1", () => {
+    const r = cli("dataset", "generate", "--name", "ant-medium-v2")
+    expect(r.status).toBe(1)
+    const lines = r.stderr.trim().split("\n")
+    expect(lines).toHaveLength(1)
+    expect(lines[0]).toMatch(/^error: .*unknown dataset "ant-medium-v2"; known: .*hopper-medium-replay-v2.*\(pass one of the names listed\)$/)
+  }, 30_000)
+
+  it("a config value out of range: one line naming the field, exit 1", () => {
+    const r = cli("evaluate", "--task", "pendulum-x", "--episodes", "0", "--backend", "cpu")
+    expect(r.status).toBe(1)
+    const lines = r.stderr.trim().split("\n")
+    expect(lines).toHaveLength(1)
+    expect(lines[0]).toContain(`["evaluation"]["episodes"]`)
+    expect(r.stderr).not.toMatch(STACK_LINE)
+  }, 30_000)
+
+  it("--log-level debug prints the full report with its stack trace", () => {
+    const r = cli("evaluate", "--task", "pendulum-x", "--dataset", "/nonexistent/pendulum.hdf5", "--backend", "cpu", "--log-level", "debug")
+    expect(r.status).toBe(1)
+    expect(r.stderr).toContain("DatasetError: dataset /nonexistent/pendulum.hdf5: no such file")
+    expect(r.stderr).toMatch(STACK_LINE)
+  }, 30_000)
+
+  it("a parse error is printed once, by the CLI with its help, exit 1", () => {
+    const r = cli("no-such-command")
+    expect(r.status).toBe(1)
+    expect(r.stderr).toContain(`Unknown subcommand "no-such-command"`)
+    expect(r.stderr).not.toContain("error: ")
+  }, 30_000)
+})
+
+describe("FailureReport.report", () => {
+  const missing = new DatasetError({ path: "d.hdf5", reason: new NotFound() })
+
+  it("an expected failure is one line: the message and the hint", () => {
+    expect(FailureReport.report(Cause.fail(missing), { verbose: false })).toBe(
+      "error: dataset d.hdf5: no such file (make it with `npm run cli -- dataset generate --name TASK`, or pass --dataset FILE)"
+    )
+  })
+
+  it("the hint follows the reason, not just the tag", () => {
+    expect(FailureReport.hint(new CheckpointError({ path: "c", reason: new NotFound() }))).toContain("train that stage first")
+    expect(FailureReport.hint(new CheckpointError({ path: "c", reason: new Corrupted({ issue: "Truncated", message: "short" }) }))).toContain("--fresh")
+  })
+
+  it("a multi-line Schema message is joined onto one line", () => {
+    const error = Schema.decodeUnknownExit(Schema.Struct({ a: Schema.Int }))({ a: 0.5 })
+    const text = FailureReport.report(error._tag === "Failure" ? error.cause : Cause.empty, { verbose: false })!
+    expect(text.split("\n")).toHaveLength(1)
+    expect(text).toContain(`["a"]`)
+  })
+
+  it("a defect keeps its stack trace", () => {
+    const text = FailureReport.report(Cause.die(new Error("boom")), { verbose: false })!
+    expect(text).toContain("boom")
+    expect(text).toMatch(STACK_LINE)
+  })
+
+  it("verbose keeps the full report of an expected failure", () => {
+    expect(FailureReport.report(Cause.fail(missing), { verbose: true })).toMatch(STACK_LINE)
+  })
+
+  it("nothing for interruptions or for errors the CLI has printed already", () => {
+    expect(FailureReport.report(Cause.interrupt(1), { verbose: false })).toBeUndefined()
+    expect(FailureReport.report(Cause.fail(new CliError.ShowHelp({ commandPath: [], errors: [] })), { verbose: false })).toBeUndefined()
+  })
+
+  it("--log-level debug, trace or all turns verbose on", () => {
+    expect(FailureReport.verboseFromArgv(["node", "cli.ts", "evaluate", "--log-level", "debug"])).toBe(true)
+    expect(FailureReport.verboseFromArgv(["node", "cli.ts", "--log-level=trace"])).toBe(true)
+    expect(FailureReport.verboseFromArgv(["node", "cli.ts", "--log-level", "info"])).toBe(false)
+    expect(FailureReport.verboseFromArgv(["node", "cli.ts"])).toBe(false)
+  })
+})
