@@ -1,0 +1,285 @@
+/**
+ * QGPO's contrastive energy prediction, checked against independent references: the loss against its scalar
+ * formula in f64 and its gradient against (softmax(f) − softmax(labels))/G; the exact guidance against the
+ * analytic score of the reweighted mixture; sampling with the exact intermediate energy reproduces the
+ * reweighted point masses; and a network trained with the CEP loss recovers log E[exp(β·e) | x_t] up to a
+ * constant (the paper's Thm 3.2), in value and gradient direction.
+ */
+import fc from "fast-check"
+import { describe, expect, it } from "vitest"
+import * as CpuBackend from "../../src/domain/cpu/CpuBackend.ts"
+import * as NoiseSchedule from "../../src/domain/NoiseSchedule.ts"
+import * as Rng from "../../src/domain/Rng.ts"
+import * as SamplerSteps from "../../src/domain/SamplerSteps.ts"
+import type { GridPoint } from "../../src/domain/SamplerSteps.ts"
+import * as Qgpo from "../../src/diffusion/Qgpo.ts"
+import * as Sampler from "../../src/diffusion/Sampler.ts"
+import { Tape } from "../../src/nn/Tape.ts"
+import { exactEnergy, exactEnergyGradient, exactEnergyHost } from "../fixtures/EnergyPosterior.ts"
+import { numericGradient, valuesOf } from "../fixtures/FiniteDifference.ts"
+import { mixtureEps, type PointSet, weightedScore } from "../fixtures/MixtureDenoiser.ts"
+
+const B = CpuBackend.make({ precision: "f64" })
+
+/** Values on a 1/64 grid in [lo, hi]: exact in the f32 copies the backends' uploads make. */
+const onGrid = (u: number, lo: number, hi: number) => Math.round(64 * (lo + (hi - lo) * u)) / 64
+const column = (values: ArrayLike<number>) => B.upload(Float64Array.from(values) as unknown as Float32Array, values.length, 1)
+
+/** f64 host reference of the CEP loss: mean over groups of − Σ_i softmax(labels)_i·log softmax(f)_i. */
+const cepReference = (f: ArrayLike<number>, labels: ArrayLike<number>, groups: number, size: number) => {
+  let total = 0
+  for (let g = 0; g < groups; g++) {
+    const fs = Array.from({ length: size }, (_, i) => f[g * size + i])
+    const ls = Array.from({ length: size }, (_, i) => labels[g * size + i])
+    const lse = (v: Array<number>) => {
+      const m = Math.max(...v)
+      return m + Math.log(v.reduce((s, x) => s + Math.exp(x - m), 0))
+    }
+    const lf = lse(fs)
+    const ll = lse(ls)
+    for (let i = 0; i < size; i++) total -= Math.exp(ls[i] - ll) * (fs[i] - lf)
+  }
+  return total / groups
+}
+
+const softmaxHost = (v: ArrayLike<number>, from: number, size: number) => {
+  const xs = Array.from({ length: size }, (_, i) => v[from + i])
+  const m = Math.max(...xs)
+  const e = xs.map((x) => Math.exp(x - m))
+  const s = e.reduce((a, b) => a + b, 0)
+  return e.map((x) => x / s)
+}
+
+describe("the contrastive energy prediction loss", () => {
+  const arbitrary = fc.record({
+    groups: fc.integer({ min: 1, max: 4 }),
+    size: fc.integer({ min: 2, max: 9 }),
+    seed: fc.nat(),
+    scale: fc.double({ min: 0.1, max: 20, noNaN: true })
+  })
+  const data = (seed: number, n: number, scale: number) => {
+    const u = new Float64Array(2 * n)
+    Rng.fillUniform(Rng.named(seed, "cep"), u)
+    return {
+      f: Array.from({ length: n }, (_, i) => scale * (2 * u[i] - 1)),
+      labels: Array.from({ length: n }, (_, i) => scale * (2 * u[n + i] - 1))
+    }
+  }
+
+  it("equals the cross-entropy of the two group softmaxes (f64, relative 1e-12)", () => {
+    fc.assert(fc.property(arbitrary, ({ groups, seed, size, scale }) => {
+      const n = groups * size
+      const { f, labels } = data(seed, n, scale)
+      const tape = new Tape(B)
+      const loss = Qgpo.cepLoss(tape, tape.leaf(column(f)), column(labels), Qgpo.grouping(B, groups, size))
+      const want = cepReference(f, labels, groups, size)
+      expect(Math.abs(valuesOf(loss.value)[0] - want)).toBeLessThanOrEqual(1e-12 * (1 + Math.abs(want)))
+    }), { numRuns: 60 })
+  })
+
+  it("has gradient (softmax_g(f) − softmax_g(labels))/G, matching central differences", () => {
+    fc.assert(fc.property(arbitrary, ({ groups, seed, size, scale }) => {
+      const n = groups * size
+      const { f, labels } = data(seed, n, scale)
+      const g = Qgpo.grouping(B, groups, size)
+      const fT = column(f)
+      const lT = column(labels)
+      const lossOf = () => {
+        const tape = new Tape(B)
+        return valuesOf(Qgpo.cepLoss(tape, tape.leaf(fT), lT, g).value)[0]
+      }
+      const tape = new Tape(B)
+      const leaf = tape.leaf(fT)
+      const [grad] = tape.grad(Qgpo.cepLoss(tape, leaf, lT, g), [leaf])
+      const got = valuesOf(grad)
+      const numeric = numericGradient(lossOf, fT, 1e-5)
+      for (let k = 0; k < groups; k++) {
+        const pf = softmaxHost(f, k * size, size)
+        const pl = softmaxHost(labels, k * size, size)
+        for (let i = 0; i < size; i++) {
+          const want = (pf[i] - pl[i]) / groups
+          expect(Math.abs(got[k * size + i] - want)).toBeLessThan(1e-12)
+          expect(Math.abs(numeric[k * size + i] - want)).toBeLessThan(1e-7)
+        }
+      }
+    }), { numRuns: 40 })
+  })
+
+  it("is unchanged by a constant added to one group's f or labels, and stays finite at |f| ≈ 1e4", () => {
+    const groups = 3
+    const size = 5
+    const { f, labels } = data(7, groups * size, 3)
+    const g = Qgpo.grouping(B, groups, size)
+    const at = (fs: Array<number>, ls: Array<number>) => {
+      const tape = new Tape(B)
+      return valuesOf(Qgpo.cepLoss(tape, tape.leaf(column(fs)), column(ls), g).value)[0]
+    }
+    const base = at(f, labels)
+    const shifted = (v: Array<number>, group: number, c: number) => v.map((x, i) => (Math.floor(i / size) === group ? x + c : x))
+    expect(at(shifted(f, 1, 1e4), labels)).toBeCloseTo(base, 8)
+    expect(at(f, shifted(labels, 2, -5e3))).toBeCloseTo(base, 8)
+    expect(at(shifted(f, 0, 1e4), shifted(labels, 0, 1e4))).toBeCloseTo(base, 8)
+  })
+
+  it("group maxima and softmaxes match the host", () => {
+    fc.assert(fc.property(arbitrary, ({ groups, seed, size, scale }) => {
+      const { f } = data(seed, groups * size, scale)
+      const g = Qgpo.grouping(B, groups, size)
+      const max = valuesOf(Qgpo.groupMax(B, column(f), g))
+      const soft = valuesOf(Qgpo.groupSoftmax(B, column(f), g))
+      for (let k = 0; k < groups; k++) {
+        const m = Math.max(...f.slice(k * size, (k + 1) * size))
+        const p = softmaxHost(f, k * size, size)
+        for (let i = 0; i < size; i++) {
+          expect(max[k * size + i]).toBe(m)
+          expect(Math.abs(soft[k * size + i] - p[i])).toBeLessThan(1e-14)
+        }
+      }
+    }), { numRuns: 40 })
+  })
+
+  it("names the shapes when f or the grouping does not fit", () => {
+    const g = Qgpo.grouping(B, 2, 3)
+    const tape = new Tape(B)
+    expect(() => Qgpo.cepLoss(tape, tape.leaf(B.zeros(5, 1)), B.zeros(6, 1), g)).toThrow(/f must be \[6, 1\] \(2 groups of 3\), got \[5, 1\]/)
+    expect(() => Qgpo.grouping(B, 2, 1)).toThrow(/at least 1 group of at least 2 rows/)
+  })
+})
+
+/** n points in [−1, 1]² with energies in [0, 1], all on a 1/64 grid. */
+const pointSet = (seed: number, n: number): { set: PointSet; energies: Array<number> } => {
+  const u = new Float64Array(3 * n)
+  Rng.fillUniform(Rng.named(seed, "qgpo-points"), u)
+  const points = new Float64Array(2 * n)
+  for (let i = 0; i < 2 * n; i++) points[i] = onGrid(u[i], -1, 1)
+  return { set: { points, n, dim: 2 }, energies: Array.from({ length: n }, (_, i) => onGrid(u[2 * n + i], 0, 1)) }
+}
+
+const vp = NoiseSchedule.vpContinuous()
+const gridPoint = (t: number): GridPoint => ({ time: t, alpha: NoiseSchedule.alpha(vp, t), sigma: NoiseSchedule.sigma(vp, t) })
+
+/** Noisy points x_t = α x_k + σ·n around the members of the set in turn. */
+const noisy = (set: PointSet, p: GridPoint, rows: number, seed: number) => {
+  const n = new Float64Array(rows * set.dim)
+  Rng.fillNormal(Rng.named(seed, "noise"), n)
+  const x = new Float64Array(rows * set.dim)
+  for (let r = 0; r < rows; r++) {
+    const k = r % set.n
+    for (let d = 0; d < set.dim; d++) x[r * set.dim + d] = p.alpha * set.points[k * set.dim + d] + p.sigma * n[r * set.dim + d]
+  }
+  return x
+}
+
+const relativeError = (a: ArrayLike<number>, b: ArrayLike<number>) => {
+  let num = 0
+  let den = 0
+  for (let i = 0; i < a.length; i++) {
+    num += (a[i] - b[i]) ** 2
+    den += b[i] ** 2
+  }
+  return Math.sqrt(num / den)
+}
+
+describe("guidance with the exact intermediate energy", () => {
+  it("the fixture's f* is log E[exp(β·e) | x_t] and its gradient the difference of the two mixture scores", () => {
+    const { set, energies } = pointSet(2, 5)
+    const p = gridPoint(0.4)
+    const x = noisy(set, p, 6, 3)
+    const xT = B.upload(x as unknown as Float32Array, 6, 2)
+    const tape = new Tape(B)
+    const leaf = tape.leaf(xT)
+    const f = exactEnergy(B, set, energies, 3, p)(tape, leaf)
+    const [grad] = tape.grad(tape.reduce("sum", "all", f), [leaf])
+    const fs = valuesOf(f.value)
+    const gs = valuesOf(grad)
+    for (let r = 0; r < 6; r++) {
+      const row = x.subarray(2 * r, 2 * r + 2)
+      expect(fs[r]).toBeCloseTo(exactEnergyHost(set, energies, 3, p, row), 10)
+      const want = exactEnergyGradient(set, energies, 3, p, row)
+      expect(relativeError(gs.subarray(2 * r, 2 * r + 2), want)).toBeLessThan(1e-9)
+    }
+  })
+
+  it("ε − σ·∇f* is the score of the reweighted mixture μ·exp(β·e) (relative error ≤ 1e-9)", () => {
+    fc.assert(fc.property(
+      fc.nat(), fc.integer({ min: 2, max: 6 }), fc.double({ min: 0.05, max: 0.95, noNaN: true }), fc.integer({ min: 1, max: 10 }),
+      (seed, n, t, beta) => {
+        const { set, energies } = pointSet(seed, n)
+        const p = gridPoint(t)
+        const x = noisy(set, p, 8, seed + 1)
+        const xT = B.upload(x as unknown as Float32Array, 8, 2)
+        const tape = new Tape(B)
+        const eps = mixtureEps(B, set, p)(tape, tape.leaf(xT)).value
+        const guided = valuesOf(Qgpo.guidedEps(B, eps, exactEnergy(B, set, energies, beta, p), xT, p, new Qgpo.QgpoGuidance({ scale: 1 })))
+        const weights = energies.map((e) => Math.exp(beta * e))
+        for (let r = 0; r < 8; r++) {
+          const score = Array.from(guided.subarray(2 * r, 2 * r + 2), (e) => -e / p.sigma)
+          expect(relativeError(score, weightedScore(set, weights, p, x.subarray(2 * r, 2 * r + 2)))).toBeLessThanOrEqual(1e-9)
+        }
+      }
+    ), { numRuns: 60 })
+  })
+
+  it("scale 0 gives the behaviour ε itself; the clean-range clip changes nothing at s = 1", () => {
+    const { set, energies } = pointSet(4, 4)
+    const p = gridPoint(0.3)
+    const x = noisy(set, p, 8, 5)
+    const xT = B.upload(x as unknown as Float32Array, 8, 2)
+    const tape = new Tape(B)
+    const eps = mixtureEps(B, set, p)(tape, tape.leaf(xT)).value
+    const energy = exactEnergy(B, set, energies, 5, p)
+    expect(valuesOf(Qgpo.guidedEps(B, eps, energy, xT, p, new Qgpo.QgpoGuidance({ scale: 0 })))).toEqual(valuesOf(eps))
+    const coordinate = (d: number) => Array.from({ length: set.n }, (_, i) => set.points[2 * i + d])
+    const cleanRange = { lower: [0, 1].map((d) => Math.min(...coordinate(d))), upper: [0, 1].map((d) => Math.max(...coordinate(d))) }
+    const free = valuesOf(Qgpo.guidedEps(B, eps, energy, xT, p, new Qgpo.QgpoGuidance({ scale: 1 })))
+    const clipped = valuesOf(Qgpo.guidedEps(B, eps, energy, xT, p, new Qgpo.QgpoGuidance({ scale: 1, cleanRange })))
+    clipped.forEach((v, i) => expect(v).toBeCloseTo(free[i], 9))
+  })
+
+  it("an energy that is not one column per row is a ShapeError naming both shapes", () => {
+    const xT = B.zeros(4, 2)
+    expect(() => Qgpo.energyGradient(B, (_tape, x) => x, xT)).toThrow(/the energy must be \[4, 1\], got \[4, 2\]/)
+  })
+
+  it("sampling with it reproduces the reweighted point masses", () => {
+    const { set, energies } = pointSet(21, 4)
+    const beta = 2
+    const weights = energies.map((e) => Math.exp(beta * e))
+    const total = weights.reduce((a, b) => a + b, 0)
+    const grid = SamplerSteps.discreteGrid(NoiseSchedule.cosine(100))
+    const samples = 3000
+    const run = (scale: number) => {
+      const guidance = new Qgpo.QgpoGuidance({ scale })
+      const denoiser: Sampler.Denoiser = (x, p) => {
+        const tape = new Tape(B)
+        const eps = mixtureEps(B, set, p)(tape, tape.leaf(x)).value
+        return Qgpo.guidedEps(B, eps, exactEnergy(B, set, energies, beta, p), x, p, guidance)
+      }
+      const xT = B.normal(samples, 2, Rng.named(5, "xT"))
+      const x0 = valuesOf(Sampler.sample({ backend: B, denoiser, grid, sampler: new Sampler.Ddpm({ temperature: 1 }), key: Rng.named(5, "ddpm") }, xT))
+      const counts = new Array<number>(set.n).fill(0)
+      let far = 0
+      for (let r = 0; r < samples; r++) {
+        let best = 0
+        let bestD = Infinity
+        for (let i = 0; i < set.n; i++) {
+          const d2 = (x0[2 * r] - set.points[2 * i]) ** 2 + (x0[2 * r + 1] - set.points[2 * i + 1]) ** 2
+          if (d2 < bestD) [best, bestD] = [i, d2]
+        }
+        counts[best]++
+        if (Math.sqrt(bestD) > 0.05) far++
+      }
+      return { frequencies: counts.map((c) => c / samples), farShare: far / samples }
+    }
+    const guided = run(1)
+    const plain = run(0)
+    // the reweighted masses differ from uniform by more than the tolerance here
+    const target = weights.map((w) => w / total)
+    const tolerance = 4 * Math.sqrt(0.25 / samples) // 4 binomial standard errors at most
+    expect(Math.max(...target.map((t) => Math.abs(t - 1 / set.n)))).toBeGreaterThan(2 * tolerance)
+    guided.frequencies.forEach((f, i) => expect(Math.abs(f - target[i])).toBeLessThan(tolerance))
+    plain.frequencies.forEach((f) => expect(Math.abs(f - 1 / set.n)).toBeLessThan(tolerance))
+    // samples land on the points: here 1 in 3000, guided or not, ends between two of them (0.12 from the nearest)
+    expect(guided.farShare).toBeLessThan(0.005)
+  })
+})
