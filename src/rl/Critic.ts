@@ -1,12 +1,19 @@
 /**
- * IQL-style value learning (Kostrikov et al. 2022; SWG Algorithm 3; IDQL's value losses):
- * twin Q with Polyak-averaged targets, V with LayerNorm on its input, and IDQL's choice of value
- * loss on u = min(Q₁, Q₂)_target(s, a) − V(s): expectile, quantile or linex. Per step:
- *   1. V step on the value loss, 2. Q step on (r + γ·mask·V_new(s') − Q_i)² averaged over both
- *   heads and the batch, 3. Polyak update of the target Qs (rate 0.005).
+ * In-sample value learning, one critic family with two kinds of value loss on
+ * u = min(Q₁, Q₂)_target(s, a) − V(s): twin Q with Polyak-averaged targets, V with LayerNorm on its input.
+ *   - IQL (Kostrikov et al. 2022; SWG Algorithm 3; IDQL's value losses): expectile, quantile or linex.
+ *   - DICE (Diffusion-DICE, Mao et al. 2024, the Q/V form of its DICE objective with the soft-χ²
+ *     divergence): V minimises mean[f*(u/α) + V(s)/α], so at the optimum mean_a w*(u/α) = 1 at every
+ *     state (the (1 − γ)·E_{ρ₀}[V] term is the batch's own states, as the reference code does).
+ * Per step:
+ *   1. V step on the value loss, 2. Q step on (r + γ·mask·V_new(s') − Q_i)² (backed up from the current
+ *   V; averaged over both heads and the batch for IQL, summed over the heads for DICE, as each
+ *   reference does), 3. the optional Q ensemble on the same target, 4. Polyak update of the target Qs.
+ * The ensemble (D-DICE's 10 independent Qs on locomotion) only ranks candidate actions at evaluation.
  */
 import { Effect, Schema } from "effect"
 import * as Config from "../domain/Config.ts"
+import * as Divergence from "../domain/Divergence.ts"
 import type { RngKey } from "../domain/Rng.ts"
 import * as Rng from "../domain/Rng.ts"
 import type { Tensor, TensorBackend } from "../domain/TensorBackend.ts"
@@ -22,17 +29,38 @@ export class CriticConfig extends Schema.Class<CriticConfig>("CriticConfig")({
   hidden: Config.PositiveInt.pipe(Config.withDefault(256)),
   /** Discount γ. */
   discount: Config.Probability.pipe(Config.withDefault(0.99)),
-  /** Value loss on u = Q − V (IDQL): expectile |τ − 1(u<0)|u², quantile |τ − 1(u<0)||u|, linex. */
-  valueLoss: Schema.Literals(["expectile", "quantile", "linex"]).pipe(Config.withDefault("expectile")),
+  /**
+   * Value loss on u = Q − V: IDQL's expectile |τ − 1(u<0)|u², quantile |τ − 1(u<0)||u|, linex; or
+   * "dice", Diffusion-DICE's f*(u/α) + V/α with the soft-χ² conjugate.
+   */
+  valueLoss: Schema.Literals(["expectile", "quantile", "linex", "dice"]).pipe(Config.withDefault("expectile")),
   /** Expectile/quantile τ (0.7 locomotion, 0.9 antmaze). */
   tau: Config.Probability.pipe(Config.withDefault(0.7)),
   /** Linex β (IDQL's critic_hyperparam for the "exponential" loss). */
   linexBeta: Config.PositiveFinite.pipe(Config.withDefault(1)),
+  /**
+   * DICE's α, the weight of the f-divergence; left out: 0.5 (Diffusion-DICE's code default; per-task
+   * values are not published). Optional keys, so configs and checkpoints written before DICE are unchanged.
+   */
+  diceAlpha: Schema.optionalKey(Config.PositiveFinite),
+  /**
+   * Independent Qs trained on the same target beside the twin Q, for the ensemble-mean selection of
+   * Diffusion-DICE on locomotion (10 there); left out: 0, none.
+   */
+  ensemble: Schema.optionalKey(Config.NonNegativeInt),
   /** Polyak rate of the target Qs. */
   polyak: Config.Probability.pipe(Config.withDefault(0.005)),
   lr: Config.PositiveFinite.pipe(Config.withDefault(3e-4)),
   batch: Config.PositiveInt.pipe(Config.withDefault(256))
 }) {}
+
+export const DEFAULT_DICE_ALPHA = 0.5
+
+/** DICE's α of a config (0.5 when left out). */
+export const diceAlpha = (c: CriticConfig): number => c.diceAlpha ?? DEFAULT_DICE_ALPHA
+
+/** Members of the Q ensemble (0 when left out). */
+export const ensembleSize = (c: CriticConfig): number => c.ensemble ?? 0
 
 /**
  * The critic's τ and the weight function's τ differ. Both are the asymmetry τ of one loss: the
@@ -54,7 +82,7 @@ export class TauMismatch extends Schema.TaggedError<TauMismatch>()("TauMismatch"
  * quantile) that differs from the τ of the critic's expectile or quantile value loss.
  */
 export const checkWeightTau = (c: CriticConfig, f: WeightFunction): Effect.Effect<void, TauMismatch> => {
-  if (c.valueLoss === "linex" || !("tau" in f) || f.tau === c.tau) return Effect.void
+  if (c.valueLoss === "linex" || c.valueLoss === "dice" || !("tau" in f) || f.tau === c.tau) return Effect.void
   return Effect.fail(new TauMismatch({ criticTau: c.tau, weightTau: f.tau, weightFunction: f._tag }))
 }
 
@@ -74,6 +102,8 @@ export interface Critic {
   /** Twin Q; its EMA copy is the target network. */
   readonly q: Model.Model
   readonly v: Model.Model
+  /** The Q ensemble (`config.ensemble` members), absent when 0. */
+  readonly ensemble: Model.Model | undefined
 }
 
 const qMlp = (c: CriticConfig, inputs: number): Mlp.MlpConfig => ({ inputs, widths: [c.hidden, c.hidden, 1], activation: "relu" })
@@ -83,6 +113,9 @@ export const qSpecs = (c: CriticConfig, observationDim: number, actionDim: numbe
   ...Mlp.specs("q1", qMlp(c, observationDim + actionDim)),
   ...Mlp.specs("q2", qMlp(c, observationDim + actionDim))
 ]
+
+export const ensembleSpecs = (c: CriticConfig, observationDim: number, actionDim: number): Array<Parameters.ParamSpec> =>
+  Array.from({ length: ensembleSize(c) }, (_, i) => Mlp.specs(`e${i}`, qMlp(c, observationDim + actionDim))).flat()
 
 export const vSpecs = (c: CriticConfig, observationDim: number): Array<Parameters.ParamSpec> => [
   { name: "v.ln.gamma", rows: 1, cols: observationDim, init: { kind: "ones" } },
@@ -95,14 +128,28 @@ export const create = (backend: TensorBackend, c: CriticConfig, observationDim: 
   observationDim,
   actionDim,
   q: Model.create(backend, qSpecs(c, observationDim, actionDim), Rng.split(key, "q"), { ema: true }),
-  v: Model.create(backend, vSpecs(c, observationDim), Rng.split(key, "v"))
+  v: Model.create(backend, vSpecs(c, observationDim), Rng.split(key, "v")),
+  ensemble: ensembleSize(c) > 0 ? Model.create(backend, ensembleSpecs(c, observationDim, actionDim), Rng.split(key, "ensemble")) : undefined
 })
+
+/** The critic's models by checkpoint name (the ensemble only when there is one: old checkpoints load unchanged). */
+export const models = (critic: Critic): Record<string, Model.Model> =>
+  critic.ensemble === undefined ? { q: critic.q, v: critic.v } : { q: critic.q, v: critic.v, ensemble: critic.ensemble }
+
+/** Names of the columns `updateStep` returns. */
+export const lossNames = (c: CriticConfig): Array<string> => ensembleSize(c) > 0 ? ["v_loss", "q_loss", "ensemble_loss"] : ["v_loss", "q_loss"]
 
 /** [Q₁, Q₂](s, a) as [B, 2]. */
 export const qValues = (p: Parameters.Bound, c: CriticConfig, observations: Var, actions: Var): Var => {
   const t = p.tape
   const input = t.concatCols([observations, actions])
   return t.concatCols([Mlp.apply(p, "q1", qMlp(c, input.cols), input), Mlp.apply(p, "q2", qMlp(c, input.cols), input)])
+}
+
+/** The ensemble's Qs [B, members]. */
+export const ensembleValues = (p: Parameters.Bound, c: CriticConfig, observations: Var, actions: Var): Var => {
+  const input = p.tape.concatCols([observations, actions])
+  return p.tape.concatCols(Array.from({ length: ensembleSize(c) }, (_, i) => Mlp.apply(p, `e${i}`, qMlp(c, input.cols), input)))
 }
 
 /** min(Q₁, Q₂) as [B, 1]. */
@@ -112,10 +159,24 @@ export const minQ = (t: Tape, q: Var): Var => t.binary("min", t.sliceCols(q, 0, 
 export const value = (p: Parameters.Bound, c: CriticConfig, observations: Var): Var =>
   Mlp.apply(p, "v", vMlp(c, observations.cols), p.tape.layerNorm(observations, p.get("v.ln.gamma"), p.get("v.ln.beta"), 1e-6))
 
-/** IDQL's value losses on u = q − v (mean over the batch). */
-const valueLoss = (t: Tape, c: CriticConfig, u: Var): Var => {
+/**
+ * f*(y) of the soft-χ² divergence on a tape, written so both branches are always finite:
+ * f*(y) = (e^{min(y, 0)} − 1) + max(y, 0) + max(y, 0)²/4 (Divergence.conjugate).
+ */
+export const conjugateOnTape = (t: Tape, y: Var): Var => {
+  const zero = t.leaf(t.backend.zeros(1, 1))
+  const negative = t.affine(t.unary("exp", t.binary("min", y, zero)), 1, -1)
+  const positive = t.binary("max", y, zero)
+  return t.add(negative, t.add(positive, t.affine(t.unary("square", positive), 0.25)))
+}
+
+/** The value losses on u = q − v (mean over the batch); `v` is needed by DICE's V/α term. */
+const valueLoss = (t: Tape, c: CriticConfig, u: Var, v: Var): Var => {
   const B = t.backend
   switch (c.valueLoss) {
+    case "dice":
+      // mean[f*(u/α) + V/α] (Diffusion-DICE's V objective; Divergence.ts for f*)
+      return t.reduce("mean", "rows", t.add(conjugateOnTape(t, t.affine(u, 1 / diceAlpha(c))), t.affine(v, 1 / diceAlpha(c))))
     case "expectile":
       return t.expectileLoss(u, c.tau)
     case "quantile":
@@ -147,7 +208,8 @@ export const updateStep = (B: TensorBackend, critic: Critic, data: DeviceTransit
     const t = p.tape
     const target = new Parameters.Bound(t, critic.q.layout, critic.q.ema ?? critic.q.params)
     const q = minQ(t, qValues(target, c, t.leaf(s), t.leaf(a)))
-    return valueLoss(t, c, t.sub(q, value(p, c, t.leaf(s))))
+    const v = value(p, c, t.leaf(s))
+    return valueLoss(t, c, t.sub(q, v), v)
   })
   const qLoss = Model.trainStep(B, critic.q, { ...options, emaRate: c.polyak }, (p) => {
     const t = p.tape
@@ -155,15 +217,27 @@ export const updateStep = (B: TensorBackend, critic: Critic, data: DeviceTransit
     // y = r + γ·mask·V(s'), the same for both heads
     const y = B.binary("add", r, B.affine(B.binary("mul", mask, vNext.value), c.discount, 0))
     const q = qValues(p, c, t.leaf(s), t.leaf(a))
-    // mean over heads and batch of (Q_i − y)²: the summed-over-heads mse halved
-    return t.affine(t.mseLoss(q, B.concatCols([y, y])), 0.5)
+    // IQL: mean over heads and batch of (Q_i − y)², the summed-over-heads mse halved; DICE: summed over heads
+    return t.affine(t.mseLoss(q, B.concatCols([y, y])), c.valueLoss === "dice" ? 1 : 0.5)
+  })
+  const ensemble = critic.ensemble
+  const eLoss = ensemble === undefined ? undefined : Model.trainStep(B, ensemble, options, (p) => {
+    const t = p.tape
+    const vNext = value(new Parameters.Bound(t, critic.v.layout, critic.v.params), c, t.leaf(s2))
+    const y = B.binary("add", r, B.affine(B.binary("mul", mask, vNext.value), c.discount, 0))
+    // Σ over members of mean_batch (Q_i − y)²: each member sees only its own term
+    return t.mseLoss(ensembleValues(p, c, t.leaf(s), t.leaf(a)), B.broadcastTo(y, y.rows, ensembleSize(c)))
   })
   for (const t of [index, s, a, r, mask, s2]) B.dispose(t)
-  const losses = B.concatCols([vLoss, qLoss])
-  B.dispose(vLoss)
-  B.dispose(qLoss)
+  const parts = eLoss === undefined ? [vLoss, qLoss] : [vLoss, qLoss, eLoss]
+  const losses = B.concatCols(parts)
+  for (const t of parts) B.dispose(t)
   return losses
 }
+
+/** DICE's ratios w*((min(Q₁, Q₂)_target − V)/α) of every row (from `advantages`), clipped to [1e-40, 100]. */
+export const diceRatios = (c: CriticConfig, advantages: ArrayLike<number>): Float64Array =>
+  Divergence.ratios(advantages, new Float64Array(advantages.length), diceAlpha(c))
 
 /** Advantages A = min(Q₁, Q₂)_target(s, a) − V(s) of every row, in chunks (no gradients). */
 export const advantages = (B: TensorBackend, critic: Critic, observations: Tensor, actions: Tensor, chunk = 4096): Array<Tensor> => {
