@@ -14,6 +14,11 @@ import * as SamplerSteps from "../../src/domain/SamplerSteps.ts"
 import type { GridPoint } from "../../src/domain/SamplerSteps.ts"
 import * as Qgpo from "../../src/diffusion/Qgpo.ts"
 import * as Sampler from "../../src/diffusion/Sampler.ts"
+import { cosineDecay } from "../../src/domain/LearningRate.ts"
+import * as Training from "../../src/diffusion/Training.ts"
+import * as Model from "../../src/nn/Model.ts"
+import * as Optimizer from "../../src/nn/Optimizer.ts"
+import * as Parameters from "../../src/nn/Parameters.ts"
 import { Tape } from "../../src/nn/Tape.ts"
 import { exactEnergy, exactEnergyGradient, exactEnergyHost } from "../fixtures/EnergyPosterior.ts"
 import { numericGradient, valuesOf } from "../fixtures/FiniteDifference.ts"
@@ -282,4 +287,75 @@ describe("guidance with the exact intermediate energy", () => {
     // samples land on the points: here 1 in 3000, guided or not, ends between two of them (0.12 from the nearest)
     expect(guided.farShare).toBeLessThan(0.005)
   })
+})
+
+/**
+ * The paper's Thm 3.2 with a network: f_φ trained by CEP on a weighted point set against the exact
+ * f* = log E[exp(β·e) | x_t]. Each noise level has its own free constant C(t), removed before comparing.
+ */
+describe("a network trained with the CEP loss", () => {
+  it("recovers log E[exp(β·e) | x_t] up to a constant per t, in value and gradient direction", async () => {
+    const TB = CpuBackend.make({ precision: "f32" })
+    const { set, energies } = pointSet(11, 5)
+    const beta = 3
+    const schedule = NoiseSchedule.swg(10)
+    const tables = Training.noiseTables(TB, schedule)
+    const network = new Qgpo.EnergyNetworkConfig({ dataDim: 2, conditionDim: 0, timeFeatures: 16, timeHidden: 32, hidden: 64, layers: 3, activation: "silu" })
+    const model = Model.create(TB, Qgpo.specs(network), Rng.named(0, "qgpo-init"))
+    const initial = TB.upload(await TB.read(model.params), 1, model.layout.size)
+    const g = Qgpo.grouping(TB, 8, 32)
+    const points = TB.upload(Float32Array.from(set.points), set.n, 2)
+    const labels = TB.upload(Float32Array.from(energies, (e) => beta * e), set.n, 1)
+
+    /** Per noise level: RMSE of f_φ − f* after removing its mean, over the spread of f*; mean cosine of the gradients. */
+    const compare = async (params: typeof initial) => {
+      const rows = 200
+      let cosines = 0
+      let counted = 0
+      let worstRatio = 0
+      for (const p of SamplerSteps.discreteGrid(schedule)) {
+        const x = noisy(set, p, rows, 100 + p.time)
+        const xT = TB.upload(Float32Array.from(x), rows, 2)
+        const tape = new Tape(TB)
+        const leaf = tape.leaf(xT)
+        const f = Qgpo.apply(new Parameters.Bound(tape, model.layout, params), network, leaf, undefined, tape.leaf(TB.fill(rows, 1, p.time)))
+        const [grad] = tape.grad(tape.reduce("sum", "all", f), [leaf])
+        const fs = await TB.read(f.value)
+        const gs = await TB.read(grad)
+        const want = Array.from({ length: rows }, (_, r) => exactEnergyHost(set, energies, beta, p, x.subarray(2 * r, 2 * r + 2)))
+        const diff = want.map((w, r) => fs[r] - w)
+        const c = diff.reduce((a, b) => a + b, 0) / rows
+        const mean = want.reduce((a, b) => a + b, 0) / rows
+        const rmse = Math.sqrt(diff.reduce((a, d) => a + (d - c) ** 2, 0) / rows)
+        const spread = Math.sqrt(want.reduce((a, w) => a + (w - mean) ** 2, 0) / rows)
+        worstRatio = Math.max(worstRatio, rmse / spread)
+        const grads = Array.from({ length: rows }, (_, r) => exactEnergyGradient(set, energies, beta, p, x.subarray(2 * r, 2 * r + 2)))
+        const norms = grads.map((v) => Math.hypot(v[0], v[1]))
+        const typical = norms.reduce((a, b) => a + b, 0) / rows
+        grads.forEach((v, r) => {
+          if (norms[r] < 0.1 * typical) return // "tiny": a tenth of the level's mean gradient norm
+          cosines += (v[0] * gs[2 * r] + v[1] * gs[2 * r + 1]) / (norms[r] * Math.hypot(gs[2 * r], gs[2 * r + 1]) + 1e-30)
+          counted++
+        })
+      }
+      return { meanCosine: cosines / counted, worstRatio }
+    }
+
+    const steps = 3000
+    for (let step = 0; step < steps; step++) {
+      const key = Rng.at(Rng.named(0, "qgpo-batch"), step)
+      const loss = Model.trainStep(TB, model, { lr: cosineDecay(3e-3, steps, step), adamw: Optimizer.adamwDefaults, emaRate: 0, rng: key }, (p) => {
+        const index = TB.randint(256, 1, Rng.split(key, "index"), set.n)
+        return Qgpo.cepLossOn(p, network, tables, TB.gatherRows(points, index), TB.gatherRows(labels, index), undefined, g, key)
+      })
+      TB.dispose(loss)
+    }
+    const trained = await compare(model.params)
+    const untrained = await compare(initial)
+    // Measured: mean cosine 0.947 over 10 noise levels (0.73–0.79 at the two sharpest, σ ≤ 0.44, ≥ 0.96 elsewhere);
+    // RMSE at most 0.26 of f*'s spread (σ = 0.24), ≤ 0.06 of it for σ ≥ 0.75. The untrained network fails both.
+    expect(trained.meanCosine).toBeGreaterThanOrEqual(0.9)
+    expect(trained.worstRatio).toBeLessThan(0.35)
+    expect(untrained.meanCosine < 0.9 || untrained.worstRatio > 0.35).toBe(true)
+  }, 240_000)
 })
