@@ -131,3 +131,69 @@ export interface AdamWParams {
   readonly weightDecay: number
   readonly step: number
 }
+
+// ---- sequence ops (the temporal U-Net's) ----------------------------------------------------------
+//
+// A batch of sequences is one row-major tensor [batch·length, channels]: row b·length + t holds time t
+// of sequence b, one column per channel. Ops along the time axis take `length` and never mix sequences.
+
+/** Checks that `length` is a positive integer dividing x's rows; returns the batch size. */
+export const sequenceBatch = (op: string, x: Shape, length: number): number => {
+  checkDim(op, "length", length)
+  if (x.rows % length !== 0) fail(op, `${x.rows} rows are not whole sequences of length ${length}: ${show(x)}`)
+  return x.rows / length
+}
+
+/**
+ * "Same" padding of a 1-D convolution with `kernel` taps: the zeros before the sequence,
+ * ⌊(kernel − 1)/2⌋; the rest, kernel − 1 − left, go after it. An even kernel thus looks one step
+ * further ahead than back (kernel 2: out[t] = w₀·x[t] + w₁·x[t + 1]), as lax/flax "SAME" and
+ * PyTorch's padding="same" do.
+ */
+export const samePaddingLeft = (kernel: number): number => Math.floor((kernel - 1) / 2)
+
+/**
+ * conv1d of x [batch·length, cin] with w [kernel·cin, cout] (row k·cin + c: tap k, input channel c)
+ * and bias [1, cout]: the kernel size is w.rows / cin. Returns the output shape and the kernel size.
+ */
+export const conv1dShape = (
+  op: string,
+  x: Shape,
+  w: Shape,
+  bias: Shape | undefined,
+  length: number
+): { readonly out: Shape; readonly kernel: number } => {
+  sequenceBatch(op, x, length)
+  if (w.rows % x.cols !== 0) fail(op, `weight ${show(w)} is not [kernel·${x.cols}, cout] for input ${show(x)}`)
+  if (bias !== undefined) rowVector(op, "bias", bias, w.cols)
+  return { out: { rows: x.rows, cols: w.cols }, kernel: w.rows / x.cols }
+}
+
+/** Group norm of x [batch·length, channels]: `groups` divides the channels; γ, β are [1, channels]. */
+export const groupNormShape = (
+  op: string,
+  x: Shape,
+  gamma: Shape | undefined,
+  beta: Shape | undefined,
+  length: number,
+  groups: number
+): { readonly batch: number } => {
+  const batch = sequenceBatch(op, x, length)
+  checkDim(op, "groups", groups)
+  if (x.cols % groups !== 0) fail(op, `${groups} groups do not divide ${x.cols} channels`)
+  if (gamma) rowVector(op, "gamma", gamma, x.cols)
+  if (beta) rowVector(op, "beta", beta, x.cols)
+  return { batch }
+}
+
+/** Max-pool by 2 along time: the length must be even (pairs never straddle two sequences). */
+export const maxPool2Shape = (op: string, x: Shape, length: number): Shape => {
+  sequenceBatch(op, x, length)
+  if (length % 2 !== 0) fail(op, `length ${length} is odd: max-pool by 2 needs an even length`)
+  return { rows: x.rows / 2, cols: x.cols }
+}
+
+/** The gradient of an upsample by 2 sums row pairs: dy needs an even number of rows. */
+export const evenRows = (op: string, what: string, x: Shape): void => {
+  if (x.rows % 2 !== 0) fail(op, `${what} ${show(x)} has an odd number of rows`)
+}

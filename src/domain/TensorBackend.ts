@@ -1,5 +1,5 @@
 /**
- * The contract every compute backend implements (CPU reference, WebGPU). Ops are synchronous:
+ * The contract every compute backend implements (CPU reference, WebGPU, WASM). Ops are synchronous:
  * the CPU backend computes at once, the GPU backend records a dispatch into its pending command
  * encoder. Only `read` waits. Shape errors throw `ShapeError` (see Ops.ts); `Backend.run`
  * turns them into a typed failure at the Effect boundary.
@@ -43,6 +43,27 @@ export interface LayerNormGrads {
   readonly dx: Tensor
   readonly dgamma: Tensor | undefined
   readonly dbeta: Tensor | undefined
+}
+
+/** Which gradients of a conv1d to compute (guidance needs only the input's). */
+export interface Conv1dNeeds {
+  readonly dx: boolean
+  readonly dw: boolean
+  readonly db: boolean
+}
+
+export interface Conv1dGrads {
+  readonly dx: Tensor | undefined
+  readonly dw: Tensor | undefined
+  readonly db: Tensor | undefined
+}
+
+export interface GroupNormResult {
+  readonly out: Tensor
+  /** Means of each (sequence, group), [batch, groups]. */
+  readonly mean: Tensor
+  /** 1/√(var + eps) of each (sequence, group), [batch, groups]. */
+  readonly rstd: Tensor
 }
 
 /** Counters for benchmarks and allocation tests. */
@@ -131,6 +152,38 @@ export interface TensorBackend {
   ): LayerNormGrads
   /** x·mask/(1−p) with mask ~ Bernoulli(1−p) drawn from `key`; the same call on dy is its backward. */
   dropout(x: Tensor, p: number, key: RngKey): Tensor
+
+  // ---- sequence ops: x is [batch·length, channels], row b·length + t is time t of sequence b ---------
+  /**
+   * 1-D convolution along time with "same" zero padding (Ops.samePaddingLeft) and stride 1:
+   * out[b, t, o] = bias[o] + Σ_k Σ_c w[k·cin + c, o]·x[b, t + k − left, c], w [kernel·cin, cout].
+   */
+  conv1d(x: Tensor, w: Tensor, bias: Tensor | undefined, length: number): Tensor
+  conv1dBackward(dy: Tensor, x: Tensor, w: Tensor, length: number, needs: Conv1dNeeds): Conv1dGrads
+  /**
+   * Group norm (Wu & He 2018): per sequence and group of channels/groups adjacent channels, the
+   * mean and biased variance over the group's length·channels/groups values; then per channel
+   * (x − μ)·rstd·γ + β (γ, β [1, channels], optional).
+   */
+  groupNorm(x: Tensor, gamma: Tensor | undefined, beta: Tensor | undefined, length: number, groups: number, eps: number): GroupNormResult
+  groupNormBackward(
+    dy: Tensor,
+    x: Tensor,
+    gamma: Tensor | undefined,
+    mean: Tensor,
+    rstd: Tensor,
+    length: number,
+    groups: number,
+    withAffine: boolean
+  ): LayerNormGrads
+  /** max(x[b, 2t], x[b, 2t + 1]) per channel: [batch·length/2, channels]; the length must be even. */
+  maxPool2(x: Tensor, length: number): Tensor
+  /** dy [batch·length/2, channels] routed to each pair's maximum (the first of a tie). */
+  maxPool2Backward(x: Tensor, dy: Tensor, length: number): Tensor
+  /** Nearest-neighbour upsample by 2 along time: out[b, 2t] = out[b, 2t + 1] = x[b, t]. */
+  upsample2(x: Tensor): Tensor
+  /** Its adjoint: dx[b, t] = dy[b, 2t] + dy[b, 2t + 1]. */
+  upsample2Backward(dy: Tensor): Tensor
 
   // ---- losses (all: mean over rows of the sum over columns) -------------------------------------
   /** mean_r w_r Σ_c (pred − target)², weight [rows, 1] or absent (1). Returns [1, 1]. */

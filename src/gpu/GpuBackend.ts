@@ -22,6 +22,9 @@ import type { AdamWParams, BinaryOp, ReduceAxis, ReduceOp, Shape, UnaryOp } from
 import type { RngKey } from "../domain/Rng.ts"
 import type {
   BackendStats,
+  Conv1dGrads,
+  Conv1dNeeds,
+  GroupNormResult,
   LayerNormGrads,
   LayerNormResult,
   MatmulOptions,
@@ -33,15 +36,18 @@ import { type Allocation, makeBufferPool, sizeClass } from "./BufferPool.ts"
 import { compileKernel, type Kernel, type KernelSpec } from "./Kernel.ts"
 import { adamwSpec, encodeAdamw } from "./kernels/adamw.ts"
 import { binarySpec, broadcastStrides, encodeBinary } from "./kernels/binary.ts"
+import { conv1dSpec, encodeConv1d } from "./kernels/conv1d.ts"
 import { dropoutSpec, encodeDropout } from "./kernels/dropout.ts"
 import { emaSpec, encodeEma } from "./kernels/ema.ts"
 import { encodeFill, fillSpec } from "./kernels/fill.ts"
 import { encodeGatherRows, gatherRowsSpec } from "./kernels/gatherRows.ts"
+import { encodeGroupNorm, encodeGroupNormBackward, groupNormBackwardSpec, groupNormSpec } from "./kernels/groupNorm.ts"
 import { encodeLayerNorm, encodeLayerNormBackward, layerNormBackwardSpec, layerNormSpec } from "./kernels/layerNorm.ts"
 import { encodeLoss, type Loss, lossSpec } from "./kernels/loss.ts"
 import { encodeMatmulPack, matmulPackSpec } from "./kernels/matmulPack.ts"
 import { encodeMatmulRegister, matmulRegisterSpec } from "./kernels/matmulRegister.ts"
 import { encodeMatmulTiled, matmulTiledSpec } from "./kernels/matmulTiled.ts"
+import { encodePairRows, pairRowsSpec } from "./kernels/pairRows.ts"
 import { type Draw, encodeRandom, randomSpec } from "./kernels/random.ts"
 import { encodeReduce, reduceSpec } from "./kernels/reduce.ts"
 import { encodeScatterAddRows, scatterAddRowsSpec } from "./kernels/scatterAddRows.ts"
@@ -125,6 +131,10 @@ export const kernelSpecs = (matmul: MatmulVariant): ReadonlyArray<KernelSpec> =>
   scatterAddRowsSpec,
   layerNormSpec,
   layerNormBackwardSpec,
+  conv1dSpec,
+  groupNormSpec,
+  groupNormBackwardSpec,
+  pairRowsSpec,
   lossSpec,
   randomSpec,
   dropoutSpec,
@@ -572,6 +582,130 @@ export const make = (device: GPUDevice, options: GpuBackendOptions): GpuBackend 
     return out
   }
 
+  // ---- sequence ops: conv1d = unfold(x)·W + bias on the matmul kernel ----------------------------
+
+  const conv1dPass = (entryPoint: "unfold" | "fold", src: GpuTensor, dst: GpuTensor, rows: number, channels: number, length: number, taps: number): void =>
+    encodeConv1d(recorder, kernel("conv1d"), {
+      entryPoint, rows, channels, length, kernel: taps, left: Ops.samePaddingLeft(taps), src: bind(src), dst: bind(dst)
+    })
+
+  const conv1d = (xT: Tensor, wT: Tensor, biasT: Tensor | undefined, length: number): Tensor => {
+    const x = asGpu("conv1d", xT)
+    const w = asGpu("conv1d", wT)
+    const bias = biasT === undefined ? undefined : asGpu("conv1d", biasT)
+    const { kernel: k } = Ops.conv1dShape("conv1d", x, w, bias, length)
+    const u = alloc("conv1d", x.rows, k * x.cols)
+    conv1dPass("unfold", x, u, x.rows, x.cols, length, k)
+    const out = matmul(u, w, bias === undefined ? {} : { bias }).out
+    pool.release(u.allocation)
+    return out
+  }
+
+  const conv1dBackward = (dyT: Tensor, xT: Tensor, wT: Tensor, length: number, needs: Conv1dNeeds): Conv1dGrads => {
+    const op = "conv1dBackward"
+    const [dy, x, w] = [dyT, xT, wT].map((t) => asGpu(op, t))
+    const { out, kernel: k } = Ops.conv1dShape(op, x, w, undefined, length)
+    Ops.sameShape(op, dy, out)
+    let dx: Tensor | undefined
+    if (needs.dx) {
+      const du = asGpu(op, matmul(dy, w, { transB: true }).out)
+      const folded = alloc(op, x.rows, x.cols)
+      conv1dPass("fold", du, folded, x.rows, x.cols, length, k)
+      pool.release(du.allocation)
+      dx = folded
+    }
+    let dw: Tensor | undefined
+    if (needs.dw) {
+      const u = alloc(op, x.rows, k * x.cols)
+      conv1dPass("unfold", x, u, x.rows, x.cols, length, k)
+      dw = matmul(u, dy, { transA: true }).out
+      pool.release(u.allocation)
+    }
+    return { dx, dw, db: needs.db ? reduce("sum", "rows", dy) : undefined }
+  }
+
+  const groupNorm = (
+    xT: Tensor, gammaT: Tensor | undefined, betaT: Tensor | undefined, length: number, groups: number, eps: number
+  ): GroupNormResult => {
+    const x = asGpu("groupNorm", xT)
+    const gamma = gammaT === undefined ? undefined : asGpu("groupNorm", gammaT)
+    const beta = betaT === undefined ? undefined : asGpu("groupNorm", betaT)
+    const { batch } = Ops.groupNormShape("groupNorm", x, gamma, beta, length, groups)
+    const out = alloc("groupNorm", x.rows, x.cols)
+    const mean = alloc("groupNorm", batch, groups)
+    const rstd = alloc("groupNorm", batch, groups)
+    encodeGroupNorm(recorder, kernel("groupNorm"), {
+      rows: x.rows, cols: x.cols, length, groups, eps, x: bind(x), gamma: gamma && bind(gamma), beta: beta && bind(beta),
+      out: bind(out), mean: bind(mean), rstd: bind(rstd)
+    }, placeholders.read)
+    return { out, mean, rstd }
+  }
+
+  const groupNormBackward = (
+    dyT: Tensor, xT: Tensor, gammaT: Tensor | undefined, meanT: Tensor, rstdT: Tensor,
+    length: number, groups: number, withAffine: boolean
+  ): LayerNormGrads => {
+    const op = "groupNormBackward"
+    const [dy, x, mean, rstd] = [dyT, xT, meanT, rstdT].map((t) => asGpu(op, t))
+    const gamma = gammaT === undefined ? undefined : asGpu(op, gammaT)
+    const { batch } = Ops.groupNormShape(op, x, gamma, undefined, length, groups)
+    Ops.sameShape(op, dy, x)
+    Ops.sameShape(op, mean, { rows: batch, cols: groups })
+    Ops.sameShape(op, rstd, { rows: batch, cols: groups })
+    const dx = alloc(op, x.rows, x.cols)
+    const args = {
+      rows: x.rows, cols: x.cols, length, groups, x: bind(x), dy: bind(dy), gamma: gamma && bind(gamma),
+      mean: bind(mean), rstd: bind(rstd), dx: bind(dx)
+    }
+    if (!withAffine) {
+      encodeGroupNormBackward(recorder, kernel(op), { ...args, dyXhat: undefined }, placeholders)
+      return { dx, dgamma: undefined, dbeta: undefined }
+    }
+    const dgamma = alloc(op, 1, x.cols)
+    const dbeta = alloc(op, 1, x.cols)
+    const dyXhat = alloc(op, x.rows, x.cols)
+    encodeGroupNormBackward(recorder, kernel(op), { ...args, dyXhat: bind(dyXhat) }, placeholders)
+    reduceInto(dyXhat, "rows", 1, bind(dgamma))
+    reduceInto(dy, "rows", 1, bind(dbeta))
+    pool.release(dyXhat.allocation)
+    return { dx, dgamma, dbeta }
+  }
+
+  const pairRows = (
+    op: "maxPool2" | "maxPool2Backward" | "upsample2" | "upsample2Backward",
+    a: GpuTensor, b: GpuTensor | undefined, pairs: number, outRows: number
+  ): Tensor => {
+    const out = alloc(op, outRows, a.cols)
+    encodePairRows(recorder, kernel("pairRows"), {
+      entryPoint: op, pairs, cols: a.cols, a: bind(a), b: b && bind(b), out: bind(out)
+    }, placeholders.read)
+    return out
+  }
+
+  const maxPool2 = (xT: Tensor, length: number): Tensor => {
+    const x = asGpu("maxPool2", xT)
+    const s = Ops.maxPool2Shape("maxPool2", x, length)
+    return pairRows("maxPool2", x, undefined, s.rows, s.rows)
+  }
+
+  const maxPool2Backward = (xT: Tensor, dyT: Tensor, length: number): Tensor => {
+    const x = asGpu("maxPool2Backward", xT)
+    const dy = asGpu("maxPool2Backward", dyT)
+    Ops.sameShape("maxPool2Backward", dy, Ops.maxPool2Shape("maxPool2Backward", x, length))
+    return pairRows("maxPool2Backward", x, dy, dy.rows, x.rows)
+  }
+
+  const upsample2 = (xT: Tensor): Tensor => {
+    const x = asGpu("upsample2", xT)
+    return pairRows("upsample2", x, undefined, x.rows, 2 * x.rows)
+  }
+
+  const upsample2Backward = (dyT: Tensor): Tensor => {
+    const dy = asGpu("upsample2Backward", dyT)
+    Ops.evenRows("upsample2Backward", "dy", dy)
+    return pairRows("upsample2Backward", dy, undefined, dy.rows / 2, dy.rows / 2)
+  }
+
   // ---- losses ----------------------------------------------------------------------------------
 
   const lossWeight = (op: string, w: Tensor | undefined, rows: number): GpuTensor | undefined => {
@@ -697,6 +831,14 @@ export const make = (device: GPUDevice, options: GpuBackendOptions): GpuBackend 
     layerNorm,
     layerNormBackward,
     dropout,
+    conv1d,
+    conv1dBackward,
+    groupNorm,
+    groupNormBackward,
+    maxPool2,
+    maxPool2Backward,
+    upsample2,
+    upsample2Backward,
     mseLoss: (predT, targetT, wT) => {
       const { pred, target, w } = mseOperands("mseLoss", predT, targetT, wT)
       return lossValue("mseLoss", "mse", pred, target, w, 0)

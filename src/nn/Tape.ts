@@ -177,6 +177,42 @@ export class Tape {
     })
   }
 
+  // ---- sequence ops: [batch·length, channels], row b·length + t is time t of sequence b -----------
+
+  /** "Same" 1-D convolution along time: w [kernel·cin, cout], bias [1, cout] (TensorBackend.conv1d). */
+  conv1d(x: Var, w: Var, b: Var | undefined, length: number): Var {
+    const B = this.backend
+    const inputs = b === undefined ? [x, w] : [x, w, b]
+    return this.record(B.conv1d(x.value, w.value, b?.value, length), inputs, (dy, needs) => {
+      const g = B.conv1dBackward(dy, x.value, w.value, length, { dx: needs[0], dw: needs[1], db: needs[2] ?? false })
+      return [g.dx, g.dw, g.db]
+    })
+  }
+
+  /** Group norm over `groups` groups of adjacent channels per sequence, with optional γ and β. */
+  groupNorm(x: Var, gamma: Var | undefined, beta: Var | undefined, length: number, groups: number, eps = 1e-5): Var {
+    const B = this.backend
+    const { out, mean, rstd } = B.groupNorm(x.value, gamma?.value, beta?.value, length, groups, eps)
+    const inputs = gamma !== undefined && beta !== undefined ? [x, gamma, beta] : [x]
+    return this.record(out, inputs, (dy, needs) => {
+      const withAffine = (needs[1] ?? false) || (needs[2] ?? false)
+      const g = B.groupNormBackward(dy, x.value, gamma?.value, mean, rstd, length, groups, withAffine)
+      return [g.dx, g.dgamma, g.dbeta]
+    })
+  }
+
+  /** Max-pool by 2 along time (even length); the gradient goes to each pair's first maximum. */
+  maxPool2(x: Var, length: number): Var {
+    const B = this.backend
+    return this.record(B.maxPool2(x.value, length), [x], (dy) => [B.maxPool2Backward(x.value, dy, length)])
+  }
+
+  /** Nearest-neighbour upsample by 2 along time (any length L gives 2L). */
+  upsample2(x: Var): Var {
+    const B = this.backend
+    return this.record(B.upsample2(x.value), [x], (dy) => [B.upsample2Backward(dy)])
+  }
+
   /** Inverted dropout with rate p; the identity outside training or when p = 0. */
   dropout(x: Var, p: number): Var {
     if (!this.training || p === 0) return x

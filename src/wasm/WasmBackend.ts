@@ -3,7 +3,8 @@
  * bias + activation epilogue) and the activations with their derivatives as 128-bit SIMD kernels
  * emitted at run time (Kernels.ts), large products split over worker threads (Threads.ts); every
  * other op a plain loop over Float32Array views, computed in f64 and rounded once like the CPU
- * reference (src/domain/cpu), whose results it is tested against.
+ * reference (src/domain/cpu), whose results it is tested against. The sequence ops run the
+ * reference's own loops (cpu/Sequence.ts) on f32 views, with conv1d's products on the SIMD matmul.
  */
 import * as Scope from "../domain/Scope.ts"
 import { availableParallelism } from "node:os"
@@ -12,7 +13,18 @@ import * as Ops from "../domain/Ops.ts"
 import type { AdamWParams, BinaryOp, ReduceAxis, ReduceOp, UnaryOp } from "../domain/Ops.ts"
 import * as Rng from "../domain/Rng.ts"
 import type { RngKey } from "../domain/Rng.ts"
-import type { LayerNormGrads, LayerNormResult, MatmulOptions, MatmulResult, Tensor, TensorBackend } from "../domain/TensorBackend.ts"
+import * as Sequence from "../domain/cpu/Sequence.ts"
+import type {
+  Conv1dGrads,
+  Conv1dNeeds,
+  GroupNormResult,
+  LayerNormGrads,
+  LayerNormResult,
+  MatmulOptions,
+  MatmulResult,
+  Tensor,
+  TensorBackend
+} from "../domain/TensorBackend.ts"
 import { type GemmProblem, gemmRows, packB, packedBytes, SCRATCH_BYTES, scratchAt } from "./Gemm.ts"
 import * as Kernels from "./Kernels.ts"
 import { type Allocation, Arena } from "./Memory.ts"
@@ -527,6 +539,127 @@ export const make = (options: WasmBackendOptions = {}): WasmBackend => {
     return { dx, dgamma: withAffine ? row(0) : undefined, dbeta: withAffine ? row(n) : undefined }
   }
 
+  // ---- sequence ops (cpu/Sequence.ts): conv1d = unfold(x)·W + bias on the SIMD matmul -------------
+
+  const unfoldDims = (x: WasmTensor, length: number, kernel: number): Sequence.UnfoldDims =>
+    ({ rows: x.rows, channels: x.cols, length, kernel, left: Ops.samePaddingLeft(kernel) })
+
+  /** The unfolded input, a temporary the caller releases. */
+  const unfolded = (op: string, x: WasmTensor, d: Sequence.UnfoldDims): WasmTensor => {
+    const u = alloc(op, x.rows, d.kernel * x.cols)
+    Sequence.unfold(x.data, d, u.data)
+    return u
+  }
+
+  const conv1d = (xT: Tensor, wT: Tensor, biasT: Tensor | undefined, length: number): Tensor => {
+    const x = as("conv1d", xT)
+    const w = as("conv1d", wT)
+    const bias = biasT === undefined ? undefined : as("conv1d", biasT)
+    const { kernel } = Ops.conv1dShape("conv1d", x, w, bias, length)
+    const u = unfolded("conv1d", x, unfoldDims(x, length, kernel))
+    const out = matmul(u, w, bias === undefined ? {} : { bias }).out
+    arena.release(u.allocation)
+    return out
+  }
+
+  const conv1dBackward = (dyT: Tensor, xT: Tensor, wT: Tensor, length: number, needs: Conv1dNeeds): Conv1dGrads => {
+    const op = "conv1dBackward"
+    const [dy, x, w] = [dyT, xT, wT].map((t) => as(op, t))
+    const { out, kernel } = Ops.conv1dShape(op, x, w, undefined, length)
+    Ops.sameShape(op, dy, out)
+    const d = unfoldDims(x, length, kernel)
+    let dx: Tensor | undefined
+    if (needs.dx) {
+      const du = as(op, matmul(dy, w, { transB: true }).out)
+      const folded = alloc(op, x.rows, x.cols)
+      Sequence.fold(du.data, d, folded.data)
+      arena.release(du.allocation)
+      dx = folded
+    }
+    let dw: Tensor | undefined
+    if (needs.dw) {
+      const u = unfolded(op, x, d)
+      dw = matmul(u, dy, { transA: true }).out
+      arena.release(u.allocation)
+    }
+    return { dx, dw, db: needs.db ? reduce("sum", "rows", dy) : undefined }
+  }
+
+  const groupDims = (x: WasmTensor, length: number, groups: number): Sequence.GroupDims =>
+    ({ rows: x.rows, channels: x.cols, length, groups })
+
+  const groupNorm = (
+    xT: Tensor, gammaT: Tensor | undefined, betaT: Tensor | undefined, length: number, groups: number, eps: number
+  ): GroupNormResult => {
+    const x = as("groupNorm", xT)
+    const gamma = gammaT === undefined ? undefined : as("groupNorm", gammaT)
+    const beta = betaT === undefined ? undefined : as("groupNorm", betaT)
+    const { batch } = Ops.groupNormShape("groupNorm", x, gamma, beta, length, groups)
+    const out = alloc("groupNorm", x.rows, x.cols)
+    const mean = alloc("groupNorm", batch, groups)
+    const rstd = alloc("groupNorm", batch, groups)
+    Sequence.groupNorm(x.data, gamma?.data, beta?.data, groupDims(x, length, groups), eps, out.data, mean.data, rstd.data)
+    return { out, mean, rstd }
+  }
+
+  const groupNormBackward = (
+    dyT: Tensor, xT: Tensor, gammaT: Tensor | undefined, meanT: Tensor, rstdT: Tensor,
+    length: number, groups: number, withAffine: boolean
+  ): LayerNormGrads => {
+    const op = "groupNormBackward"
+    const [dy, x, mean, rstd] = [dyT, xT, meanT, rstdT].map((t) => as(op, t))
+    const gamma = gammaT === undefined ? undefined : as(op, gammaT)
+    const { batch } = Ops.groupNormShape(op, x, gamma, undefined, length, groups)
+    Ops.sameShape(op, dy, x)
+    Ops.sameShape(op, mean, { rows: batch, cols: groups })
+    Ops.sameShape(op, rstd, { rows: batch, cols: groups })
+    const dx = alloc(op, x.rows, x.cols)
+    const n = x.cols
+    const sums = withAffine ? f64(2 * n).fill(0, 0, 2 * n) : undefined
+    Sequence.groupNormBackward(
+      dy.data, x.data, gamma?.data, mean.data, rstd.data, groupDims(x, length, groups), dx.data,
+      sums?.subarray(0, n), sums?.subarray(n, 2 * n)
+    )
+    const row = (from: number): Tensor => {
+      const t = alloc(op, 1, n)
+      for (let c = 0; c < n; c++) t.data[c] = sums![from + c]
+      return t
+    }
+    return { dx, dgamma: withAffine ? row(0) : undefined, dbeta: withAffine ? row(n) : undefined }
+  }
+
+  const maxPool2 = (xT: Tensor, length: number): Tensor => {
+    const x = as("maxPool2", xT)
+    const s = Ops.maxPool2Shape("maxPool2", x, length)
+    const out = alloc("maxPool2", s.rows, s.cols)
+    Sequence.maxPool2(x.data, s.rows, s.cols, out.data)
+    return out
+  }
+
+  const maxPool2Backward = (xT: Tensor, dyT: Tensor, length: number): Tensor => {
+    const x = as("maxPool2Backward", xT)
+    const dy = as("maxPool2Backward", dyT)
+    Ops.sameShape("maxPool2Backward", dy, Ops.maxPool2Shape("maxPool2Backward", x, length))
+    const dx = alloc("maxPool2Backward", x.rows, x.cols)
+    Sequence.maxPool2Backward(x.data, dy.data, dy.rows, dy.cols, dx.data)
+    return dx
+  }
+
+  const upsample2 = (xT: Tensor): Tensor => {
+    const x = as("upsample2", xT)
+    const out = alloc("upsample2", 2 * x.rows, x.cols)
+    Sequence.upsample2(x.data, x.rows, x.cols, out.data)
+    return out
+  }
+
+  const upsample2Backward = (dyT: Tensor): Tensor => {
+    const dy = as("upsample2Backward", dyT)
+    Ops.evenRows("upsample2Backward", "dy", dy)
+    const dx = alloc("upsample2Backward", dy.rows / 2, dy.cols)
+    Sequence.upsample2Backward(dy.data, dx.rows, dx.cols, dx.data)
+    return dx
+  }
+
   const dropout = (xT: Tensor, p: number, key: RngKey): Tensor => {
     const x = as("dropout", xT)
     if (!(p >= 0 && p < 1)) throw new Ops.ShapeError({ op: "dropout", detail: `rate must be in [0, 1), got ${p}` })
@@ -702,6 +835,14 @@ export const make = (options: WasmBackendOptions = {}): WasmBackend => {
     layerNorm,
     layerNormBackward,
     dropout,
+    conv1d,
+    conv1dBackward,
+    groupNorm,
+    groupNormBackward,
+    maxPool2,
+    maxPool2Backward,
+    upsample2,
+    upsample2Backward,
     mseLoss,
     mseLossBackward,
     expectileLoss,

@@ -5,6 +5,7 @@
 import fc from "fast-check"
 import { describe, expect, it } from "vitest"
 import * as CpuBackend from "../../src/domain/cpu/CpuBackend.ts"
+import { CpuTensor } from "../../src/domain/cpu/CpuBackend.ts"
 import { Activations, BinaryOps, UnaryOps, type UnaryOp } from "../../src/domain/Ops.ts"
 import * as Rng from "../../src/domain/Rng.ts"
 import type { Tensor } from "../../src/domain/TensorBackend.ts"
@@ -177,6 +178,51 @@ describe("Tape gradients vs finite differences (f64 CPU)", () => {
       checkGradients("layerNorm affine", [tensor(seed, m, cols), tensor(seed + 1, 1, cols), tensor(seed + 2, 1, cols)], (t, [x, g, b]) => t.layerNorm(x, g, b, 1e-5))
       checkGradients("layerNorm plain", [tensor(seed, m, cols)], (t, [x]) => t.layerNorm(x, undefined, undefined, 1e-5))
     }), { numRuns: 20 })
+  })
+
+  const sequences = fc.record({
+    batch: fc.integer({ min: 1, max: 3 }),
+    length: fc.integer({ min: 1, max: 6 }),
+    cin: fc.integer({ min: 1, max: 4 }),
+    cout: fc.integer({ min: 1, max: 4 }),
+    seed: fc.nat()
+  })
+
+  it("conv1d, kernels 1, 2, 3: gradients w.r.t. input, weight and bias", () => {
+    fc.assert(fc.property(sequences, fc.constantFrom(1, 2, 3), fc.boolean(), ({ batch, length, cin, cout, seed }, kernel, withBias) => {
+      const x = tensor(seed, batch * length, cin)
+      const w = tensor(seed + 1, kernel * cin, cout)
+      const b = tensor(seed + 2, 1, cout)
+      const label = `conv1d k=${kernel} [${batch}·${length}, ${cin}] → ${cout} bias ${withBias}`
+      if (withBias) checkGradients(label, [x, w, b], (t, [xv, wv, bv]) => t.conv1d(xv, wv, bv, length))
+      else checkGradients(label, [x, w], (t, [xv, wv]) => t.conv1d(xv, wv, undefined, length))
+    }), { numRuns: 40 })
+  })
+
+  it("group norm with and without affine parameters", () => {
+    fc.assert(fc.property(sequences, fc.integer({ min: 1, max: 3 }), ({ batch, length, cin, seed }, groups) => {
+      const channels = cin * groups
+      const x = tensor(seed, batch * length, channels)
+      const label = `groupNorm [${batch}·${length}, ${channels}] groups ${groups}`
+      checkGradients(`${label} affine`, [x, tensor(seed + 1, 1, channels), tensor(seed + 2, 1, channels)], (t, [xv, g, b]) => t.groupNorm(xv, g, b, length, groups, 1e-5))
+      checkGradients(`${label} plain`, [x], (t, [xv]) => t.groupNorm(xv, undefined, undefined, length, groups, 1e-5))
+    }), { numRuns: 30 })
+  })
+
+  it("max-pool by 2 (pairs at least 0.1 apart, away from ties) and upsample by 2", () => {
+    fc.assert(fc.property(sequences, ({ batch, length, cin, seed }) => {
+      const L = 2 * length
+      const x = tensor(seed, batch * L, cin)
+      const v = (x as CpuTensor).data
+      for (let r = 0; r < batch * L; r += 2) {
+        for (let c = 0; c < cin; c++) {
+          const [i0, i1] = [r * cin + c, (r + 1) * cin + c]
+          if (Math.abs(v[i0] - v[i1]) < 0.1) v[i1] = v[i0] + (v[i1] >= v[i0] ? 0.1 : -0.1)
+        }
+      }
+      checkGradients(`maxPool2 [${batch}·${L}, ${cin}]`, [x], (t, [xv]) => t.maxPool2(xv, L))
+      checkGradients(`upsample2 [${batch}·${length}, ${cin}]`, [tensor(seed, batch * length, cin)], (t, [xv]) => t.upsample2(xv))
+    }), { numRuns: 30 })
   })
 
   it("dropout (fixed mask per key)", () => {

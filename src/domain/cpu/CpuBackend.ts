@@ -8,8 +8,19 @@ import * as Ops from "../Ops.ts"
 import type { AdamWParams, BinaryOp, ReduceAxis, ReduceOp, UnaryOp } from "../Ops.ts"
 import * as Rng from "../Rng.ts"
 import type { RngKey } from "../Rng.ts"
-import type { LayerNormGrads, LayerNormResult, MatmulOptions, MatmulResult, Tensor, TensorBackend } from "../TensorBackend.ts"
+import type {
+  Conv1dGrads,
+  Conv1dNeeds,
+  GroupNormResult,
+  LayerNormGrads,
+  LayerNormResult,
+  MatmulOptions,
+  MatmulResult,
+  Tensor,
+  TensorBackend
+} from "../TensorBackend.ts"
 import { type Floats, matmulInto } from "./Matmul.ts"
+import * as Sequence from "./Sequence.ts"
 
 export class CpuTensor implements Tensor {
   readonly rows: number
@@ -282,6 +293,118 @@ export const make = (options: CpuBackendOptions = {}): TensorBackend => {
     return { dx, dgamma: withAffine ? toRow(dgamma) : undefined, dbeta: withAffine ? toRow(dbeta) : undefined }
   }
 
+  // ---- sequence ops (Sequence.ts): conv1d = unfold(x)·W + bias ----------------------------------
+
+  const unfoldDims = (x: CpuTensor, length: number, kernel: number): Sequence.UnfoldDims =>
+    ({ rows: x.rows, channels: x.cols, length, kernel, left: Ops.samePaddingLeft(kernel) })
+
+  const unfolded = (x: CpuTensor, d: Sequence.UnfoldDims): CpuTensor => {
+    const u = alloc(x.rows, d.kernel * x.cols)
+    Sequence.unfold(x.data, d, u.data)
+    return u
+  }
+
+  const conv1d = (xT: Tensor, wT: Tensor, biasT: Tensor | undefined, length: number): Tensor => {
+    const x = asCpu("conv1d", xT)
+    const w = asCpu("conv1d", wT)
+    const bias = biasT === undefined ? undefined : asCpu("conv1d", biasT)
+    const { kernel } = Ops.conv1dShape("conv1d", x, w, bias, length)
+    return matmul(unfolded(x, unfoldDims(x, length, kernel)), w, bias === undefined ? {} : { bias }).out
+  }
+
+  const conv1dBackward = (dyT: Tensor, xT: Tensor, wT: Tensor, length: number, needs: Conv1dNeeds): Conv1dGrads => {
+    const op = "conv1dBackward"
+    const [dy, x, w] = [dyT, xT, wT].map((t) => asCpu(op, t))
+    const { out, kernel } = Ops.conv1dShape(op, x, w, undefined, length)
+    Ops.sameShape(op, dy, out)
+    const d = unfoldDims(x, length, kernel)
+    let dx: Tensor | undefined
+    if (needs.dx) {
+      const du = asCpu(op, matmul(dy, w, { transB: true }).out)
+      const folded = alloc(x.rows, x.cols)
+      Sequence.fold(du.data, d, folded.data)
+      dx = folded
+    }
+    return {
+      dx,
+      dw: needs.dw ? matmul(unfolded(x, d), dy, { transA: true }).out : undefined,
+      db: needs.db ? reduce("sum", "rows", dy) : undefined
+    }
+  }
+
+  const groupDims = (x: CpuTensor, length: number, groups: number): Sequence.GroupDims =>
+    ({ rows: x.rows, channels: x.cols, length, groups })
+
+  const groupNorm = (
+    xT: Tensor, gammaT: Tensor | undefined, betaT: Tensor | undefined, length: number, groups: number, eps: number
+  ): GroupNormResult => {
+    const x = asCpu("groupNorm", xT)
+    const gamma = gammaT === undefined ? undefined : asCpu("groupNorm", gammaT)
+    const beta = betaT === undefined ? undefined : asCpu("groupNorm", betaT)
+    const { batch } = Ops.groupNormShape("groupNorm", x, gamma, beta, length, groups)
+    const out = alloc(x.rows, x.cols)
+    const mean = alloc(batch, groups)
+    const rstd = alloc(batch, groups)
+    Sequence.groupNorm(x.data, gamma?.data, beta?.data, groupDims(x, length, groups), eps, out.data, mean.data, rstd.data)
+    return { out, mean, rstd }
+  }
+
+  const groupNormBackward = (
+    dyT: Tensor, xT: Tensor, gammaT: Tensor | undefined, meanT: Tensor, rstdT: Tensor,
+    length: number, groups: number, withAffine: boolean
+  ): LayerNormGrads => {
+    const op = "groupNormBackward"
+    const [dy, x, mean, rstd] = [dyT, xT, meanT, rstdT].map((t) => asCpu(op, t))
+    const gamma = gammaT === undefined ? undefined : asCpu(op, gammaT)
+    const { batch } = Ops.groupNormShape(op, x, gamma, undefined, length, groups)
+    Ops.sameShape(op, dy, x)
+    Ops.sameShape(op, mean, { rows: batch, cols: groups })
+    Ops.sameShape(op, rstd, { rows: batch, cols: groups })
+    const dx = alloc(x.rows, x.cols)
+    const dgamma = withAffine ? new Float64Array(x.cols) : undefined
+    const dbeta = withAffine ? new Float64Array(x.cols) : undefined
+    Sequence.groupNormBackward(dy.data, x.data, gamma?.data, mean.data, rstd.data, groupDims(x, length, groups), dx.data, dgamma, dbeta)
+    const toRow = (v: Float64Array | undefined): Tensor | undefined => {
+      if (v === undefined) return undefined
+      const t = alloc(1, x.cols)
+      t.data.set(v)
+      return t
+    }
+    return { dx, dgamma: toRow(dgamma), dbeta: toRow(dbeta) }
+  }
+
+  const maxPool2 = (xT: Tensor, length: number): Tensor => {
+    const x = asCpu("maxPool2", xT)
+    const s = Ops.maxPool2Shape("maxPool2", x, length)
+    const out = alloc(s.rows, s.cols)
+    Sequence.maxPool2(x.data, s.rows, s.cols, out.data)
+    return out
+  }
+
+  const maxPool2Backward = (xT: Tensor, dyT: Tensor, length: number): Tensor => {
+    const x = asCpu("maxPool2Backward", xT)
+    const dy = asCpu("maxPool2Backward", dyT)
+    Ops.sameShape("maxPool2Backward", dy, Ops.maxPool2Shape("maxPool2Backward", x, length))
+    const dx = alloc(x.rows, x.cols)
+    Sequence.maxPool2Backward(x.data, dy.data, dy.rows, dy.cols, dx.data)
+    return dx
+  }
+
+  const upsample2 = (xT: Tensor): Tensor => {
+    const x = asCpu("upsample2", xT)
+    const out = alloc(2 * x.rows, x.cols)
+    Sequence.upsample2(x.data, x.rows, x.cols, out.data)
+    return out
+  }
+
+  const upsample2Backward = (dyT: Tensor): Tensor => {
+    const dy = asCpu("upsample2Backward", dyT)
+    Ops.evenRows("upsample2Backward", "dy", dy)
+    const dx = alloc(dy.rows / 2, dy.cols)
+    Sequence.upsample2Backward(dy.data, dx.rows, dx.cols, dx.data)
+    return dx
+  }
+
   const dropout = (xT: Tensor, p: number, key: RngKey): Tensor => {
     const x = asCpu("dropout", xT)
     if (!(p >= 0 && p < 1)) throw new Ops.ShapeError({ op: "dropout", detail: `rate must be in [0, 1), got ${p}` })
@@ -452,6 +575,14 @@ export const make = (options: CpuBackendOptions = {}): TensorBackend => {
     layerNorm,
     layerNormBackward,
     dropout,
+    conv1d,
+    conv1dBackward,
+    groupNorm,
+    groupNormBackward,
+    maxPool2,
+    maxPool2Backward,
+    upsample2,
+    upsample2Backward,
     mseLoss,
     mseLossBackward,
     expectileLoss,
