@@ -273,6 +273,9 @@ const behaviourFitCommand = Command.make("behaviour-fit", {
   "does the SWG model, sampled unguided (diffusion BC), reproduce the data's policy? ε-error per step, actions at nearby states"
 ))
 
+/** The recipes of the datasets the README's tables were built on (`dataset generate` and `table` rebuild exactly these). */
+const PINNED_RECIPES = "datasets"
+
 /** The issue's five tasks: the README's results table (and its row order). */
 const tableTasks = ["maze2d-umaze-v1", "maze2d-medium-v1", "halfcheetah-medium-v2", "hopper-medium-replay-v2", "walker2d-medium-expert-v2"]
 
@@ -308,7 +311,7 @@ const tableCommand = Command.make("table", {
   const taskList = Option.getOrElse(splitList(tasks, (t) => t), () => tableTasks) as ReadonlyArray<string>
   const seedList = Option.getOrElse(splitList(seeds, Number), () => [0, 1, 2]) as ReadonlyArray<number>
   for (const task of taskList) {
-    yield* Generate.generate(yield* Schema.decodeUnknownEffect(Generate.GenerateConfig)({ name: task })).pipe(
+    yield* Generate.ensure(yield* Schema.decodeUnknownEffect(Generate.GenerateConfig)({ name: task }), PINNED_RECIPES).pipe(
       Effect.provide(Layer.mergeAll(DatasetStore.layer, Environments.layer, Progress.layer)))
     for (const seed of seedList) {
       const c = yield* offlineConfig({
@@ -335,12 +338,27 @@ const datasetGenerate = Command.make("generate", {
   seed: optionalInt("seed", "master seed (default 0)"),
   size: optionalInt("size", "transitions (default D4RL's size)"),
   arsSeconds: optionalInt("ars-seconds", "ARS training budget per locomotion task in seconds (default 240)"),
-  force: Flag.Boolean("force").pipe(Flag.withDescription("rebuild even if the same recipe exists"), Flag.withDefault(false))
+  force: Flag.Boolean("force").pipe(
+    Flag.withDescription(`build anew on this machine's budget, even if the same recipe exists or one is pinned in ${PINNED_RECIPES}/`),
+    Flag.withDefault(false))
 }, Effect.fn(function*({ force, name, ...flags }) {
   const config = yield* Schema.decodeUnknownEffect(Generate.GenerateConfig)({ ...present(flags), name, force })
-  const result = yield* Generate.generate(config).pipe(Effect.provide(Layer.mergeAll(DatasetStore.layer, Environments.layer, Progress.layer)))
+  const build = force ? Generate.generate(config) : Generate.ensure(config, PINNED_RECIPES)
+  const result = yield* build.pipe(Effect.provide(Layer.mergeAll(DatasetStore.layer, Environments.layer, Progress.layer)))
   yield* Console.log(JSON.stringify(result.summary, null, 2))
-})).pipe(Command.withDescription("generate a D4RL-style dataset (deterministic by seed; ARS policies cached)"))
+})).pipe(Command.withDescription(
+  `generate a D4RL-style dataset: from its pinned recipe in ${PINNED_RECIPES}/ when there is one (the exact data of the README's tables), ` +
+    "else anew (deterministic by seed and ARS iterations; ARS policies cached)"
+))
+
+const datasetRegenerate = Command.make("regenerate", {
+  recipe: Flag.String("recipe").pipe(Flag.withDescription("a <name>.recipe.json written beside a generated dataset")),
+  out: Flag.String("out").pipe(Flag.withDescription("output HDF5 (default: beside the recipe)"), Flag.optional)
+}, Effect.fn(function*({ out, recipe }) {
+  const result = yield* Generate.regenerate(recipe, Option.isSome(out) ? { outPath: out.value } : {}).pipe(
+    Effect.provide(Layer.mergeAll(DatasetStore.layer, Environments.layer, Progress.layer)))
+  yield* Console.log(JSON.stringify(result.summary, null, 2))
+})).pipe(Command.withDescription("rebuild a dataset from its recipe alone (same parameters, seeds and policies give the same arrays)"))
 
 const datasetInspect = Command.make("inspect", {
   path: Flag.String("path").pipe(Flag.withDescription("an HDF5 file in the D4RL layout (ours or D4RL's)"))
@@ -350,7 +368,7 @@ const datasetInspect = Command.make("inspect", {
 })).pipe(Command.withDescription("summarise a dataset: keys, shapes, episodes, returns, normalised scores"))
 
 const datasetCommand = Command.make("dataset").pipe(
-  Command.withSubcommands([datasetGenerate, datasetInspect]),
+  Command.withSubcommands([datasetGenerate, datasetRegenerate, datasetInspect]),
   Command.withDescription("generate or inspect D4RL-layout datasets")
 )
 

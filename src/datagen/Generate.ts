@@ -220,6 +220,26 @@ export const regenerate = Effect.fn("Generate.regenerate")(function*(
     : yield* buildLocomotion(recipe.name, path, recipe.parts, compression)
 })
 
+/**
+ * The dataset `config.name` as a pinned recipe describes it, when `<recipeDir>/<name>.recipe.json` exists: the
+ * file in `config.outDir` is kept when its recipe is the pinned one, else rebuilt from the pinned recipe. Without a
+ * pinned recipe, `generate`. Locomotion recipes stop ARS after a number of iterations that depends on the machine's
+ * speed (a time budget), so only a pinned recipe gives every machine the data a committed table was built on.
+ */
+export const ensure = Effect.fn("Generate.ensure")(function*(config: GenerateConfig, recipeDir: string): Effect.fn.Return<
+  GenerateResult,
+  Environment.EnvironmentError | DatasetError | DatagenError | FileError,
+  Environments | DatasetStore | Progress
+> {
+  const pinnedPath = join(recipeDir, `${config.name}.recipe.json`)
+  const pinned = yield* JsonFile.read(pinnedPath, Recipes.Recipe)
+  if (pinned === undefined) return yield* generate(config)
+  const path = join(config.outDir, `${config.name}.hdf5`)
+  const existing = yield* reusable({ ...config, force: false }, path, (recipe) => sameSource(recipe, pinned))
+  if (existing !== undefined) return existing
+  return yield* regenerate(pinnedPath, { outPath: path, compression: config.compression })
+})
+
 /** Reads the dataset at `path` and summarises it: keys with on-disk shapes and dtypes, episodes, returns, scores. */
 export const inspect = Effect.fn("Generate.inspect")(function*(path: string) {
   const store = yield* DatasetStore
@@ -406,6 +426,13 @@ const reusable = Effect.fnUntraced(function*(
   const result: GenerateResult = { summary: recipe.summary, recipePath: Recipes.recipePath(path), reused: true }
   return result
 })
+
+/** Two recipes build the same arrays: the same generator config (maze2d) or parts (locomotion); summaries aside. */
+const sameSource = (a: Recipes.Recipe, b: Recipes.Recipe): boolean =>
+  a.kind === "maze2d" && b.kind === "maze2d"
+    ? sameJson(a.config, b.config, Maze2dData.Maze2dDataConfig) && a.evaluation.episodes === b.evaluation.episodes &&
+      a.evaluation.seed === b.evaluation.seed
+    : a.kind === "locomotion" && b.kind === "locomotion" && sameJson(a.parts, b.parts, Schema.Array(LocomotionData.Part))
 
 const sameJson = <S extends Schema.Codec<unknown, unknown, never, never>>(a: S["Type"], b: S["Type"], schema: S): boolean =>
   JSON.stringify(Schema.encodeSync(schema)(a)) === JSON.stringify(Schema.encodeSync(schema)(b))

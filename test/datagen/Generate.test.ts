@@ -4,7 +4,7 @@
  * the recipe alone, and `inspect`'s summary of the files.
  */
 import { mkdtempSync, rmSync } from "node:fs"
-import { writeFile } from "node:fs/promises"
+import { copyFile, mkdir, writeFile } from "node:fs/promises"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { afterAll, assert, beforeAll, describe, layer } from "@effect/vitest"
@@ -96,6 +96,28 @@ describe("Generate", () => {
         yield* Generate.regenerate(result.recipePath, { outPath: copy })
         assert.isTrue(sameRows(original, yield* store.read(copy)))
         assert.isTrue((yield* Generate.generate(config("maze2d-umaze-v1", { size: 3000 }))).reused)
+      }))
+
+    it.effect("ensure: a pinned recipe wins over this machine's config; its file is kept while it matches, rebuilt when not", () =>
+      Effect.gen(function*() {
+        const store = yield* DatasetStore
+        // Pin a 2000-row recipe; then ask for the same name with a config that would build 3000 rows.
+        const pinnedDir = join(outDir, "pinned")
+        const built = yield* Generate.generate(config("maze2d-umaze-v1", { size: 2000, outDir: join(outDir, "pin-src") }))
+        yield* Effect.promise(() => mkdir(pinnedDir, { recursive: true }).then(() => copyFile(built.recipePath, join(pinnedDir, "maze2d-umaze-v1.recipe.json"))))
+        const target = join(outDir, "ensured")
+        const first = yield* Generate.ensure(config("maze2d-umaze-v1", { size: 3000, outDir: target }), pinnedDir)
+        assert.isFalse(first.reused)
+        assert.strictEqual(first.summary.size, 2000)
+        assert.isTrue(sameRows(yield* store.read(built.summary.path), yield* store.read(join(target, "maze2d-umaze-v1.hdf5"))))
+        assert.isTrue((yield* Generate.ensure(config("maze2d-umaze-v1", { size: 3000, outDir: target }), pinnedDir)).reused)
+        // A file built from another recipe is not the pinned data: rebuilt.
+        yield* Generate.generate(config("maze2d-umaze-v1", { size: 1000, outDir: target }))
+        const again = yield* Generate.ensure(config("maze2d-umaze-v1", { outDir: target }), pinnedDir)
+        assert.isFalse(again.reused)
+        assert.strictEqual(again.summary.size, 2000)
+        // No pinned recipe: generate as configured.
+        assert.strictEqual((yield* Generate.ensure(config("maze2d-umaze-v1", { size: 1500, outDir: target }), join(outDir, "none"))).summary.size, 1500)
       }))
 
     it.effect("locomotion: medium-expert = medium then expert; files reused without retraining; recipes regenerate", () =>
