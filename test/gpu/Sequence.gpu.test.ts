@@ -2,13 +2,41 @@
  * The temporal U-Net's sequence ops against the CPU backend over random shapes (sizes that are not
  * multiples of any workgroup or tile): conv1d (kernels 1, 2, 3; with and without bias) and its
  * backward, group norm (groups holding fewer and more values than a workgroup's 64 invocations) and
- * its backward, max-pool by 2 on data with ties and upsample by 2, each with its backward.
+ * its backward, max-pool by 2 on data with ties and upsample by 2, each with its backward; the temporal
+ * residual block (output and parameter gradients), which also allocates nothing after its first step.
  */
+import { assert } from "@effect/vitest"
 import { Effect } from "effect"
 import fc from "fast-check"
+import type { Tensor, TensorBackend } from "../../src/domain/TensorBackend.ts"
+import * as Parameters from "../../src/nn/Parameters.ts"
+import { Tape } from "../../src/nn/Tape.ts"
+import * as TemporalUnet from "../../src/nn/TemporalUnet.ts"
 import { Gpu } from "../../src/services/Gpu.ts"
 import { compare, describeGpu, gridData, input, runs } from "../fixtures/GpuTest.ts"
 import { tolerances } from "../fixtures/Tolerance.ts"
+
+const blockConfig: TemporalUnet.ResidualBlockConfig = { inputs: 5, outputs: 16, embedding: 7, kernel: 3, groups: 8, activation: "mish" }
+const blockLayout = Parameters.layout(TemporalUnet.residualBlockSpecs("block", blockConfig))
+const [blockBatch, blockLength] = [3, 12]
+
+/** The block's output and d Σ(out ⊙ r) / d θ as a flat buffer. */
+const blockStep = (X: TensorBackend, [params, x, temb, r]: ReadonlyArray<Tensor>): Array<Tensor> => {
+  const tape = new Tape(X)
+  const p = new Parameters.Bound(tape, blockLayout, params)
+  const rows = TemporalUnet.sequenceOfRows(X, blockBatch, blockLength)
+  const out = TemporalUnet.residualBlock(p, "block", blockConfig, tape.leaf(x), tape.leaf(temb), rows, blockLength)
+  const grads = X.zeros(1, blockLayout.size)
+  p.gradInto(tape.reduce("sum", "all", tape.mul(out, tape.leaf(r))), grads)
+  return [out.value, grads]
+}
+
+const blockInputs = [
+  input(1, 1, blockLayout.size),
+  input(2, blockBatch * blockLength, blockConfig.inputs),
+  input(3, blockBatch, blockConfig.embedding),
+  input(4, blockBatch * blockLength, blockConfig.outputs)
+]
 
 const seed = fc.integer({ min: 0, max: 2 ** 31 - 1 })
 const batch = fc.integer({ min: 1, max: 4 })
@@ -88,5 +116,29 @@ describeGpu("sequence ops", (it) => {
           { numRuns: runs(30) }
         )
       )
+    }))
+
+  it.effect("the temporal residual block's output and parameter gradients match the CPU", () =>
+    Effect.gen(function*() {
+      const { backend: B } = yield* Gpu
+      yield* Effect.promise(() => compare(B, blockInputs, blockStep, tolerances.matmul, "residual block"))
+    }))
+
+  it.effect("repeated block steps inside scope allocate nothing after the first and leave no buffer live", () =>
+    Effect.gen(function*() {
+      const { backend: B } = yield* Gpu
+      const inputs = blockInputs.map((i) => B.upload(i.data, i.shape.rows, i.shape.cols))
+      const live: Array<number | undefined> = []
+      const allocations: Array<number> = []
+      for (let step = 0; step < 4; step++) {
+        const grads = B.scope(() => blockStep(B, inputs)[1])
+        yield* Effect.promise(() => B.read(grads))
+        B.dispose(grads)
+        live.push(B.stats().liveBuffers)
+        allocations.push(B.stats().allocations)
+      }
+      assert.deepStrictEqual(live.slice(1), live.slice(1).map(() => live[0]), `live buffers per step: ${live}`)
+      assert.deepStrictEqual(allocations.slice(1), allocations.slice(1).map(() => allocations[0]), `allocations per step: ${allocations}`)
+      inputs.forEach((t) => B.dispose(t))
     }))
 })

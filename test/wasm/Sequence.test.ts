@@ -1,10 +1,13 @@
 /**
  * The temporal U-Net's sequence ops on the WASM backend against the CPU reference over random shapes:
  * conv1d (unfold, then the SIMD matmul) and its backward, group norm, max-pool by 2 on data with
- * ties, upsample by 2, each with its backward; and their shape errors.
+ * ties, upsample by 2, each with its backward; the temporal residual block; and the shape errors.
  */
 import { assert, describe, it } from "@effect/vitest"
 import fc from "fast-check"
+import * as Parameters from "../../src/nn/Parameters.ts"
+import { Tape } from "../../src/nn/Tape.ts"
+import * as TemporalUnet from "../../src/nn/TemporalUnet.ts"
 import { tolerances } from "../fixtures/Tolerance.ts"
 import { compare, gridData, input, runs, wasm as B } from "./Parity.ts"
 
@@ -65,6 +68,21 @@ describe("wasm sequence ops", () => {
       }),
       { numRuns: runs(60) }
     )
+  })
+
+  it("the temporal residual block's output and parameter gradients match the CPU", async () => {
+    const config: TemporalUnet.ResidualBlockConfig = { inputs: 5, outputs: 16, embedding: 7, kernel: 3, groups: 8, activation: "mish" }
+    const layout = Parameters.layout(TemporalUnet.residualBlockSpecs("block", config))
+    const [n, L] = [3, 12]
+    const inputs = [input(1, 1, layout.size), input(2, n * L, config.inputs), input(3, n, config.embedding), input(4, n * L, config.outputs)]
+    await compare(B, inputs, (X, [params, x, temb, r]) => {
+      const tape = new Tape(X)
+      const p = new Parameters.Bound(tape, layout, params)
+      const out = TemporalUnet.residualBlock(p, "block", config, tape.leaf(x), tape.leaf(temb), TemporalUnet.sequenceOfRows(X, n, L), L)
+      const grads = X.zeros(1, layout.size)
+      p.gradInto(tape.reduce("sum", "all", tape.mul(out, tape.leaf(r))), grads)
+      return [out.value, grads]
+    }, tolerances.matmul, "residual block")
   })
 
   it("shape errors name the op and what is wrong", () => {
