@@ -139,7 +139,7 @@ const toyCommand = Command.make(
     const decoded = yield* Schema.decodeUnknownEffect(ToyConfig)({ ...base, ...overrides })
     yield* toy(decoded).pipe(Effect.provide([Backend.layer(backend), Checkpoints.layer, Plots.layer, Progress.layer]))
   })
-).pipe(Command.withDescription("SWG on the 2-D toys: train per dataset, sample with self-weighted guidance, compare with exact targets"))
+).pipe(Command.withDescription("SWG and QGPO on the 2-D toys: train per dataset, sample with self-weighted guidance and with QGPO's energy guidance, compare with exact targets"))
 
 const scalingCommand = Command.make(
   "scaling",

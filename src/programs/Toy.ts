@@ -15,6 +15,15 @@
  * so this changes nothing where the guidance is exact, and it stops the kicks a wrong ŵ₀ near 0 gives
  * at the noisiest steps, which sent up to 1 % of the samples at β = 10 to |x| ≈ 5–70 (issue #14).
  * Every metrics row reports the share of samples outside that range and beyond 1.5× the data's radius.
+ *
+ * QGPO beside it (Lu et al. 2023; `src/diffusion/Qgpo.ts`), on the same data: its behaviour model is SWG's own
+ * model sampled unguided at β = 0 (ρ = 0), which is a diffusion model of x alone, the very samples of the
+ * "floor" row, so both methods share one behaviour model and differ only in their guidance. Its intermediate
+ * energy f_φ(x_t, β, t) is a separate network of the body's size (silu), conditioned on β like SWG's model and
+ * trained with the same steps, batch, learning rate and EMA: each batch is split into `qgpoGroups` groups, each
+ * with one t and one β > 0 from `betas` and energy labels β·e (the toy form of the CEP loss, eq. 11, within a
+ * group). It samples with ε̃ = ε_θ − s·σ_t·∇f_φ (s = `qgpoScale`, 1 being exact), the same DDPM loop, the same
+ * clean-prediction clip to the data's box, and the same metrics.
  */
 import { Console, Effect, Schema } from "effect"
 import * as Config from "../domain/Config.ts"
@@ -27,6 +36,7 @@ import * as SamplerSteps from "../domain/SamplerSteps.ts"
 import type { TensorBackend } from "../domain/TensorBackend.ts"
 import * as ToyData from "../domain/ToyData.ts"
 import * as EpsNetwork from "../diffusion/EpsNetwork.ts"
+import * as Qgpo from "../diffusion/Qgpo.ts"
 import * as Sampler from "../diffusion/Sampler.ts"
 import * as Swg from "../diffusion/Swg.ts"
 import * as SwgPolicy from "../diffusion/SwgPolicy.ts"
@@ -83,6 +93,12 @@ export class ToyConfig extends Schema.Class<ToyConfig>("ToyConfig")({
    * w: the data's weight range); false samples as before issue #14, for comparison.
    */
   clipCleanPrediction: Schema.Boolean.pipe(Config.withDefault(true)),
+  /** Also train and evaluate QGPO (an intermediate energy network guiding the β = 0 behaviour model). */
+  qgpo: Schema.Boolean.pipe(Config.withDefault(true)),
+  /** QGPO's guidance scale s (1: exact with the optimal energy). */
+  qgpoScale: Schema.Finite.pipe(Config.withDefault(1)),
+  /** Groups per CEP batch, each with its own t and β; `batch` / `qgpoGroups` points are contrasted in each. */
+  qgpoGroups: Config.PositiveInt.pipe(Config.withDefault(4)),
   /** Share trimmed at each end of every projection's quantiles for the robust sliced W2. */
   sw2Trim: Schema.Finite.check(Schema.isBetween({ minimum: 0, maximum: 0.25 })).pipe(Config.withDefault(0.01)),
   /** Samples per evaluated (β, ρ). */
@@ -93,9 +109,11 @@ export class ToyConfig extends Schema.Class<ToyConfig>("ToyConfig")({
   outDir: Schema.String.pipe(Config.withDefault("out/toy"))
 }) {}
 
-/** One evaluated (dataset, β, ρ). */
+/** One evaluated (dataset, method, β, guidance scale). */
 export interface ToyMetric {
   readonly dataset: ToyData.ToyDataset
+  /** "swg": self-weighted guidance at scale ρ; "qgpo": the energy network's guidance at scale s (in `rho`). */
+  readonly method: "swg" | "qgpo"
   readonly beta: number
   readonly rho: number
   /** Sliced W2 between model samples and exact target samples. */
@@ -231,6 +249,114 @@ export const sampleAt = Effect.fn("Toy.sample")(function*(
   return firstColumns(values, c.samples, 3, 2)
 })
 
+/** A toy config QGPO cannot train with (set `qgpo: false` to run SWG alone). */
+export class QgpoConfigError extends Schema.TaggedError<QgpoConfigError>()("QgpoConfigError", { detail: Schema.String }) {
+  override get message(): string {
+    return this.detail
+  }
+}
+
+const energyConfig = (c: ToyConfig) =>
+  new Qgpo.EnergyNetworkConfig({ dataDim: 2, conditionDim: 1, timeFeatures: 32, timeHidden: 64, hidden: c.hidden, layers: c.layers, activation: "silu" })
+
+/** QGPO's intermediate energy f_φ(x_t, β, t) on a toy's training points, by the CEP loss over groups sharing t and β. */
+export const trainEnergy = Effect.fn("Toy.trainEnergy")(function*(
+  c: ToyConfig, dataset: ToyData.ToyDataset, data: ToyData.ToySample, schedule: NoiseSchedule.Discrete
+) {
+  const backend = yield* Backend
+  const progress = yield* Progress
+  const B = backend.ops
+  const betas = c.betas.filter((b) => b > 0)
+  const groups = c.qgpoGroups
+  const size = Math.floor(c.batch / groups)
+  if (betas.length === 0 || size < 2) {
+    return yield* new QgpoConfigError({
+      detail: `QGPO needs a β > 0 in betas (got ${c.betas.join(", ")}) and batch / qgpoGroups ≥ 2 (got ${c.batch} / ${groups})`
+    })
+  }
+  const network = energyConfig(c)
+  const setup = yield* backend.run((ops) => ({
+    points: ops.upload(Float32Array.from(data.points), c.dataSize, 2),
+    energy: ops.upload(Float32Array.from(data.energy), c.dataSize, 1),
+    betas: ops.upload(Float32Array.from(betas), betas.length, 1),
+    tables: Training.noiseTables(ops, schedule),
+    grouping: Qgpo.grouping(ops, groups, size),
+    model: Model.create(ops, Qgpo.specs(network), Rng.split(Rng.named(c.seed, "toy-energy-init"), dataset), { ema: true })
+  }))
+  const batchKey = Rng.split(Rng.named(c.seed, "toy-energy-batch"), dataset)
+  const rows = groups * size
+  const lossOf = (ops: TensorBackend, p: Parameters.Bound, step: number) => {
+    const key = Rng.at(batchKey, step)
+    const index = ops.randint(rows, 1, Rng.at(Rng.split(key, "index"), step), c.dataSize)
+    const perGroup = ops.gatherRows(setup.betas, ops.randint(groups, 1, Rng.at(Rng.split(key, "beta"), step), betas.length))
+    const beta = ops.view(ops.broadcastTo(perGroup, groups, size), 0, rows, 1)
+    const labels = ops.binary("mul", beta, ops.gatherRows(setup.energy, index))
+    return Qgpo.cepLossOn(
+      p, network, setup.tables, ops.gatherRows(setup.points, index), labels, ops.affine(beta, BETA_SCALE, 0), setup.grouping, key
+    )
+  }
+  const tracker = yield* progress.start(`energy ${dataset}`, c.steps)
+  for (let step = 0; step < c.steps; step++) {
+    const loss = yield* backend.run((ops) =>
+      Model.trainStep(ops, setup.model, {
+        lr: cosineDecay(c.lr, c.steps, step),
+        adamw: Optimizer.adamwDefaults,
+        emaRate: c.emaRate,
+        rng: Rng.at(Rng.named(c.seed, "toy-energy-dropout"), step)
+      }, (p) => lossOf(ops, p, step))
+    )
+    if ((step + 1) % c.logEvery === 0 || step === 0 || step === c.steps - 1) {
+      const value = (yield* backend.read(loss))[0]
+      yield* tracker.update(step + 1, { loss: value })
+    }
+    B.dispose(loss)
+  }
+  return { model: setup.model, network }
+})
+
+/**
+ * QGPO samples x [n, 2] at (β, s): SWG's model at β = 0 without its own guidance (the behaviour model of x; its
+ * weight coordinate is 1 throughout) plus s·∇f_φ(x_t, β, t), the guided clean prediction clipped to `box` as SWG's.
+ */
+export const sampleQgpo = Effect.fn("Toy.sampleQgpo")(function*(
+  c: ToyConfig, behaviour: { readonly network: EpsNetwork.EpsNetworkConfig; readonly model: Model.Model },
+  energy: { readonly network: Qgpo.EnergyNetworkConfig; readonly model: Model.Model },
+  schedule: NoiseSchedule.Discrete, beta: number, scale: number, key: Rng.RngKey, box: SampleMetrics.Bounds
+) {
+  const backend = yield* Backend
+  const guidance = new Qgpo.QgpoGuidance({
+    scale,
+    ...(c.clipCleanPrediction ? { cleanRange: { lower: [box.lower[0], box.lower[1], 1], upper: [box.upper[0], box.upper[1], 1] } } : {})
+  })
+  const z = yield* backend.run((ops) => {
+    const unguided = ops.fill(c.samples, 1, 0)
+    const condition = ops.fill(c.samples, 1, beta * BETA_SCALE)
+    const plain = new Swg.SwgGuidance({ scale: 0, minWeight: 1, maxWeight: 1 })
+    const options = {
+      backend: ops, network: behaviour.network, layout: behaviour.model.layout, params: behaviour.model.ema ?? behaviour.model.params,
+      condition: unguided, rows: c.samples, grid: SamplerSteps.discreteGrid(schedule), sampler: new Sampler.Ddpm({ temperature: 1 }),
+      guidance: plain, initialScale: 1, clip: weightClip(ops, 1), key
+    }
+    const eps = SwgPolicy.denoiser(options)
+    const denoiser: Sampler.Denoiser = (x, point) => {
+      const time = ops.fill(x.rows, 1, point.time)
+      const f: Qgpo.EnergyFunction = (tape, zt) =>
+        Qgpo.apply(
+          new Parameters.Bound(tape, energy.model.layout, energy.model.ema ?? energy.model.params),
+          energy.network, tape.sliceCols(zt, 0, 2), tape.leaf(condition), tape.leaf(time)
+        )
+      return Qgpo.guidedEps(ops, eps(x, point), f, x, point, guidance)
+    }
+    const xT = ops.normal(c.samples, 3, Rng.split(key, "initial"))
+    const out = Sampler.sample({ backend: ops, denoiser, grid: options.grid, sampler: options.sampler, key: Rng.split(key, "steps"), clip: options.clip }, xT)
+    for (const t of [xT, unguided, condition]) ops.dispose(t)
+    return out
+  })
+  const values = yield* backend.read(z)
+  backend.ops.dispose(z)
+  return firstColumns(values, c.samples, 3, 2)
+})
+
 export const toy = Effect.fn("toy")(function*(c: ToyConfig) {
   const backend = yield* Backend
   const checkpoints = yield* Checkpoints
@@ -259,24 +385,42 @@ export const toy = Effect.fn("toy")(function*(c: ToyConfig) {
       ]
     })
 
+    const energy = c.qgpo ? yield* trainEnergy(c, dataset, data, schedule) : undefined
+    if (energy !== undefined) {
+      const flat = yield* backend.read(energy.model.ema ?? energy.model.params)
+      yield* checkpoints.save(`${c.outDir}/${dataset}/energy.safetensors`, {
+        header: {
+          format: "dgrl-checkpoint/1",
+          architecture: { kind: "toy-energy-network", network: Schema.encodeSync(Qgpo.EnergyNetworkConfig)(energy.network), diffusionSteps: c.diffusionSteps },
+          config: Schema.encodeSync(ToyConfig)(c),
+          step: c.steps,
+          rng: { seed: c.seed, counter: c.steps },
+          createdBy: "dgrl toy (QGPO energy, EMA)"
+        },
+        tensors: [{ name: "ema", shape: [flat.length], data: flat }]
+      })
+    }
+
     const key = Rng.split(Rng.named(c.seed, "toy-eval"), dataset)
     const projections = Rng.named(c.seed, "sw2-projections")
     const sw2 = (a: Float64Array, b: Float64Array, trim = 0) => SampleMetrics.slicedWasserstein2(a, b, 2, c.projections, projections, trim)
     const dataSamples = ToyData.sampleTarget(dataset, 0, c.samples, Rng.split(key, "target-0")).points
     const unguided = yield* sampleAt(c, network, model, schedule, range, 0, 0, Rng.split(key, "floor"), box)
     const sw2Floor = sw2(unguided, dataSamples)
-    const evaluate = (beta: number, rho: number) =>
+    const evaluate = (method: ToyMetric["method"], beta: number, rho: number) =>
       Effect.gen(function*() {
         const target = ToyData.sampleTarget(dataset, beta, c.samples, Rng.split(key, `target-${beta}`)).points
         const other = ToyData.sampleTarget(dataset, beta, c.samples, Rng.split(key, `target2-${beta}`)).points
         const oracle = ToyData.reweightedSample(data.points, data.energy, beta, c.samples, Rng.split(key, `oracle-${beta}`)).points
-        const samples = yield* sampleAt(c, network, model, schedule, range, beta, rho, Rng.split(key, `swg-${beta}-${rho}`), box)
+        const samples = method === "swg" || energy === undefined
+          ? yield* sampleAt(c, network, model, schedule, range, beta, rho, Rng.split(key, `swg-${beta}-${rho}`), box)
+          : yield* sampleQgpo(c, { network, model }, energy, schedule, beta, beta === 0 ? 0 : rho, Rng.split(key, `qgpo-${beta}-${rho}`), box)
         let maxDistance = 0
         for (let i = 0; i < c.samples; i++) {
           maxDistance = Math.max(maxDistance, Math.hypot(samples[2 * i] - centre[0], samples[2 * i + 1] - centre[1]))
         }
         const metric: ToyMetric = {
-          dataset, beta, rho,
+          dataset, method, beta, rho,
           sw2: sw2(samples, target),
           sw2Trimmed: sw2(samples, target, c.sw2Trim),
           energyDistance: SampleMetrics.energyDistance(samples, target, 2),
@@ -291,28 +435,33 @@ export const toy = Effect.fn("toy")(function*(c: ToyConfig) {
         }
         metrics.push(metric)
         yield* Console.log(
-          `${dataset} β=${beta} ρ=${rho}: sw2 ${metric.sw2.toFixed(4)} (floor ${sw2Floor.toFixed(4)}, oracle ${metric.sw2Oracle.toFixed(4)}, ` +
-            `noise ${metric.sw2SampleNoise.toFixed(4)}), trimmed ${metric.sw2Trimmed.toFixed(4)}, outside ${percent(metric.outsideShare)}, ` +
-            `beyond 1.5 radii ${percent(metric.farShare)}, farthest ${metric.maxRadius.toFixed(2)} radii`
+          `${dataset} ${method} β=${beta} ${method === "swg" ? "ρ" : "s"}=${rho}: sw2 ${metric.sw2.toFixed(4)} (floor ${sw2Floor.toFixed(4)}, oracle ${metric.sw2Oracle.toFixed(4)}, ` +
+            `noise ${metric.sw2SampleNoise.toFixed(4)}), trimmed ${metric.sw2Trimmed.toFixed(4)}, energy distance ${metric.energyDistance.toFixed(4)}, ` +
+            `outside ${percent(metric.outsideShare)}, beyond 1.5 radii ${percent(metric.farShare)}, farthest ${metric.maxRadius.toFixed(2)} radii`
         )
         return { samples, target }
       })
     const panels: Array<{ samples: Float64Array; target: Float64Array }> = []
-    for (const beta of c.betas) panels.push(yield* evaluate(beta, c.guidanceScale))
+    for (const beta of c.betas) panels.push(yield* evaluate("swg", beta, c.guidanceScale))
+    const qgpoPanels: Array<Float64Array> = []
+    if (energy !== undefined) {
+      for (const beta of c.betas) qgpoPanels.push((yield* evaluate("qgpo", beta, c.qgpoScale)).samples)
+    }
     for (const rho of c.sweepScales) {
-      if (rho !== c.guidanceScale) yield* evaluate(c.sweepBeta, rho)
+      if (rho !== c.guidanceScale) yield* evaluate("swg", c.sweepBeta, rho)
     }
     yield* plots.write(`${c.outDir}/${dataset}/samples`, Figure.scatterGrid({
-      panels: [panels.map((p) => p.samples), panels.map((p) => p.target)],
+      panels: [panels.map((p) => p.samples), ...(energy === undefined ? [] : [qgpoPanels]), panels.map((p) => p.target)],
       columnTitles: c.betas.map((b) => `β = ${b}`),
-      rowLabels: [`SWG (ρ = ${c.guidanceScale})`, "exact target"],
+      rowLabels: [`SWG (ρ = ${c.guidanceScale})`, ...(energy === undefined ? [] : [`QGPO (s = ${c.qgpoScale})`]), "exact target"],
       limits: limitsOf(panels.map((p) => p.target)),
-      title: `${dataset}: SWG samples vs exact p(x)·exp(β·e(x))`
+      title: `${dataset}: ${energy === undefined ? "SWG" : "SWG and QGPO"} samples vs exact p(x)·exp(β·e(x))`
     }))
     yield* writeJsonAtomically(`${c.outDir}/metrics.json`, metrics)
   }
-  yield* writeTextAtomically(`${c.outDir}/metrics.md`, metricsTable(metrics))
+  yield* writeTextAtomically(`${c.outDir}/metrics.md`, metricsTable(metrics) + (c.qgpo ? "\n" + comparisonTable(c, metrics) : ""))
   yield* Console.log(metricsTable(metrics))
+  if (c.qgpo) yield* Console.log(comparisonTable(c, metrics))
   return metrics
 })
 
@@ -334,13 +483,37 @@ const limitsOf = (clouds: ReadonlyArray<Float64Array>) => {
   return { x: { min: x0 - mx, max: x1 + mx }, y: { min: y0 - my, max: y1 + my } }
 }
 
-/** Markdown table: one row per (dataset, β, ρ). */
+/** Markdown table: one row per (dataset, method, β, scale). */
 export const metricsTable = (metrics: ReadonlyArray<ToyMetric>): string =>
   [
-    "| dataset | β | ρ | SW2(SWG, target) | floor (β=0, unguided) | ratio to floor | oracle | sample noise | trimmed SW2 | energy distance | energy sample noise | outside data range | beyond 1.5 radii | farthest (radii) |",
-    "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
+    "| dataset | method | β | ρ or s | SW2(samples, target) | floor (β=0, unguided) | ratio to floor | oracle | sample noise | trimmed SW2 | energy distance | energy sample noise | outside data range | beyond 1.5 radii | farthest (radii) |",
+    "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
     ...metrics.map((m) =>
-      `| ${m.dataset} | ${m.beta} | ${m.rho} | ${m.sw2.toFixed(4)} | ${m.sw2Floor.toFixed(4)} | ${(m.sw2 / m.sw2Floor).toFixed(2)} | ${m.sw2Oracle.toFixed(4)} | ${m.sw2SampleNoise.toFixed(4)} | ` +
+      `| ${m.dataset} | ${m.method} | ${m.beta} | ${m.rho} | ${m.sw2.toFixed(4)} | ${m.sw2Floor.toFixed(4)} | ${(m.sw2 / m.sw2Floor).toFixed(2)} | ${m.sw2Oracle.toFixed(4)} | ${m.sw2SampleNoise.toFixed(4)} | ` +
       `${m.sw2Trimmed.toFixed(4)} | ${m.energyDistance.toFixed(4)} | ${m.energyDistanceSampleNoise.toFixed(4)} | ${percent(m.outsideShare)} | ${percent(m.farShare)} | ${m.maxRadius.toFixed(2)} |`
     )
   ].join("\n") + "\n"
+
+/** SWG (ρ = `guidanceScale`) and QGPO (s = `qgpoScale`) side by side: one row per (dataset, β). */
+export const comparisonTable = (c: ToyConfig, metrics: ReadonlyArray<ToyMetric>): string => {
+  const find = (method: ToyMetric["method"], dataset: string, beta: number, scale: number) =>
+    metrics.find((m) => m.method === method && m.dataset === dataset && m.beta === beta && m.rho === scale)
+  const rows: Array<string> = []
+  for (const dataset of c.datasets) {
+    for (const beta of c.betas) {
+      const swg = find("swg", dataset, beta, c.guidanceScale)
+      const qgpo = find("qgpo", dataset, beta, c.qgpoScale)
+      if (swg === undefined || qgpo === undefined) continue
+      rows.push(
+        `| ${dataset} | ${beta} | ${swg.sw2Floor.toFixed(3)} | ${swg.sw2.toFixed(3)} | ${qgpo.sw2.toFixed(3)} | ` +
+          `${swg.energyDistance.toFixed(4)} / ${qgpo.energyDistance.toFixed(4)} | ${swg.sw2Oracle.toFixed(3)} | ${swg.sw2SampleNoise.toFixed(3)} | ` +
+          `${percent(swg.outsideShare)} / ${percent(qgpo.outsideShare)} | ${percent(swg.farShare)} / ${percent(qgpo.farShare)} |`
+      )
+    }
+  }
+  return [
+    `| dataset | β | floor (β=0, unguided) | SW2 SWG (ρ=${c.guidanceScale}) | SW2 QGPO (s=${c.qgpoScale}) | energy distance SWG / QGPO | oracle | sample noise | outside data range SWG / QGPO | beyond 1.5 radii SWG / QGPO |`,
+    "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
+    ...rows
+  ].join("\n") + "\n"
+}
