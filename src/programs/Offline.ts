@@ -21,8 +21,9 @@ import * as IqlActor from "../rl/IqlActor.ts"
 import * as OfflineData from "../rl/OfflineData.ts"
 import * as Summary from "../datagen/Summary.ts"
 import * as SwgAgent from "../rl/SwgAgent.ts"
+import * as Agent from "../services/Agent.ts"
 import { Backend } from "../services/Backend.ts"
-import { Checkpoints, decodeHeaderField } from "../services/Checkpoints.ts"
+import { Checkpoints } from "../services/Checkpoints.ts"
 import { Progress } from "../services/Progress.ts"
 import * as ResultFile from "./ResultFile.ts"
 import * as ResumableLoop from "./ResumableLoop.ts"
@@ -240,19 +241,10 @@ export const environmentFor = (task: string, batch: number) =>
 const scoreOf = (env: Environment.VectorEnv, episodeReturn: number): number | null =>
   Environment.isScoredTask(env.name) ? Environment.normalizedScore(env.name, episodeReturn) : null
 
-/** Restores the SWG model (with its weight range) from the run directory. */
-export const loadSwg = Effect.fn("Offline.loadSwg")(function*(c: OfflineConfig, ds: OfflineDataset.OfflineDataset) {
-  const checkpoints = yield* Checkpoints
-  const backend = yield* Backend
-  const saved = yield* checkpoints.load(swgPath(c))
-  const { models: { weightRange: range } } = yield* decodeHeaderField(swgPath(c), "architecture", SwgArchitecture, saved.header.architecture)
-  const agent = yield* backend.run((B) => SwgAgent.create(B, c.swg, ds.observationDim, ds.actionDim, range, Rng.named(c.seed, "swg-init")))
-  yield* ResumableLoop.restore(swgPath(c), { swg: agent.model }, saved.tensors, {})
-  return agent
+/** Restores the SWG model from the run directory, as its checkpoint header describes it (config, dimensions, weight range). */
+export const loadSwg = Effect.fn("Offline.loadSwg")(function*(c: OfflineConfig, _ds: OfflineDataset.OfflineDataset) {
+  return (yield* Agent.loadSwgModel(swgPath(c))).agent
 })
-
-/** What `trainSwg` stores as its architecture: the weight range the model's ŵ₀ is normalised to. */
-const SwgArchitecture = Schema.Struct({ models: Schema.Struct({ weightRange: Schema.Tuple([Schema.Finite, Schema.Finite]) }) })
 
 /**
  * A result file written by an earlier evaluation with the same episode count, if there is one; a file that does
@@ -282,36 +274,28 @@ export const dataResult = (task: string, seed: number, raw: OfflineDataset.Offli
  */
 export const evaluate = Effect.fn("Offline.evaluate")(function*(c: OfflineConfig, scales?: ReadonlyArray<number>) {
   const store = yield* DatasetStore
-  const backend = yield* Backend
   const progress = yield* Progress
   const raw = yield* store.read(c.dataset)
-  const ds = OfflineData.prepare(raw, OfflineData.rewardConvention(c.task), c.seed).train
   const e = c.evaluation
   const results: Array<ResultFile.OfflineResult> = []
-  const needsSwg = e.methods.some((m) => m !== "iql")
-  const agent = needsSwg ? yield* loadSwg(c, ds) : undefined
-  const critic = e.methods.includes("idql") || e.methods.includes("iql") ? yield* loadCritic(c, ds) : undefined
-  const actor = e.methods.includes("iql") ? yield* loadIql(c, ds) : undefined
+  // Each method is an Agent over the run directory's models, loaded once for all of them.
+  const agentMethods = e.methods.filter(Schema.is(Agent.AgentMethod))
+  const trained = yield* Agent.loadRun(c.runDir, agentMethods)
   yield* Critic.checkWeightTau(c.critic, c.swg.weightFunction)
-  type Policy = (obs: Float64Array, step: number) => Effect.Effect<Float64Array, Effect.Error<ReturnType<typeof backend.read>>>
+  type Policy = (obs: Float64Array, step: number) => Effect.Effect<Float64Array, Agent.AgentError>
   const runs: Array<{ method: string; rho?: number; policy: Policy }> = []
   const key = (name: string) => Rng.split(Rng.named(c.seed, "evaluate"), name)
-  for (const method of e.methods) {
-    if (method === "iql" && actor) runs.push({ method, policy: (obs) => IqlActor.act(backend, actor, obs) })
-    if (agent === undefined) continue
+  const defaults = { guidanceScale: e.guidanceScale, temperature: e.temperature, candidates: e.candidates, swgRRule: e.swgRRule }
+  const streams = { "swg-r": "swg-r", "diffusion-bc": "bc", "idql": "idql", "iql": "iql" } as const
+  for (const method of agentMethods) {
+    const agent = yield* Agent.fromRun(trained, method, { defaults })
     if (method === "swg") {
       for (const rho of scales ?? [e.guidanceScale]) {
-        runs.push({ method, rho, policy: (obs, t) => SwgAgent.act(backend, agent, { _tag: "Swg", guidanceScale: rho, temperature: 0 }, obs, Rng.at(key(`swg-${rho}`), t)) })
+        runs.push({ method, rho, policy: (obs, t) => agent.act(obs, { guidanceScale: rho, temperature: 0, key: Rng.at(key(`swg-${rho}`), t) }) })
       }
-    }
-    if (method === "swg-r") {
-      runs.push({ method, rho: e.guidanceScale, policy: (obs, t) => SwgAgent.act(backend, agent, { _tag: "SwgR", guidanceScale: e.guidanceScale, temperature: e.temperature, candidates: e.candidates, rule: e.swgRRule }, obs, Rng.at(key("swg-r"), t)) })
-    }
-    if (method === "diffusion-bc") {
-      runs.push({ method, policy: (obs, t) => SwgAgent.act(backend, agent, { _tag: "DiffusionBc", temperature: e.temperature }, obs, Rng.at(key("bc"), t)) })
-    }
-    if (method === "idql" && critic) {
-      runs.push({ method, policy: (obs, t) => SwgAgent.act(backend, agent, { _tag: "Idql", candidates: e.candidates, temperature: e.temperature, rule: "greedy", critic, weightFunction: c.swg.weightFunction }, obs, Rng.at(key("idql"), t)) })
+    } else {
+      const rho = method === "swg-r" ? { rho: e.guidanceScale } : {}
+      runs.push({ method, ...rho, policy: (obs, t) => agent.act(obs, { key: Rng.at(key(streams[method]), t) }) })
     }
   }
   // The data's own score and clip share, beside every method (no rollout: the dataset's episodes).
@@ -355,13 +339,4 @@ export const evaluate = Effect.fn("Offline.evaluate")(function*(c: OfflineConfig
     yield* Console.log(`${c.task} ${run.method}${run.rho === undefined ? "" : ` ρ=${run.rho}`} seed ${c.seed}: return ${outcome.returnMean.toFixed(2)}, normalised ${outcome.normalizedScore?.toFixed(1) ?? "—"}`)
   }
   return results
-})
-
-const loadIql = Effect.fn("Offline.loadIql")(function*(c: OfflineConfig, ds: OfflineDataset.OfflineDataset) {
-  const checkpoints = yield* Checkpoints
-  const backend = yield* Backend
-  const actor = yield* backend.run((B) => IqlActor.create(B, c.iql, ds.observationDim, ds.actionDim, Rng.named(c.seed, "iql-actor")))
-  const saved = yield* checkpoints.load(iqlPath(c))
-  yield* ResumableLoop.restore(iqlPath(c), { actor: actor.model }, saved.tensors, {})
-  return actor
 })

@@ -224,6 +224,16 @@ export const pick = (scores: ArrayLike<number>, rows: number, n: number, rule: R
  * error, and every tensor made here goes back to the pool either way.
  */
 export const act = <E>(device: Device<E>, agent: SwgAgent, selector: Selector, observations: Float64Array, key: RngKey): Effect.Effect<Float64Array, E> =>
+  Effect.map(actWithWeights(device, agent, selector, observations, key), (r) => r.actions)
+
+/** As `act`, with the generated weight coordinate w [E] of each chosen sample z = [a, w] beside its action. */
+export const actWithWeights = <E>(
+  device: Device<E>,
+  agent: SwgAgent,
+  selector: Selector,
+  observations: Float64Array,
+  key: RngKey
+): Effect.Effect<{ readonly actions: Float64Array; readonly weights: Float64Array }, E> =>
   Effect.suspend(() => {
     const B = device.ops
     const S = agent.network.conditionDim
@@ -257,9 +267,11 @@ export const act = <E>(device: Device<E>, agent: SwgAgent, selector: Selector, o
         ? Array.from({ length: rows }, (_, r) => r)
         : pick(scores, rows, n, selector._tag === "SwgR" || selector._tag === "Idql" ? selector.rule : "greedy", Rng.split(key, "pick"))
       const actions = new Float64Array(rows * A)
+      const weights = new Float64Array(rows)
       picked.forEach((row, r) => {
         for (let d = 0; d < A; d++) actions[r * A + d] = values[row * width + d]
+        weights[r] = values[row * width + A]
       })
-      return actions
+      return { actions, weights }
     }).pipe(Effect.ensuring(Effect.sync(() => owned.forEach((t) => B.dispose(t)))))
   })
