@@ -12,6 +12,10 @@ cli() { echo "[$(date +%T)] $*"; npm run --silent cli -- "$@"; }
 for s in ${seeds//,/ }; do
   for t in ${tasks//,/ }; do
     hard=runs/sf-hard/$t/seed$s smooth=runs/sf-smooth/$t/seed$s
+    if [ -f $dir/smooth/$t/diffusion-bc-seed$s.json ] && [ -f $dir/data-range/$t/swg-r-seed$s.json ] && [ -f $dir/reference/$t/iql-seed$s.json ]; then
+      echo "$t seed $s: every result file exists, skipped"; continue
+    fi
+    cli dataset generate --name "$t"   # from its pinned recipe in datasets/ when there is one
     a=(--task "$t" --seed "$s")
     cli train-critic "${a[@]}" --config $dir/reference.json --run-dir "$hard"
     cli train-swg "${a[@]}" --config $dir/reference.json --run-dir "$hard"
