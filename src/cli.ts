@@ -86,10 +86,12 @@ const benchCommand = Command.make(
     ),
     repeats: optionalInt("repeats", "timed repetitions per measurement (default 5)"),
     quick: Flag.Boolean("quick").pipe(Flag.withDescription("skip the largest sizes"), Flag.withDefault(false)),
+    profile: Flag.Boolean("profile").pipe(
+      Flag.withDescription("also print the time per op of one training step and one guided-sampling call"), Flag.withDefault(false)),
     json: Flag.String("json").pipe(Flag.withDescription("also write the results as a JSON array to this file"), Flag.optional)
   },
-  Effect.fn(function*({ backend, json, quick, ...flags }) {
-    const config = yield* Schema.decodeUnknownEffect(BenchConfig)({ ...present(flags), quick })
+  Effect.fn(function*({ backend, json, profile, quick, ...flags }) {
+    const config = yield* Schema.decodeUnknownEffect(BenchConfig)({ ...present(flags), quick, profile })
     const choices: ReadonlyArray<BackendChoice> = backend === "all" ? ["gpu", "wasm", "cpu"] : [backend]
     const results: Array<BenchResult> = []
     for (const choice of choices) {

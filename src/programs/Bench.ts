@@ -9,7 +9,8 @@ import * as NoiseSchedule from "../domain/NoiseSchedule.ts"
 import * as Rng from "../domain/Rng.ts"
 import * as SamplerSteps from "../domain/SamplerSteps.ts"
 import { median } from "../domain/Statistics.ts"
-import type { Tensor } from "../domain/TensorBackend.ts"
+import * as ProfiledBackend from "../domain/ProfiledBackend.ts"
+import type { Tensor, TensorBackend } from "../domain/TensorBackend.ts"
 import * as EpsNetwork from "../diffusion/EpsNetwork.ts"
 import * as Sampler from "../diffusion/Sampler.ts"
 import * as Swg from "../diffusion/Swg.ts"
@@ -23,7 +24,9 @@ export class BenchConfig extends Schema.Class<BenchConfig>("BenchConfig")({
   /** Timed repetitions per measurement (the median is reported). */
   repeats: Config.PositiveInt.pipe(Config.withDefault(5)),
   /** Skip the 1024³ matmul and batch-1024 training (quick runs). */
-  quick: Schema.Boolean.pipe(Config.withDefault(false))
+  quick: Schema.Boolean.pipe(Config.withDefault(false)),
+  /** Also print where the time goes, op by op, in one training step and one guided-sampling call. */
+  profile: Schema.Boolean.pipe(Config.withDefault(false))
 }) {}
 
 export interface BenchResult {
@@ -96,9 +99,9 @@ export const bench = Effect.fn("bench")(function*(config: BenchConfig) {
   const tables = Training.noiseTables(B, NoiseSchedule.swg(15))
   const model = Model.create(B, EpsNetwork.specs(network), Rng.named(5, "init"), { ema: true })
   let step = 0
-  const trainStep = (batch: number) => () => {
+  const trainStep = (batch: number, X: TensorBackend = B) => () => {
     step++
-    return Model.trainStep(B, model, { lr: 3e-4, adamw: Optimizer.adamwDefaults, emaRate: 1e-3, rng: Rng.at(Rng.named(6, "dropout"), step) }, (p) =>
+    return Model.trainStep(X, model, { lr: 3e-4, adamw: Optimizer.adamwDefaults, emaRate: 1e-3, rng: Rng.at(Rng.named(6, "dropout"), step) }, (p) =>
       Training.epsLoss(p, network, tables, data, batch, Rng.at(Rng.named(7, "batch"), step)))
   }
   const stepsPerSec = (batch: number) =>
@@ -126,6 +129,12 @@ export const bench = Effect.fn("bench")(function*(config: BenchConfig) {
     lo: B.upload(Float32Array.from([...Array(ACTION_DIM).fill(-1), 1e-4]), 1, network.dataDim),
     hi: B.upload(Float32Array.from([...Array(ACTION_DIM).fill(1), 1]), 1, network.dataDim)
   }
+  const sample = (batch: number, condition: Tensor, X: TensorBackend = B) =>
+    SwgPolicy.sample({
+      backend: X, network, layout: model.layout, params: model.ema ?? model.params, condition, rows: batch, grid,
+      sampler: new Sampler.Ddpm({ temperature: 0 }), guidance: Swg.boundedWeights(1), initialScale: 0, clip,
+      key: Rng.named(9, "sample")
+    })
   const sampleMs = (batch: number) =>
     Effect.gen(function*() {
       const condition = B.normal(batch, STATE_DIM, Rng.named(8, "state"))
@@ -150,8 +159,42 @@ export const bench = Effect.fn("bench")(function*(config: BenchConfig) {
     parameters: model.layout.count
   }
   yield* Console.log(table(result))
+  if (config.profile) yield* profileRuns(B, trainStep, sample)
   return result
 })
+
+/**
+ * Op by op: one training step at batch 256 (the mean of 3, after a warm-up) and one guided-sampling
+ * call at batch 1 and 32, each ended by a read so the device's work is in the table (the read row).
+ */
+const profileRuns = (
+  B: TensorBackend,
+  trainStep: (batch: number, X: TensorBackend) => () => Tensor,
+  sample: (batch: number, condition: Tensor, X: TensorBackend) => Tensor
+) =>
+  Effect.gen(function*() {
+    const profiler = ProfiledBackend.profile(B)
+    const X = profiler.backend
+    const run = (f: () => Tensor) =>
+      Effect.promise(async () => {
+        const out = f()
+        await X.read(out)
+        X.dispose(out)
+      })
+    yield* run(trainStep(256, X))
+    profiler.reset()
+    const steps = 3
+    for (let i = 0; i < steps; i++) yield* run(trainStep(256, X))
+    yield* Console.log(`\n${ProfiledBackend.markdown("SWG training step, batch 256", profiler.report(), steps)}`)
+    for (const batch of [1, 32]) {
+      const condition = B.normal(batch, STATE_DIM, Rng.named(8, "state"))
+      yield* run(() => sample(batch, condition, X))
+      profiler.reset()
+      yield* run(() => sample(batch, condition, X))
+      yield* Console.log(`\n${ProfiledBackend.markdown(`guided sampling (15 steps), batch ${batch}`, profiler.report(), 1)}`)
+      B.dispose(condition)
+    }
+  })
 
 const fmt = (x: number | null, digits = 1) => (x === null ? "—" : x.toFixed(digits))
 

@@ -1,0 +1,103 @@
+/**
+ * Where the time of a tensor program goes, op by op (`npm run bench -- --profile`): a backend that
+ * forwards every call to another and records, per op, the calls, the wall time spent inside the
+ * call and the kernel dispatches it recorded (both exclusive of backend calls it makes itself, e.g.
+ * the ops inside a `scope`).
+ *
+ * On the CPU and WASM backends an op computes before it returns, so its time is its cost. On the
+ * GPU backend an op only records a dispatch; its time there is the host's recording cost, and the
+ * device's execution shows up in the read that ends the program (the `read` row).
+ */
+import type { TensorBackend } from "./TensorBackend.ts"
+
+export interface OpProfile {
+  /** Op name, with its first string argument when it has one (e.g. "unary mish", "binary mul"). */
+  readonly op: string
+  readonly calls: number
+  /** Wall milliseconds inside the op's calls, nested backend calls excluded. */
+  readonly ms: number
+  readonly dispatches: number
+}
+
+export interface Profiler {
+  readonly backend: TensorBackend
+  /** The ops seen since the last reset, the most expensive first. */
+  readonly report: () => Array<OpProfile>
+  readonly reset: () => void
+}
+
+/** Methods that only inspect the backend: not profiled. */
+const UNTIMED = new Set(["stats", "kind", "description"])
+
+export const profile = (inner: TensorBackend): Profiler => {
+  const rows = new Map<string, { calls: number; ms: number; dispatches: number }>()
+  // Self time: a backend method that calls another through the proxy must not count that call twice.
+  let depth = 0
+  let childMs = 0
+  let childDispatches = 0
+  const record = (op: string, ms: number, dispatches: number) => {
+    const row = rows.get(op) ?? { calls: 0, ms: 0, dispatches: 0 }
+    row.calls++
+    row.ms += ms
+    row.dispatches += dispatches
+    rows.set(op, row)
+  }
+  const wrap = (name: string, f: (...args: Array<unknown>) => unknown) =>
+    function(this: unknown, ...args: Array<unknown>) {
+      const kind = args.slice(0, 2).find((a) => typeof a === "string")
+      const label = kind === undefined ? name : `${name} ${kind}`
+      const outerChild = childMs
+      const outerChildDispatches = childDispatches
+      childMs = 0
+      childDispatches = 0
+      const dispatchesBefore = inner.stats().dispatches
+      const start = performance.now()
+      depth++
+      const settle = (recorded: boolean) => {
+        depth--
+        const total = performance.now() - start
+        const dispatches = inner.stats().dispatches - dispatchesBefore
+        if (recorded) record(label, total - childMs, dispatches - childDispatches)
+        childMs = outerChild + (depth > 0 ? total : 0)
+        childDispatches = outerChildDispatches + (depth > 0 ? dispatches : 0)
+      }
+      try {
+        const out = f.apply(inner, args)
+        if (out instanceof Promise) {
+          // A read: its time is the wait until it resolves (the device's work on the GPU, a copy on the CPU).
+          settle(false)
+          return out.finally(() => record(label, performance.now() - start, 0))
+        }
+        settle(true)
+        return out
+      } catch (e) {
+        settle(true)
+        throw e
+      }
+    }
+  const backend = new Proxy(inner, {
+    get(target, property, receiver) {
+      const value = Reflect.get(target, property, receiver)
+      if (typeof property !== "string" || UNTIMED.has(property) || typeof value !== "function") return value
+      return wrap(property, value as (...args: Array<unknown>) => unknown)
+    }
+  })
+  return {
+    backend,
+    report: () => [...rows].map(([op, r]) => ({ op, ...r })).sort((a, b) => b.ms - a.ms),
+    reset: () => rows.clear()
+  }
+}
+
+/** A markdown table of a profile, per `runs` runs of the profiled program (e.g. per training step). */
+export const markdown = (title: string, report: ReadonlyArray<OpProfile>, runs: number): string => {
+  const total = report.reduce((s, r) => s + r.ms, 0)
+  const lines = [
+    `| ${title}: op | calls | ms | share | dispatches |`,
+    "| --- | --- | --- | --- | --- |",
+    ...report.map((r) =>
+      `| ${r.op} | ${(r.calls / runs).toFixed(0)} | ${(r.ms / runs).toFixed(3)} | ${((100 * r.ms) / Math.max(total, 1e-12)).toFixed(1)} % | ${(r.dispatches / runs).toFixed(0)} |`),
+    `| total | ${(report.reduce((s, r) => s + r.calls, 0) / runs).toFixed(0)} | ${(total / runs).toFixed(3)} | 100 % | ${(report.reduce((s, r) => s + r.dispatches, 0) / runs).toFixed(0)} |`
+  ]
+  return lines.join("\n")
+}
