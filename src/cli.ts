@@ -11,6 +11,7 @@ import { readJson, writeJsonAtomically } from "./services/Files.ts"
 import { Plots } from "./services/Plots.ts"
 import { Progress } from "./services/Progress.ts"
 import { ToyConfig, toy } from "./programs/Toy.ts"
+import { BanditConfig, bandit } from "./programs/Bandit.ts"
 import { DatasetStore } from "./data/DatasetStore.ts"
 import { Environments } from "./env/Environments.ts"
 import * as Offline from "./programs/Offline.ts"
@@ -142,6 +143,22 @@ const toyCommand = Command.make(
     yield* toy(decoded).pipe(Effect.provide([Backend.layer(backend), Checkpoints.layer, Plots.layer, Progress.layer]))
   })
 ).pipe(Command.withDescription("SWG and QGPO on the 2-D toys: train per dataset, sample with self-weighted guidance and with QGPO's energy guidance, compare with exact targets"))
+
+const banditCommand = Command.make(
+  "bandit",
+  {
+    backend: backendFlag,
+    preset: Flag.String("preset").pipe(Flag.withDescription("cpu (minutes on a CPU)"), Flag.withDefault("cpu")),
+    config: Flag.String("config").pipe(Flag.withDescription("a JSON config file instead of the preset"), Flag.optional),
+    seed: optionalInt("seed", "random seed"),
+    outDir: Flag.String("out").pipe(Flag.withDescription("output directory (default out/bandit)"), Flag.optional)
+  },
+  Effect.fn(function*({ backend, preset, config, ...flags }) {
+    const base = yield* loadConfig("bandit", preset, config)
+    const decoded = yield* Schema.decodeUnknownEffect(BanditConfig)({ ...base, ...present(flags) })
+    yield* bandit(decoded).pipe(Effect.provide([Backend.layer(backend), Plots.layer, Progress.layer]))
+  })
+).pipe(Command.withDescription("Diffusion-DICE's 2-D bandit: D-DICE, guide-only, select-only and SWG on the same data; figure and metrics.json"))
 
 const scalingCommand = Command.make(
   "scaling",
@@ -376,7 +393,7 @@ const datasetCommand = Command.make("dataset").pipe(
 
 const root = Command.make("dgrl").pipe(
   Command.withSubcommands([
-    startCommand, demoCommand, benchCommand, toyCommand, scalingCommand, datasetCommand,
+    startCommand, demoCommand, benchCommand, toyCommand, banditCommand, scalingCommand, datasetCommand,
     trainCriticCommand, trainSwgCommand, trainBaselineCommand, evaluateCommand, sweepCommand, resultsCommand, tableCommand,
     criticReportCommand,
     behaviourFitCommand
