@@ -2,10 +2,12 @@
  * Offline RL programs over one run directory: train the IQL critic, train the SWG diffusion model on
  * z = [a, w], train IQL's AWR actor, and evaluate SWG, SWG-R, diffusion BC, IDQL and IQL with
  * vectorised rollouts. Each stage checkpoints every N steps, resumes with `resume`, and writes one
- * result file per (task, method, seed) so tables can be built over several sittings.
+ * result file per (task, method, seed) so tables can be built over several sittings. QGPO (method "qgpo",
+ * stage `trainQgpo` on the SWG model as behaviour model) is evaluated only when asked for.
  */
 import { Console, Effect, Schema } from "effect"
 import * as Config from "../domain/Config.ts"
+import type { IndexOutOfRange } from "../domain/Ops.ts"
 import * as Rng from "../domain/Rng.ts"
 import * as Statistics from "../domain/Statistics.ts"
 import type { Tensor } from "../domain/TensorBackend.ts"
@@ -19,22 +21,27 @@ import * as Critic from "../rl/Critic.ts"
 import * as CriticReport from "../rl/CriticReport.ts"
 import * as IqlActor from "../rl/IqlActor.ts"
 import * as OfflineData from "../rl/OfflineData.ts"
+import * as QgpoAgent from "../rl/QgpoAgent.ts"
 import * as Summary from "../datagen/Summary.ts"
 import * as SwgAgent from "../rl/SwgAgent.ts"
 import * as Agent from "../services/Agent.ts"
 import { Backend } from "../services/Backend.ts"
 import { Checkpoints } from "../services/Checkpoints.ts"
+import type { GpuError } from "../services/Gpu.ts"
 import { Progress } from "../services/Progress.ts"
 import * as ResultFile from "./ResultFile.ts"
 import * as ResumableLoop from "./ResumableLoop.ts"
 
-export const Methods = ["swg", "swg-r", "diffusion-bc", "idql", "iql"] as const
+export const Methods = ["swg", "swg-r", "diffusion-bc", "idql", "iql", "qgpo"] as const
 export type Method = (typeof Methods)[number]
+
+/** What `evaluate` runs unless told: every method but QGPO, whose stage (`trainQgpo`) the table does not run by default. */
+export const DefaultMethods: ReadonlyArray<Method> = Methods.filter((m) => m !== "qgpo")
 
 export class EvaluationConfig extends Schema.Class<EvaluationConfig>("EvaluationConfig")({
   /** Episodes per (method, seed), run in lockstep as one batch. */
   episodes: Config.PositiveInt.pipe(Config.withDefault(10)),
-  methods: Schema.Array(Schema.Literals(Methods)).pipe(Config.withDefault([...Methods])),
+  methods: Schema.Array(Schema.Literals(Methods)).pipe(Config.withDefault([...DefaultMethods])),
   /** SWG guidance scale ρ (paper: tuned per task in {1, 5, 10, 15, 20, 25, 30}). */
   guidanceScale: Schema.Finite.pipe(Config.withDefault(10)),
   /** Candidates for SWG-R and IDQL. */
@@ -64,6 +71,8 @@ export class OfflineConfig extends Schema.Class<OfflineConfig>("OfflineConfig")(
   criticSteps: Config.PositiveInt.pipe(Config.withDefault(1_000_000)),
   swg: SwgAgent.SwgAgentConfig.pipe(Config.withDefault({})),
   iql: IqlActor.IqlActorConfig.pipe(Config.withDefault({})),
+  /** QGPO (method "qgpo"): support actions, the softmax-backup Q and the energy network (src/rl/QgpoAgent.ts). */
+  qgpo: QgpoAgent.QgpoAgentConfig.pipe(Config.withDefault({})),
   evaluation: EvaluationConfig.pipe(Config.withDefault({})),
   checkpointEvery: Config.PositiveInt.pipe(Config.withDefault(10_000)),
   logEvery: Config.PositiveInt.pipe(Config.withDefault(1000)),
@@ -94,6 +103,8 @@ const loadData = Effect.fn("Offline.loadData")(function*(c: OfflineConfig) {
 const criticPath = (c: OfflineConfig) => `${c.runDir}/critic.safetensors`
 const swgPath = (c: OfflineConfig) => `${c.runDir}/swg.safetensors`
 const iqlPath = (c: OfflineConfig) => `${c.runDir}/iql-actor.safetensors`
+const qgpoQPath = (c: OfflineConfig) => `${c.runDir}/qgpo-q.safetensors`
+const qgpoPath = (c: OfflineConfig) => `${c.runDir}/qgpo.safetensors`
 
 const newCritic = (c: OfflineConfig, ds: OfflineDataset.OfflineDataset) =>
   Effect.flatMap(Backend, (b) => b.run((B) => Critic.create(B, c.critic, ds.observationDim, ds.actionDim, Rng.named(c.seed, "critic"))))
@@ -226,6 +237,46 @@ export const trainIql = Effect.fn("Offline.trainIql")(function*(c: OfflineConfig
   })
 })
 
+/**
+ * Stage 2c: QGPO on the SWG model as its behaviour model (`trainSwg` first): K support actions for every training
+ * state and next state, the twin Q by the in-support softmax backup (qgpo-q.safetensors), then the energy network
+ * by contrastive energy prediction (qgpo.safetensors). Support sampling costs K·T behaviour-network calls per row.
+ */
+export const trainQgpo = Effect.fn("Offline.trainQgpo")(function*(c: OfflineConfig) {
+  if (yield* finished(c, "qgpo", qgpoPath(c), c.qgpo.energySteps)) return
+  const { prepared, device } = yield* loadData(c)
+  const backend = yield* Backend
+  const B = backend.ops
+  const behaviour = yield* loadSwg(c, prepared.train)
+  const agent = yield* backend.run((ops) => QgpoAgent.create(ops, c.qgpo, behaviour, prepared.train.observationDim, Rng.named(c.seed, "qgpo-init")))
+  yield* Console.log(`qgpo ${c.task}: sampling ${c.qgpo.support} support actions for each of ${prepared.train.size} states and next states`)
+  const data = yield* QgpoAgent.prepare(backend, agent, device, Rng.named(c.seed, "qgpo-support"))
+  const architecture = { kind: "qgpo", observationDim: prepared.train.observationDim, actionDim: prepared.train.actionDim }
+  const config = Schema.encodeSync(QgpoAgent.QgpoAgentConfig)(c.qgpo)
+  yield* ResumableLoop.run({
+    label: `qgpo q ${c.task}`, totalSteps: c.qgpo.qSteps, checkpointPath: qgpoQPath(c), checkpointEvery: c.checkpointEvery,
+    resume: c.resume, logEvery: c.logEvery, models: { q: agent.q }, architecture, config, seed: c.seed, lossNames: ["q_loss"],
+    step: (i) => QgpoAgent.qStep(B, agent, data, Rng.named(c.seed, "qgpo-q"), i)
+  })
+  const tables = yield* backend.run((ops) => DiffusionTraining.noiseTables(ops, behaviour.schedule))
+  yield* ResumableLoop.run({
+    label: `qgpo energy ${c.task}`, totalSteps: c.qgpo.energySteps, checkpointPath: qgpoPath(c), checkpointEvery: c.checkpointEvery,
+    resume: c.resume, logEvery: c.logEvery, models: { q: agent.q, energy: agent.energy }, architecture, config, seed: c.seed,
+    lossNames: ["cep_loss"], step: (i) => QgpoAgent.energyStep(B, agent, data, tables, Rng.named(c.seed, "qgpo-energy"), i)
+  })
+})
+
+/** The QGPO agent of a run directory: the SWG model as behaviour, Q and the energy network from qgpo.safetensors. */
+export const loadQgpo = Effect.fn("Offline.loadQgpo")(function*(c: OfflineConfig, ds: OfflineDataset.OfflineDataset) {
+  const backend = yield* Backend
+  const checkpoints = yield* Checkpoints
+  const behaviour = yield* loadSwg(c, ds)
+  const agent = yield* backend.run((ops) => QgpoAgent.create(ops, c.qgpo, behaviour, ds.observationDim, Rng.named(c.seed, "qgpo-init")))
+  const saved = yield* checkpoints.load(qgpoPath(c))
+  yield* ResumableLoop.restore(qgpoPath(c), { q: agent.q, energy: agent.energy }, saved.tensors, {})
+  return agent
+})
+
 /** The environment of a task name (batch = episodes run in lockstep); `UnknownTask` when there is none. */
 export const environmentFor = (task: string, batch: number) =>
   Effect.gen(function*() {
@@ -282,7 +333,7 @@ export const evaluate = Effect.fn("Offline.evaluate")(function*(c: OfflineConfig
   const agentMethods = e.methods.filter(Schema.is(Agent.AgentMethod))
   const trained = yield* Agent.loadRun(c.runDir, agentMethods)
   yield* Critic.checkWeightTau(c.critic, c.swg.weightFunction)
-  type Policy = (obs: Float64Array, step: number) => Effect.Effect<Float64Array, Agent.AgentError>
+  type Policy = (obs: Float64Array, step: number) => Effect.Effect<Float64Array, Agent.AgentError | GpuError | IndexOutOfRange>
   const runs: Array<{ method: string; rho?: number; policy: Policy }> = []
   const key = (name: string) => Rng.split(Rng.named(c.seed, "evaluate"), name)
   const defaults = { guidanceScale: e.guidanceScale, temperature: e.temperature, candidates: e.candidates, swgRRule: e.swgRRule }
@@ -297,6 +348,11 @@ export const evaluate = Effect.fn("Offline.evaluate")(function*(c: OfflineConfig
       const rho = method === "swg-r" ? { rho: e.guidanceScale } : {}
       runs.push({ method, ...rho, policy: (obs, t) => agent.act(obs, { key: Rng.at(key(streams[method]), t) }) })
     }
+  }
+  if (e.methods.includes("qgpo")) {
+    const qgpo = yield* loadQgpo(c, raw)
+    const backend = yield* Backend
+    runs.push({ method: "qgpo", policy: (obs, t) => QgpoAgent.act(backend, qgpo, obs, Rng.at(key("qgpo"), t)) })
   }
   // The data's own score and clip share, beside every method (no rollout: the dataset's episodes).
   if (scales === undefined) {
