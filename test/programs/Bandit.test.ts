@@ -12,12 +12,19 @@ import * as Bandit from "../../src/programs/Bandit.ts"
 const c = Schema.decodeSync(Bandit.BanditConfig)({})
 
 describe("the 2-D bandit", () => {
-  it("the true reward is 1 at the two outer peaks (±r_out, 0), 0 at the centre, and small off the x-axis", () => {
-    expect(Bandit.trueReward(c, c.outerRadius, 0)).toBeCloseTo(1, 12)
-    expect(Bandit.trueReward(c, -c.outerRadius, 0)).toBeCloseTo(1, 12)
+  it("the true reward is 1 at the two peaks (±r*, 0) inside the outer ring, ½ at the inner edge, 0 at the centre, small off the x-axis", () => {
+    const peak = c.innerRadius + 0.75 * (c.outerRadius - c.innerRadius)
+    expect(Bandit.trueReward(c, peak, 0)).toBeCloseTo(1, 12)
+    expect(Bandit.trueReward(c, -peak, 0)).toBeCloseTo(1, 12)
+    // falls beyond the peak: the best actions are inside the annulus
+    expect(Bandit.trueReward(c, c.outerRadius, 0)).toBeCloseTo(1 - 0.5 * (0.5 / (peak - c.innerRadius)) * (c.outerRadius - peak), 12)
+    expect(Bandit.trueReward(c, c.outerRadius + 1, 0)).toBeLessThan(Bandit.trueReward(c, c.outerRadius, 0))
     expect(Bandit.trueReward(c, 0, 0)).toBe(0)
     expect(Bandit.trueReward(c, 0, c.outerRadius)).toBeLessThan(0.01)
-    expect(Bandit.trueReward(c, c.innerRadius, 0)).toBeCloseTo((c.innerRadius / c.outerRadius) ** 2, 12)
+    expect(Bandit.trueReward(c, c.innerRadius, 0)).toBeCloseTo(0.5, 12)
+    // the pit: continuous at the inner edge, far below the peaks' continuation inside it
+    expect(Bandit.trueReward(c, c.innerRadius - 1e-9, 0)).toBeCloseTo(0.5, 6)
+    expect(Bandit.trueReward(c, c.innerRadius / 2, 0)).toBeCloseTo(0.5 / 16, 12)
   })
 
   it("annulus samples follow N(0, I) restricted to the annulus (radial law within 4 standard errors)", () => {
