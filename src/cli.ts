@@ -26,6 +26,8 @@ import * as ProgressBar from "./services/ProgressBar.ts"
 import { BehaviourFitOptions, behaviourFit, markdown as behaviourFitMarkdown } from "./programs/BehaviourFit.ts"
 import { Backend, BackendChoice } from "./services/Backend.ts"
 import * as FailureReport from "./programs/FailureReport.ts"
+import * as Serve from "./programs/Serve.ts"
+import { Agent, AgentMethod } from "./services/Agent.ts"
 
 class ConfigFileError extends Schema.TaggedError<ConfigFileError>()("ConfigFileError", {
   program: Schema.String,
@@ -391,12 +393,28 @@ const datasetCommand = Command.make("dataset").pipe(
   Command.withDescription("generate or inspect D4RL-layout datasets")
 )
 
+const serveCommand = Command.make("serve", {
+  backend: backendFlag,
+  runDir: Flag.String("run-dir").pipe(Flag.withDescription("a trained run directory (critic, swg, iql-actor checkpoints)")),
+  method: Flag.Literals("method", AgentMethod.literals).pipe(Flag.withDescription("the policy to serve (default swg)"), Flag.withDefault("swg" as const)),
+  task: Flag.String("task").pipe(Flag.withDescription("task name for /v1/info (default: from a run directory <task>/seed<N>)"), Flag.optional),
+  port: optionalInt("port", "TCP port (default 8080; 0 picks a free one)"),
+  host: Flag.String("host").pipe(Flag.withDescription("interface to listen on (default 127.0.0.1)"), Flag.optional),
+  maxBatch: optionalInt("max-batch", "most observations per request and per device call (default 1024)"),
+  batchWindowMs: Flag.Finite("batch-window-ms").pipe(Flag.withDescription("how long to gather concurrent requests (default 1 ms)"), Flag.optional)
+}, Effect.fn(function*({ backend, runDir, method, task, ...flags }) {
+  const config = yield* Schema.decodeUnknownEffect(Serve.ServeConfig)(present(flags))
+  const agent = Agent.layer({ runDir, method, ...(Option.isSome(task) ? { task: task.value } : {}) })
+  yield* Layer.launch(Serve.layer(config).pipe(Layer.provide(agent), Layer.provide(Layer.mergeAll(Backend.layer(backend), Checkpoints.layer))))
+})).pipe(Command.withDescription("serve a trained policy over HTTP: POST /v1/act, GET /v1/info, GET /v1/health"))
+
 const root = Command.make("dgrl").pipe(
   Command.withSubcommands([
     startCommand, demoCommand, benchCommand, toyCommand, banditCommand, scalingCommand, datasetCommand,
     trainCriticCommand, trainSwgCommand, trainBaselineCommand, evaluateCommand, sweepCommand, resultsCommand, tableCommand,
     criticReportCommand,
-    behaviourFitCommand
+    behaviourFitCommand,
+    serveCommand
   ]),
   Command.withDescription("diffusion-guided offline reinforcement learning on WebGPU")
 )

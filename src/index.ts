@@ -37,3 +37,5 @@ export {
   ObservationWidth
 } from "./services/Agent.ts"
 export type { Acted, ActDefaults, ActOptions, AgentInfo, AgentOptions, AgentShape } from "./services/Agent.ts"
+/** The policy server: `PolicyServer.layer(config)` serves the Agent in context over HTTP (POST /v1/act, GET /v1/info, /v1/health). */
+export * as PolicyServer from "./programs/Serve.ts"

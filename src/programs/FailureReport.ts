@@ -80,6 +80,8 @@ export const hint = (error: unknown): string | undefined => {
     case "AgentError":
       return reason === "MissingCheckpoint"
         ? "train that method first, or pass --run-dir DIR of a run that has it"
+        : reason === "InvalidCheckpoint"
+        ? "the checkpoint is damaged or from another version: retrain that stage with --fresh, or pass another --run-dir"
         : reason === "ObservationWidth" || reason === "NonFiniteObservation"
         ? "send observations of the task the agent was trained on"
         : undefined

@@ -4,6 +4,9 @@
  * the full report.
  */
 import { spawnSync } from "node:child_process"
+import { mkdtempSync, writeFileSync } from "node:fs"
+import { tmpdir } from "node:os"
+import { join } from "node:path"
 import { Cause, Schema } from "effect"
 import { CliError } from "effect/cli"
 import { describe, expect, it } from "vitest"
@@ -46,6 +49,17 @@ describe("the CLI on bad input", () => {
     const lines = r.stderr.trim().split("\n")
     expect(lines).toHaveLength(1)
     expect(lines[0]).toContain(`["evaluation"]["episodes"]`)
+    expect(r.stderr).not.toMatch(STACK_LINE)
+  }, 30_000)
+
+  it("a corrupt checkpoint: one line naming the file and saying how to recover, exit 1", () => {
+    const dir = mkdtempSync(join(tmpdir(), "failure-"))
+    writeFileSync(join(dir, "swg.safetensors"), "not a safetensors file")
+    const r = cli("serve", "--run-dir", dir, "--backend", "cpu", "--port", "0")
+    expect(r.status).toBe(1)
+    const lines = r.stderr.trim().split("\n")
+    expect(lines).toHaveLength(1)
+    expect(lines[0]).toMatch(new RegExp(`^error: agent swg \\(${dir}\\): checkpoint ${join(dir, "swg.safetensors")}: .*\\(the checkpoint is damaged`))
     expect(r.stderr).not.toMatch(STACK_LINE)
   }, 30_000)
 
