@@ -249,9 +249,14 @@ const trainBaselineCommand = Command.make("train-baseline", offlineFlags, Effect
   yield* Offline.trainIql(c).pipe(Effect.provide(offlineLayers(backend)))
 })).pipe(Command.withDescription("train IQL's AWR actor (diffusion BC and IDQL reuse the SWG model, unguided)"))
 
+const trainQgpoCommand = Command.make("train-qgpo", offlineFlags, Effect.fn(function*({ backend, ...f }) {
+  const c = yield* offlineConfig(f, undefined)
+  yield* Offline.trainQgpo(c).pipe(Effect.provide(offlineLayers(backend)))
+})).pipe(Command.withDescription("QGPO on the SWG model (train-swg first): support actions, softmax-backup Q, the CEP energy network; evaluate it with --methods qgpo"))
+
 const evaluateCommand = Command.make("evaluate", {
   ...offlineFlags,
-  methods: listFlag("methods", "comma-separated: swg,swg-r,diffusion-bc,idql,iql (default all)"),
+  methods: listFlag("methods", "comma-separated: swg,swg-r,diffusion-bc,idql,iql,qgpo (default all but qgpo)"),
   episodes: optionalInt("episodes", "episodes per method (default from the preset)")
 }, Effect.fn(function*({ backend, methods, episodes, ...f }) {
   const c = yield* offlineConfig(f, undefined, present({ methods: splitList(methods, (m) => m), episodes }))
@@ -343,6 +348,7 @@ const tableCommand = Command.make("table", {
         yield* Offline.trainCritic(c)
         yield* Offline.trainSwg(c)
         yield* Offline.trainIql(c)
+        if (c.evaluation.methods.includes("qgpo")) yield* Offline.trainQgpo(c)
       }).pipe(Effect.provide(offlineLayers(trainBackend)))
       yield* Offline.evaluate(c).pipe(Effect.provide(offlineLayers(evalBackend)))
     }
@@ -411,7 +417,7 @@ const serveCommand = Command.make("serve", {
 const root = Command.make("dgrl").pipe(
   Command.withSubcommands([
     startCommand, demoCommand, benchCommand, toyCommand, banditCommand, scalingCommand, datasetCommand,
-    trainCriticCommand, trainSwgCommand, trainBaselineCommand, evaluateCommand, sweepCommand, resultsCommand, tableCommand,
+    trainCriticCommand, trainSwgCommand, trainBaselineCommand, trainQgpoCommand, evaluateCommand, sweepCommand, resultsCommand, tableCommand,
     criticReportCommand,
     behaviourFitCommand,
     serveCommand
