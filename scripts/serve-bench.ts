@@ -7,7 +7,7 @@
  * dataset: the weights do not change the cost) from a temporary run directory.
  *
  * Usage (from the repository root): node scripts/serve-bench.ts [--run-dir DIR] [--method swg]
- *   [--backend auto|gpu|wasm|cpu] [--clients 1,8,64] [--seconds 5] [--batch-window-ms 1] [--json FILE]
+ *   [--backend auto|gpu|wasm|cpu] [--clients 1,8,64] [--seconds 5] [--batch-window-ms 1] [--max-batch 1024 (1: no batching)] [--json FILE]
  */
 import { spawn } from "node:child_process"
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs"
@@ -33,6 +33,7 @@ const clients = argument("--clients", "1,8,64").split(",").map(Number)
 const seconds = Number(argument("--seconds", "5"))
 const window = argument("--batch-window-ms", "1")
 const json = argument("--json", "")
+const maxBatch = argument("--max-batch", "1024")
 
 /** A run directory with models of the cpu preset's sizes, trained for a few steps. */
 const presetSizedRun = (dir: string) =>
@@ -56,7 +57,7 @@ const runDir = given !== "" ? given : await Effect.runPromise(presetSizedRun(tem
 
 const server = spawn(process.execPath, [
   join(root, "src/cli.ts"), "serve", "--run-dir", runDir, "--method", method, "--backend", backend, "--port", "0",
-  "--batch-window-ms", window, "--max-batch", "1024"
+  "--batch-window-ms", window, "--max-batch", maxBatch
 ], { cwd: root, stdio: ["ignore", "pipe", "inherit"] })
 
 interface Row {
@@ -106,7 +107,7 @@ try {
   }
   console.log(`\n| concurrent clients | requests/s | p50 latency (ms) | p99 latency (ms) |\n| --- | --- | --- | --- |`)
   for (const r of rows) console.log(`| ${r.clients} | ${r.requestsPerSecond.toFixed(1)} | ${r.p50Ms.toFixed(1)} | ${r.p99Ms.toFixed(1)} |`)
-  if (json !== "") writeFileSync(json, `${JSON.stringify({ method, backend, seconds, batchWindowMs: Number(window), rows }, null, 2)}\n`)
+  if (json !== "") writeFileSync(json, `${JSON.stringify({ method, backend, seconds, batchWindowMs: Number(window), maxBatch: Number(maxBatch), rows }, null, 2)}\n`)
 } finally {
   server.kill("SIGTERM")
   rmSync(temporary, { recursive: true, force: true })
