@@ -71,10 +71,13 @@ export class BanditConfig extends Schema.Class<BanditConfig>("BanditConfig")({
   hidden: Config.PositiveInt.pipe(Config.withDefault(128)),
   layers: Config.PositiveInt.pipe(Config.withDefault(4)),
   diffusionSteps: Config.PositiveInt.pipe(Config.withDefault(4000)),
-  /** Guidance network (cpu size: 3 hidden layers of 128; the paper's 4 × 256 with --config), steps, copies M. */
-  guidanceHidden: Config.PositiveInt.pipe(Config.withDefault(128)),
-  guidanceLayers: Config.PositiveInt.pipe(Config.withDefault(3)),
-  guidanceSteps: Config.PositiveInt.pipe(Config.withDefault(4000)),
+  /**
+   * Guidance network (the reference's 4 hidden layers of 256), steps, copies M. With 3 × 128 and 4000 steps its
+   * guided samples left the annulus more (22 % against 9 %) and D-DICE then picked 92 % of its actions outside it.
+   */
+  guidanceHidden: Config.PositiveInt.pipe(Config.withDefault(256)),
+  guidanceLayers: Config.PositiveInt.pipe(Config.withDefault(4)),
+  guidanceSteps: Config.PositiveInt.pipe(Config.withDefault(8000)),
   copies: Config.PositiveInt.pipe(Config.withDefault(16)),
   batch: Config.PositiveInt.pipe(Config.withDefault(512)),
   lr: Config.PositiveFinite.pipe(Config.withDefault(1e-3)),
