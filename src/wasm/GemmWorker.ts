@@ -15,7 +15,8 @@ const ctl = new Int32Array(control)
 let seen = 0
 Atomics.add(ctl, READY, 1)
 for (;;) {
-  Atomics.wait(ctl, GENERATION, seen)
+  // With a timeout, so that a missed wake-up costs a second, not the process.
+  if (Atomics.wait(ctl, GENERATION, seen, 1000) === "timed-out") continue
   seen = Atomics.load(ctl, GENERATION)
   if (Atomics.load(ctl, STOP) !== 0) break
   try {

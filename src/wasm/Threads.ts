@@ -27,6 +27,8 @@ export const CHUNKS = 6
 export const CHUNK_ROWS = 7
 export const PROBLEM = 8
 const WORDS = PROBLEM + PROBLEM_WORDS
+/** How long the main thread waits for the workers before it wakes them again (ms). */
+const WAKE_RETRY_MS = 100
 
 export interface WorkerData {
   readonly module: WebAssembly.Module
@@ -87,9 +89,17 @@ export const make = (
     Atomics.store(ctl, PENDING, workers)
     Atomics.add(ctl, GENERATION, 1)
     Atomics.notify(ctl, GENERATION)
-    takeChunks(kernels, ctl, p, mainScratch)
-    for (let left = Atomics.load(ctl, PENDING); left !== 0; left = Atomics.load(ctl, PENDING)) {
-      Atomics.wait(ctl, PENDING, left)
+    try {
+      takeChunks(kernels, ctl, p, mainScratch)
+    } finally {
+      // Even when the main thread's share throws: the next product must not be posted while a
+      // worker still counts this one down (its late decrement would end the next wait early and
+      // leave PENDING at −1, a wait that never ends).
+      for (let left = Atomics.load(ctl, PENDING); left > 0; left = Atomics.load(ctl, PENDING)) {
+        // Re-notify on a timeout: a worker that missed the wake-up (seen once under heavy load:
+        // both threads asleep in Atomics.wait, the process stuck) is woken again.
+        if (Atomics.wait(ctl, PENDING, left, WAKE_RETRY_MS) === "timed-out") Atomics.notify(ctl, GENERATION)
+      }
     }
     if (Atomics.exchange(ctl, FAILED, 0) !== 0) throw new Error("wasm backend: a matmul worker failed")
   }
