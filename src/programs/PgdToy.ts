@@ -9,11 +9,18 @@
  *
  * The guidance is the reference's additive shift with its λ_k schedule, not a σ²-scaled score, so its
  * coefficient is not the exponent of the distribution it samples; λ* is that exponent, measured.
+ *
+ * Beside the trained model the same guided sampler runs on a near-exact behaviour denoiser: the Gaussian fitted
+ * to the training windows (mean m, covariance C of the normalised [H·channels] vectors), whose denoiser is
+ * D(x; σ) = m + C(C + σ²I)⁻¹(x − m). The point mass's trajectories are linear-Gaussian in (s, a) and ã = atanh(a)
+ * is nearly linear at these action sizes, so this separates what the guidance does from the model's error.
  */
 import { Console, Effect, Result, Schema } from "effect"
 import * as Config from "../domain/Config.ts"
 import * as Figure from "../domain/Figure.ts"
 import * as Rng from "../domain/Rng.ts"
+import type { Tensor, TensorBackend } from "../domain/TensorBackend.ts"
+import * as Edm from "../diffusion/Edm.ts"
 import * as SampleMetrics from "../domain/SampleMetrics.ts"
 import * as PointMass from "../datagen/PointMass.ts"
 import * as Trajectories from "../data/Trajectories.ts"
@@ -45,7 +52,9 @@ export class PgdToyConfig extends Schema.Class<PgdToyConfig>("PgdToyConfig")({
   })),
   // ---- guidance and evaluation
   /** Guidance coefficients λ to sample with (0: unguided). */
-  lambdas: Schema.Array(Schema.Finite).pipe(Config.withDefault([0, 0.003, 0.01, 0.03, 0.1])),
+  lambdas: Schema.Array(Schema.Finite).pipe(Config.withDefault([0, 0.01, 0.03, 0.1, 0.3, 1])),
+  /** Also sample with the Gaussian fit of the behaviour windows as the denoiser (a near-exact behaviour model). */
+  gaussianOracle: Schema.Boolean.pipe(Config.withDefault(true)),
   /** Normalise the guidance per trajectory (the reference's flag, off by default). */
   normalise: Schema.Boolean.pipe(Config.withDefault(false)),
   /** Exponents λ* of the exact family p_off·π_target^λ* the samples are compared with. */
@@ -70,6 +79,8 @@ export interface TrajectoryStats {
 }
 
 export interface GuidedRow extends TrajectoryStats {
+  /** The trained trajectory model, or the Gaussian fit of the behaviour windows. */
+  readonly denoiser: "model" | "gaussian fit"
   readonly lambda: number
   /** The exact exponent whose samples are nearest in energy distance, and that distance. */
   readonly bestExponent: number
@@ -139,11 +150,70 @@ const decodedPaths = (t: Trajectories.Transitions, count: number, horizon: numbe
 
 const fmt = (x: number, digits = 3) => x.toFixed(digits)
 
+/** Mean [d] and covariance [d, d] (population) of `count` vectors of `d` values, in f64. */
+const gaussianFit = (data: ArrayLike<number>, count: number, d: number) => {
+  const mean = new Float64Array(d)
+  for (let i = 0; i < count; i++) for (let j = 0; j < d; j++) mean[j] += data[i * d + j] / count
+  const cov = new Float64Array(d * d)
+  for (let i = 0; i < count; i++) {
+    for (let j = 0; j < d; j++) {
+      const u = data[i * d + j] - mean[j]
+      for (let k = 0; k < d; k++) cov[j * d + k] += (u * (data[i * d + k] - mean[k])) / count
+    }
+  }
+  return { mean, cov }
+}
+
+/** C(C + σ²I)⁻¹ by Gauss–Jordan elimination with partial pivoting, in f64 (C symmetric positive semi-definite). */
+const shrinkage = (cov: Float64Array, d: number, sigma: number): Float64Array => {
+  // Solve (C + σ²I)·Y = C; then C(C + σ²I)⁻¹ = Yᵀ by symmetry.
+  const a = Float64Array.from(cov, (v, i) => v + (i % (d + 1) === 0 ? sigma * sigma : 0))
+  const y = Float64Array.from(cov)
+  for (let col = 0; col < d; col++) {
+    let pivot = col
+    for (let r = col + 1; r < d; r++) if (Math.abs(a[r * d + col]) > Math.abs(a[pivot * d + col])) pivot = r
+    for (const m of [a, y]) {
+      for (let k = 0; k < d; k++) {
+        const t = m[col * d + k]
+        m[col * d + k] = m[pivot * d + k]
+        m[pivot * d + k] = t
+      }
+    }
+    const inv = 1 / a[col * d + col]
+    for (let k = 0; k < d; k++) {
+      a[col * d + k] *= inv
+      y[col * d + k] *= inv
+    }
+    for (let r = 0; r < d; r++) {
+      if (r === col) continue
+      const f = a[r * d + col]
+      if (f === 0) continue
+      for (let k = 0; k < d; k++) {
+        a[r * d + k] -= f * a[col * d + k]
+        y[r * d + k] -= f * y[col * d + k]
+      }
+    }
+  }
+  return Float64Array.from({ length: d * d }, (_, i) => y[(i % d) * d + Math.floor(i / d)])
+}
+
+/** The exact denoiser of N(m, C) over vectors of `length` rows: D(x; σ) = m + (x − m)·(C(C + σ²I)⁻¹)ᵀ. */
+const gaussianDenoiser = (B: TensorBackend, fit: { readonly mean: Float64Array; readonly cov: Float64Array }, length: number): Edm.Denoiser => {
+  const d = fit.mean.length
+  const mean = B.upload(Float32Array.from(fit.mean), 1, d)
+  return (x: Tensor, sigma: number) => {
+    const flat = B.view(x, 0, x.rows / length, d)
+    const a = B.upload(Float32Array.from(shrinkage(fit.cov, d, sigma)), d, d)
+    const out = B.binary("add", B.matmul(B.binary("sub", flat, mean), a, { transB: true }).out, mean)
+    return B.view(out, 0, x.rows, x.cols)
+  }
+}
+
 export const table = (s: Pick<PgdToySummary, "guided" | "exact">): string => [
-  "| guidance λ | target log-lik | behaviour log-lik | final position | dynamics RMSE | nearest exact λ* | energy distance to λ* | to behaviour (λ* = 0) |",
-  "| --- | --- | --- | --- | --- | --- | --- | --- |",
+  "| denoiser | guidance λ | target log-lik | behaviour log-lik | final position | dynamics RMSE | nearest exact λ* | energy distance to λ* | to behaviour (λ* = 0) |",
+  "| --- | --- | --- | --- | --- | --- | --- | --- | --- |",
   ...s.guided.map((r) =>
-    `| ${r.lambda} | ${fmt(r.targetLogLikelihood, 2)} | ${fmt(r.behaviourLogLikelihood, 2)} | (${fmt(r.finalPosition[0], 2)}, ${fmt(r.finalPosition[1], 2)}) | ${fmt(r.dynamicsRmse, 4)} | ${r.bestExponent} | ${fmt(r.energyDistance, 4)} | ${fmt(r.energyDistanceToBehaviour, 4)} |`),
+    `| ${r.denoiser} | ${r.lambda} | ${fmt(r.targetLogLikelihood, 2)} | ${fmt(r.behaviourLogLikelihood, 2)} | (${fmt(r.finalPosition[0], 2)}, ${fmt(r.finalPosition[1], 2)}) | ${fmt(r.dynamicsRmse, 4)} | ${r.bestExponent} | ${fmt(r.energyDistance, 4)} | ${fmt(r.energyDistanceToBehaviour, 4)} |`),
   "",
   "| exact p_off·π_target^λ*, λ* | target log-lik | behaviour log-lik | final position | energy distance, exact vs exact |",
   "| --- | --- | --- | --- | --- |",
@@ -200,13 +270,24 @@ export const pgdToy = Effect.fn("pgdToy")(function*(c: PgdToyConfig) {
   const guided: Array<GuidedRow> = []
   const panels: Array<Figure.Points> = []
   const nearestPanels: Array<Figure.Points> = []
-  for (const [i, lambda] of c.lambdas.entries()) {
+  const oraclePanels: Array<Figure.Points> = []
+  const fit = gaussianFit(data.train.data, data.train.count, c.horizon * channels)
+  const settings = Edm.samplerSettings(c.model.edm)
+  const runs = [
+    ...c.lambdas.map((lambda, i) => ({ denoiser: "model" as const, lambda, i })),
+    ...(c.gaussianOracle ? c.lambdas.map((lambda, i) => ({ denoiser: "gaussian fit" as const, lambda, i })) : [])
+  ]
+  for (const { denoiser, lambda, i } of runs) {
     const guidance = PolicyGuidance.policyGuidanceConfig({ coefficient: lambda, normalise: c.normalise })
-    const out = yield* backend.run((ops) =>
-      TrajectoryModel.sample(ops, model, c.model, {
-        count: c.samples, length: c.horizon, channels, key: Rng.named(c.seed, `pgd-toy/sample/${i}`),
-        ...(lambda === 0 ? {} : { guide: PolicyGuidance.guide(ops, target, frame, guidance) })
-      }))
+    const key = Rng.named(c.seed, `pgd-toy/sample/${i}`)
+    const out = yield* backend.run((ops) => {
+      const guide = lambda === 0 ? {} : { guide: PolicyGuidance.guide(ops, target, frame, guidance) }
+      if (denoiser === "model") {
+        return TrajectoryModel.sample(ops, model, c.model, { count: c.samples, length: c.horizon, channels, key, ...guide })
+      }
+      const x0 = Edm.initialNoise(ops, c.samples * c.horizon, channels, settings.sigmas[0], Rng.split(key, "x0"))
+      return Edm.sample({ backend: ops, denoiser: gaussianDenoiser(ops, fit, c.horizon), ...settings, key: Rng.split(key, "churn"), ...guide }, x0)
+    })
     const values = yield* backend.read(out)
     B.dispose(out)
     const paths = decodedPaths(Trajectories.decode(values, c.samples, c.horizon, data.channels, data.normalisation), c.samples, c.horizon)
@@ -214,6 +295,7 @@ export const pgdToy = Effect.fn("pgdToy")(function*(c: PgdToyConfig) {
     const best = distances.indexOf(Math.min(...distances))
     const behaviour = exact.get(0)
     const row: GuidedRow = {
+      denoiser,
       lambda,
       ...statsOf(task, paths),
       bestExponent: c.exponents[best],
@@ -223,16 +305,20 @@ export const pgdToy = Effect.fn("pgdToy")(function*(c: PgdToyConfig) {
         : SampleMetrics.energyDistance(paths.positions, behaviour.positions, 2 * c.horizon)
     }
     guided.push(row)
-    panels.push(paths.positions)
-    nearestPanels.push(exact.get(row.bestExponent)!.positions)
-    yield* Console.log(`λ = ${lambda}: target log-lik ${fmt(row.targetLogLikelihood, 2)}, final position (${fmt(row.finalPosition[0], 2)}, ${fmt(row.finalPosition[1], 2)}), nearest exact λ* = ${row.bestExponent}`)
+    if (denoiser === "model") {
+      panels.push(paths.positions)
+      nearestPanels.push(exact.get(row.bestExponent)!.positions)
+    } else {
+      oraclePanels.push(paths.positions)
+    }
+    yield* Console.log(`${denoiser}, λ = ${lambda}: target log-lik ${fmt(row.targetLogLikelihood, 2)}, final position (${fmt(row.finalPosition[0], 2)}, ${fmt(row.finalPosition[1], 2)}), nearest exact λ* = ${row.bestExponent}`)
   }
 
   // ---- outputs
   const svg = Figure.scatterGrid({
-    panels: [panels, nearestPanels],
+    panels: [panels, nearestPanels, ...(c.gaussianOracle ? [oraclePanels] : [])],
     columnTitles: c.lambdas.map((l, i) => `λ = ${l} (λ* = ${guided[i].bestExponent})`),
-    rowLabels: ["PGD samples", "exact, nearest λ*"],
+    rowLabels: ["PGD, trained model", "exact, nearest λ*", ...(c.gaussianOracle ? ["PGD, Gaussian fit"] : [])],
     title: `Policy-guided diffusion on a point mass: behaviour goal (${c.behaviourGoal.join(", ")}), target goal (${c.targetGoal.join(", ")})`,
     pointOpacity: 0.15,
     pointRadius: 0.9

@@ -65,11 +65,18 @@ it.effect("pgd-toy at a tiny size: outputs, the exact family's order, guidance r
     const summary = yield* PgdToy.pgdToy(config).pipe(Effect.provideService(Console.Console, { ...globalThis.console, log: () => {} }))
     expect((yield* Effect.promise(() => stat(summary.figure))).size).toBeGreaterThan(1000)
     const metrics = JSON.parse(yield* Effect.promise(() => readFile(join(outDir, "metrics.json"), "utf8")))
-    expect(metrics.guided.length).toBe(2)
+    expect(metrics.guided.length).toBe(4)
     const exact = summary.exact.map((r) => r.targetLogLikelihood)
     expect(exact[0]).toBeLessThan(exact[1])
     expect(exact[1]).toBeLessThan(exact[2])
     expect(summary.exact[0].dynamicsRmse).toBeLessThan(1e-12)
     // The shift moves the actions towards the target's: its log-likelihood rises even for an untrained model.
-    expect(summary.guided[1].targetLogLikelihood).toBeGreaterThan(summary.guided[0].targetLogLikelihood)
+    const [model0, model1, fit0, fit1] = summary.guided
+    expect([model0.denoiser, fit0.denoiser]).toEqual(["model", "gaussian fit"])
+    expect(model1.targetLogLikelihood).toBeGreaterThan(model0.targetLogLikelihood)
+    // The Gaussian fit of the behaviour windows is a near-exact behaviour model: unguided, its samples are nearest
+    // to the exact behaviour distribution and obey the dynamics; guided, the target's likelihood rises.
+    expect(fit0.bestExponent).toBe(0)
+    expect(fit0.dynamicsRmse).toBeLessThan(0.02)
+    expect(fit1.targetLogLikelihood).toBeGreaterThan(fit0.targetLogLikelihood)
   }).pipe(Effect.provide(layers)), 60_000)
