@@ -26,6 +26,7 @@ import * as ProgressBar from "./services/ProgressBar.ts"
 import { BehaviourFitOptions, behaviourFit, markdown as behaviourFitMarkdown } from "./programs/BehaviourFit.ts"
 import { Backend, BackendChoice } from "./services/Backend.ts"
 import * as FailureReport from "./programs/FailureReport.ts"
+import { PgdToyConfig, pgdToy } from "./programs/PgdToy.ts"
 import * as Serve from "./programs/Serve.ts"
 import { Agent, AgentMethod } from "./services/Agent.ts"
 
@@ -414,13 +415,30 @@ const serveCommand = Command.make("serve", {
   yield* Layer.launch(Serve.layer(config).pipe(Layer.provide(agent), Layer.provide(Layer.mergeAll(Backend.layer(backend), Checkpoints.layer))))
 })).pipe(Command.withDescription("serve a trained policy over HTTP: POST /v1/act, GET /v1/info, GET /v1/health"))
 
+const pgdToyCommand = Command.make(
+  "pgd-toy",
+  {
+    backend: backendFlag,
+    steps: optionalInt("steps", "training steps of the trajectory model (default 3000)"),
+    lambdas: listFlag("lambdas", "comma-separated guidance coefficients λ (default 0,0.01,0.03,0.1,0.3,1)"),
+    seed: optionalInt("seed", "random seed (default 0)"),
+    outDir: Flag.String("out").pipe(Flag.withDescription("output directory (default out/pgd-toy)"), Flag.optional)
+  },
+  Effect.fn(function*({ backend, steps, lambdas, ...flags }) {
+    const base = yield* Schema.decodeUnknownEffect(PgdToyConfig)({})
+    const model = Option.isSome(steps) ? { model: { ...Schema.encodeSync(PgdToyConfig)(base).model, steps: steps.value } } : {}
+    const config = yield* Schema.decodeUnknownEffect(PgdToyConfig)({ ...present({ ...flags, lambdas: splitList(lambdas, Number) }), ...model })
+    yield* pgdToy(config).pipe(Effect.provide([Backend.layer(backend), Plots.layer]))
+  })
+).pipe(Command.withDescription("Policy-Guided Diffusion on a 2-D point mass: trajectory model + policy guidance at several λ against exact samples of p_off·π_target^λ (figure, metrics.json)"))
+
 const root = Command.make("dgrl").pipe(
   Command.withSubcommands([
     startCommand, demoCommand, benchCommand, toyCommand, banditCommand, scalingCommand, datasetCommand,
     trainCriticCommand, trainSwgCommand, trainBaselineCommand, trainQgpoCommand, evaluateCommand, sweepCommand, resultsCommand, tableCommand,
     criticReportCommand,
     behaviourFitCommand,
-    serveCommand
+    serveCommand, pgdToyCommand
   ]),
   Command.withDescription("diffusion-guided offline reinforcement learning on WebGPU")
 )
