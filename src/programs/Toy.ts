@@ -97,6 +97,8 @@ export class ToyConfig extends Schema.Class<ToyConfig>("ToyConfig")({
   qgpo: Schema.Boolean.pipe(Config.withDefault(true)),
   /** QGPO's guidance scale s (1: exact with the optimal energy). */
   qgpoScale: Schema.Finite.pipe(Config.withDefault(1)),
+  /** QGPO's scale sweep s, run at `sweepBeta` beside SWG's ρ sweep. */
+  qgpoSweepScales: Schema.Array(Schema.Finite).pipe(Config.withDefault([0, 0.5, 2, 4])),
   /** Groups per CEP batch, each with its own t and β; `batch` / `qgpoGroups` points are contrasted in each. */
   qgpoGroups: Config.PositiveInt.pipe(Config.withDefault(4)),
   /** Share trimmed at each end of every projection's quantiles for the robust sliced W2. */
@@ -450,6 +452,11 @@ export const toy = Effect.fn("toy")(function*(c: ToyConfig) {
     for (const rho of c.sweepScales) {
       if (rho !== c.guidanceScale) yield* evaluate("swg", c.sweepBeta, rho)
     }
+    if (energy !== undefined) {
+      for (const scale of c.qgpoSweepScales) {
+        if (scale !== c.qgpoScale) yield* evaluate("qgpo", c.sweepBeta, scale)
+      }
+    }
     yield* plots.write(`${c.outDir}/${dataset}/samples`, Figure.scatterGrid({
       panels: [panels.map((p) => p.samples), ...(energy === undefined ? [] : [qgpoPanels]), panels.map((p) => p.target)],
       columnTitles: c.betas.map((b) => `β = ${b}`),
@@ -459,9 +466,9 @@ export const toy = Effect.fn("toy")(function*(c: ToyConfig) {
     }))
     yield* writeJsonAtomically(`${c.outDir}/metrics.json`, metrics)
   }
-  yield* writeTextAtomically(`${c.outDir}/metrics.md`, metricsTable(metrics) + (c.qgpo ? "\n" + comparisonTable(c, metrics) : ""))
+  yield* writeTextAtomically(`${c.outDir}/metrics.md`, metricsTable(metrics) + (c.qgpo ? "\n" + comparisonTable(c, metrics) + "\n" + sweepTable(c, metrics) : ""))
   yield* Console.log(metricsTable(metrics))
-  if (c.qgpo) yield* Console.log(comparisonTable(c, metrics))
+  if (c.qgpo) yield* Console.log(comparisonTable(c, metrics) + "\n" + sweepTable(c, metrics))
   return metrics
 })
 
@@ -514,6 +521,25 @@ export const comparisonTable = (c: ToyConfig, metrics: ReadonlyArray<ToyMetric>)
   return [
     `| dataset | β | floor (β=0, unguided) | SW2 SWG (ρ=${c.guidanceScale}) | SW2 QGPO (s=${c.qgpoScale}) | energy distance SWG / QGPO | oracle | sample noise | outside data range SWG / QGPO | beyond 1.5 radii SWG / QGPO |`,
     "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
+    ...rows
+  ].join("\n") + "\n"
+}
+
+/** SW2 at `sweepBeta` over each method's guidance scales (SWG's ρ, QGPO's s): one row per (dataset, method). */
+export const sweepTable = (c: ToyConfig, metrics: ReadonlyArray<ToyMetric>): string => {
+  const scales = [...new Set([...c.sweepScales, c.guidanceScale, ...c.qgpoSweepScales, c.qgpoScale])].sort((a, b) => a - b)
+  const rows = c.datasets.flatMap((dataset) =>
+    (["swg", "qgpo"] as const).map((method) =>
+      `| ${dataset} | ${method} | ` +
+      scales.map((scale) => {
+        const m = metrics.find((x) => x.method === method && x.dataset === dataset && x.beta === c.sweepBeta && x.rho === scale)
+        return m === undefined ? "—" : m.sw2.toFixed(3)
+      }).join(" | ") + " |"
+    )
+  )
+  return [
+    `| β = ${c.sweepBeta}: SW2 at scale | method | ${scales.map((s) => `${s}`).join(" | ")} |`,
+    `| --- | --- | ${scales.map(() => "---").join(" | ")} |`,
     ...rows
   ].join("\n") + "\n"
 }

@@ -23,7 +23,7 @@ it.effect("ρ = 1 is closer to the exact weighted target than ρ = 0, 0.5 and 2;
     const outDir = yield* Effect.promise(() => mkdtemp(join(tmpdir(), "toy-")))
     const config = yield* Schema.decodeUnknownEffect(ToyConfig)({
       datasets: ["8gaussians"], dataSize: 20000, betas: [0, 3], hidden: 64, layers: 3, diffusionSteps: 30,
-      steps: 1000, batch: 256, lr: 2e-3, samples: 600, projections: 64, sweepBeta: 3, sweepScales: [0, 0.5, 2], outDir
+      steps: 1000, batch: 256, lr: 2e-3, samples: 600, projections: 64, sweepBeta: 3, sweepScales: [0, 0.5, 2], qgpoSweepScales: [0], outDir
     })
     const metrics = yield* toy(config)
     const at = (beta: number, rho: number) => metrics.find((m) => m.method === "swg" && m.beta === beta && m.rho === rho)!
@@ -44,6 +44,8 @@ it.effect("ρ = 1 is closer to the exact weighted target than ρ = 0, 0.5 and 2;
     expect(qgpo.sw2).toBeLessThan(0.5 * at(3, 0).sw2)
     expect(qgpo.energyDistance).toBeLessThan(0.25 * at(3, 0).energyDistance)
     expect(qgpo.sw2).toBeLessThan(2 * (qgpo.sw2Oracle + qgpo.sw2SampleNoise))
+    const qgpoUnguided = metrics.find((m) => m.method === "qgpo" && m.beta === 3 && m.rho === 0)!
+    expect(qgpo.sw2).toBeLessThan(0.5 * qgpoUnguided.sw2)
     // The model itself: unguided at β = 0 it is as close to the data as a second data sample is (0.21 vs 0.26).
     expect(exact.sw2Floor).toBeLessThan(1.2 * at(0, 1).sw2SampleNoise)
   }).pipe(Effect.provide(layers)), 180_000)
