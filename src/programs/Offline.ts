@@ -19,6 +19,8 @@ import * as Environment from "../env/Environment.ts"
 import { Environments } from "../env/Environments.ts"
 import * as Critic from "../rl/Critic.ts"
 import * as CriticReport from "../rl/CriticReport.ts"
+import * as DiceAgent from "../rl/DiceAgent.ts"
+import * as DiceSelect from "../rl/DiceSelect.ts"
 import * as IqlActor from "../rl/IqlActor.ts"
 import * as OfflineData from "../rl/OfflineData.ts"
 import * as QgpoAgent from "../rl/QgpoAgent.ts"
@@ -32,11 +34,11 @@ import { Progress } from "../services/Progress.ts"
 import * as ResultFile from "./ResultFile.ts"
 import * as ResumableLoop from "./ResumableLoop.ts"
 
-export const Methods = ["swg", "swg-r", "diffusion-bc", "idql", "iql", "qgpo"] as const
+export const Methods = ["swg", "swg-r", "diffusion-bc", "idql", "iql", "qgpo", ...DiceSelect.DiceMethods] as const
 export type Method = (typeof Methods)[number]
 
 /** What `evaluate` runs unless told: every method but QGPO, whose stage (`trainQgpo`) the table does not run by default. */
-export const DefaultMethods: ReadonlyArray<Method> = Methods.filter((m) => m !== "qgpo")
+export const DefaultMethods: ReadonlyArray<Method> = Methods.filter((m) => m !== "qgpo" && !m.startsWith("d-dice"))
 
 export class EvaluationConfig extends Schema.Class<EvaluationConfig>("EvaluationConfig")({
   /** Episodes per (method, seed), run in lockstep as one batch. */
@@ -73,6 +75,8 @@ export class OfflineConfig extends Schema.Class<OfflineConfig>("OfflineConfig")(
   iql: IqlActor.IqlActorConfig.pipe(Config.withDefault({})),
   /** QGPO (method "qgpo"): support actions, the softmax-backup Q and the energy network (src/rl/QgpoAgent.ts). */
   qgpo: QgpoAgent.QgpoAgentConfig.pipe(Config.withDefault({})),
+  /** Diffusion-DICE (methods d-dice, d-dice-guide-only, d-dice-select-only; stage `trainDice`; src/rl/DiceAgent.ts). */
+  dice: DiceAgent.DiceOfflineConfig.pipe(Config.withDefault({})),
   evaluation: EvaluationConfig.pipe(Config.withDefault({})),
   checkpointEvery: Config.PositiveInt.pipe(Config.withDefault(10_000)),
   logEvery: Config.PositiveInt.pipe(Config.withDefault(1000)),
@@ -105,6 +109,9 @@ const swgPath = (c: OfflineConfig) => `${c.runDir}/swg.safetensors`
 const iqlPath = (c: OfflineConfig) => `${c.runDir}/iql-actor.safetensors`
 const qgpoQPath = (c: OfflineConfig) => `${c.runDir}/qgpo-q.safetensors`
 const qgpoPath = (c: OfflineConfig) => `${c.runDir}/qgpo.safetensors`
+const diceCriticPath = (c: OfflineConfig) => `${c.runDir}/dice-critic.safetensors`
+const diceBehaviourPath = (c: OfflineConfig) => `${c.runDir}/dice-behaviour.safetensors`
+const dicePath = (c: OfflineConfig) => `${c.runDir}/dice-guidance.safetensors`
 
 const newCritic = (c: OfflineConfig, ds: OfflineDataset.OfflineDataset) =>
   Effect.flatMap(Backend, (b) => b.run((B) => Critic.create(B, c.critic, ds.observationDim, ds.actionDim, Rng.named(c.seed, "critic"))))
@@ -277,6 +284,54 @@ export const loadQgpo = Effect.fn("Offline.loadQgpo")(function*(c: OfflineConfig
   return agent
 })
 
+/**
+ * Stage 2d: Diffusion-DICE. The DICE critic (dice-critic.safetensors), its ratios w* on the training rows, the
+ * behaviour model on the VP-SDE (dice-behaviour.safetensors), then the guidance network by IGL (dice-guidance.safetensors).
+ */
+export const trainDice = Effect.fn("Offline.trainDice")(function*(c: OfflineConfig) {
+  if (yield* finished(c, "d-dice", dicePath(c), c.dice.agent.guidanceSteps)) return
+  const { prepared, device } = yield* loadData(c)
+  const backend = yield* Backend
+  const B = backend.ops
+  const d = c.dice
+  const architecture = { kind: "d-dice", observationDim: prepared.train.observationDim, actionDim: prepared.train.actionDim }
+  const loop = { checkpointEvery: c.checkpointEvery, resume: c.resume, logEvery: c.logEvery, seed: c.seed, architecture }
+  const critic = yield* backend.run((ops) => Critic.create(ops, d.critic, prepared.train.observationDim, prepared.train.actionDim, Rng.named(c.seed, "dice-critic")))
+  yield* ResumableLoop.run({
+    ...loop, label: `dice critic ${c.task}`, totalSteps: d.criticSteps, checkpointPath: diceCriticPath(c), models: Critic.models(critic),
+    config: Schema.encodeSync(Critic.CriticConfig)(d.critic), lossNames: Critic.lossNames(d.critic),
+    step: (i) => Critic.updateStep(B, critic, device, Rng.named(c.seed, "dice-critic-batch"), i)
+  })
+  const ratios = DiceAgent.ratios(critic, yield* readAdvantages(critic, device.observations, device.actions))
+  const agent = yield* backend.run((ops) => DiceAgent.create(ops, d.agent, prepared.train.observationDim, prepared.train.actionDim, Rng.named(c.seed, "dice-init")))
+  const config = Schema.encodeSync(DiceAgent.DiceAgentConfig)(d.agent)
+  yield* ResumableLoop.run({
+    ...loop, label: `dice behaviour ${c.task}`, totalSteps: d.agent.behaviourSteps, checkpointPath: diceBehaviourPath(c),
+    models: { behaviour: agent.behaviour }, config, lossNames: ["score_loss"],
+    step: (i) => DiceAgent.behaviourStep(B, agent, device.actions, device.observations, Rng.named(c.seed, "dice-behaviour"), i)
+  })
+  const { onDevice, repeat } = yield* backend.run((ops) => ({ onDevice: ops.upload(Float32Array.from(ratios), ratios.length, 1), repeat: DiceAgent.repeatIndex(ops, agent) }))
+  yield* ResumableLoop.run({
+    ...loop, label: `dice guidance ${c.task}`, totalSteps: d.agent.guidanceSteps, checkpointPath: dicePath(c),
+    models: { guidance: agent.guidance }, config, lossNames: ["igl_loss"],
+    step: (i) => DiceAgent.guidanceStep(B, agent, device.actions, device.observations, onDevice, repeat, Rng.named(c.seed, "dice-guidance"), i)
+  })
+})
+
+/** The D-DICE critic and agent of a run directory (a missing checkpoint is a CheckpointError naming its path). */
+export const loadDice = Effect.fn("Offline.loadDice")(function*(c: OfflineConfig, ds: OfflineDataset.OfflineDataset) {
+  const backend = yield* Backend
+  const checkpoints = yield* Checkpoints
+  const { critic, agent } = yield* backend.run((ops) => ({
+    critic: Critic.create(ops, c.dice.critic, ds.observationDim, ds.actionDim, Rng.named(c.seed, "dice-critic")),
+    agent: DiceAgent.create(ops, c.dice.agent, ds.observationDim, ds.actionDim, Rng.named(c.seed, "dice-init"))
+  }))
+  yield* ResumableLoop.restore(diceCriticPath(c), Critic.models(critic), (yield* checkpoints.load(diceCriticPath(c))).tensors, {})
+  yield* ResumableLoop.restore(diceBehaviourPath(c), { behaviour: agent.behaviour }, (yield* checkpoints.load(diceBehaviourPath(c))).tensors, {})
+  yield* ResumableLoop.restore(dicePath(c), { guidance: agent.guidance }, (yield* checkpoints.load(dicePath(c))).tensors, {})
+  return { critic, agent }
+})
+
 /** The environment of a task name (batch = episodes run in lockstep); `UnknownTask` when there is none. */
 export const environmentFor = (task: string, batch: number) =>
   Effect.gen(function*() {
@@ -353,6 +408,15 @@ export const evaluate = Effect.fn("Offline.evaluate")(function*(c: OfflineConfig
     const qgpo = yield* loadQgpo(c, raw)
     const backend = yield* Backend
     runs.push({ method: "qgpo", policy: (obs, t) => QgpoAgent.act(backend, qgpo, obs, Rng.at(key("qgpo"), t)) })
+  }
+  const diceMethods = e.methods.filter(Schema.is(Schema.Literals(DiceSelect.DiceMethods)))
+  if (diceMethods.length > 0) {
+    const dice = yield* loadDice(c, raw)
+    const backend = yield* Backend
+    const options = { candidates: c.dice.candidates, guidanceScale: c.dice.guidanceScale, selection: DiceAgent.selectionFor(c.dice, c.task), critic: dice.critic }
+    for (const method of diceMethods) {
+      runs.push({ method, policy: (obs, t) => DiceAgent.act(backend, dice.agent, { ...options, method }, obs, Rng.at(key(method), t)) })
+    }
   }
   // The data's own score and clip share, beside every method (no rollout: the dataset's episodes).
   if (scales === undefined) {

@@ -20,7 +20,7 @@ import * as DiceGuidance from "../diffusion/DiceGuidance.ts"
 import * as EpsNetwork from "../diffusion/EpsNetwork.ts"
 import * as Model from "../nn/Model.ts"
 import * as Optimizer from "../nn/Optimizer.ts"
-import type * as Critic from "./Critic.ts"
+import * as Critic from "./Critic.ts"
 import * as DiceSelect from "./DiceSelect.ts"
 import type { Device } from "./Device.ts"
 
@@ -42,6 +42,24 @@ export class DiceAgentConfig extends Schema.Class<DiceAgentConfig>("DiceAgentCon
   lrDecaySteps: Config.PositiveInt.pipe(Config.withDefault(1_000_000)),
   emaRate: Config.Probability.pipe(Config.withDefault(0.001))
 }) {}
+
+/** D-DICE's stages and evaluation in the offline pipeline (`train-dice`, methods d-dice, d-dice-guide-only, d-dice-select-only). */
+export class DiceOfflineConfig extends Schema.Class<DiceOfflineConfig>("DiceOfflineConfig")({
+  /** The DICE critic: its own checkpoint beside the IQL critic (α 0.5, a 10-Q ensemble for locomotion's selection). */
+  critic: Critic.CriticConfig.pipe(Config.withDefault({ valueLoss: "dice", diceAlpha: 0.5, ensemble: 10 })),
+  criticSteps: Config.PositiveInt.pipe(Config.withDefault(1_000_000)),
+  agent: DiceAgentConfig.pipe(Config.withDefault({})),
+  /** Candidates K (the paper's is not published; the reference's CLI default is 1). */
+  candidates: Config.PositiveInt.pipe(Config.withDefault(16)),
+  /** s_guid (reference: 4 on medium and medium-replay, 2 on medium-expert, 1–4 on antmaze). */
+  guidanceScale: Schema.Finite.pipe(Config.withDefault(4)),
+  /** Selection; left out: softmax over the first target-Q head on maze tasks, the ensemble-mean argmax elsewhere. */
+  selection: Schema.optionalKey(Schema.Literals(["argmax", "softmax"]))
+}) {}
+
+/** The selection rule of a task: `config.selection`, else softmax on maze tasks and argmax elsewhere. */
+export const selectionFor = (c: DiceOfflineConfig, task: string): DiceSelect.Selection =>
+  c.selection ?? (/^(maze2d|antmaze)-/.test(task) ? "softmax" : "argmax")
 
 export interface DiceAgent {
   readonly config: DiceAgentConfig
@@ -68,7 +86,7 @@ export const create = (B: TensorBackend, c: DiceAgentConfig, observationDim: num
 
 /** The ratios w* of the dataset's rows from the DICE critic's advantages (host), clipped to [1e-40, 100]. */
 export const ratios = (critic: Critic.Critic, advantages: ArrayLike<number>): Float64Array =>
-  Divergence.ratios(advantages, new Float64Array(advantages.length), critic.config.diceAlpha ?? 0.5)
+  Divergence.ratios(advantages, new Float64Array(advantages.length), Critic.diceAlpha(critic.config))
 
 /** One behaviour step on actions [N, A] with observations [N, S]; returns the loss [1, 1]. */
 export const behaviourStep = (B: TensorBackend, agent: DiceAgent, actions: Tensor, observations: Tensor, key: RngKey, step: number): Tensor =>
