@@ -255,9 +255,14 @@ const trainQgpoCommand = Command.make("train-qgpo", offlineFlags, Effect.fn(func
   yield* Offline.trainQgpo(c).pipe(Effect.provide(offlineLayers(backend)))
 })).pipe(Command.withDescription("QGPO on the SWG model (train-swg first): support actions, softmax-backup Q, the CEP energy network; evaluate it with --methods qgpo"))
 
+const trainDiceCommand = Command.make("train-dice", offlineFlags, Effect.fn(function*({ backend, ...f }) {
+  const c = yield* offlineConfig(f, undefined)
+  yield* Offline.trainDice(c).pipe(Effect.provide(offlineLayers(backend)))
+})).pipe(Command.withDescription("Diffusion-DICE: the DICE critic, the behaviour model on the VP-SDE and the IGL guidance network; evaluate with --methods d-dice,d-dice-guide-only,d-dice-select-only"))
+
 const evaluateCommand = Command.make("evaluate", {
   ...offlineFlags,
-  methods: listFlag("methods", "comma-separated: swg,swg-r,diffusion-bc,idql,iql,qgpo (default all but qgpo)"),
+  methods: listFlag("methods", "comma-separated: swg,swg-r,diffusion-bc,idql,iql,qgpo,d-dice,d-dice-guide-only,d-dice-select-only (default all but qgpo and d-dice*)"),
   episodes: optionalInt("episodes", "episodes per method (default from the preset)")
 }, Effect.fn(function*({ backend, methods, episodes, ...f }) {
   const c = yield* offlineConfig(f, undefined, present({ methods: splitList(methods, (m) => m), episodes }))
@@ -350,6 +355,7 @@ const tableCommand = Command.make("table", {
         yield* Offline.trainSwg(c)
         yield* Offline.trainIql(c)
         if (c.evaluation.methods.includes("qgpo")) yield* Offline.trainQgpo(c)
+        if (c.evaluation.methods.some((m) => m.startsWith("d-dice"))) yield* Offline.trainDice(c)
       }).pipe(Effect.provide(offlineLayers(trainBackend)))
       yield* Offline.evaluate(c).pipe(Effect.provide(offlineLayers(evalBackend)))
     }
@@ -435,7 +441,7 @@ const pgdToyCommand = Command.make(
 const root = Command.make("dgrl").pipe(
   Command.withSubcommands([
     startCommand, demoCommand, benchCommand, toyCommand, banditCommand, scalingCommand, datasetCommand,
-    trainCriticCommand, trainSwgCommand, trainBaselineCommand, trainQgpoCommand, evaluateCommand, sweepCommand, resultsCommand, tableCommand,
+    trainCriticCommand, trainSwgCommand, trainBaselineCommand, trainQgpoCommand, trainDiceCommand, evaluateCommand, sweepCommand, resultsCommand, tableCommand,
     criticReportCommand,
     behaviourFitCommand,
     serveCommand, pgdToyCommand
