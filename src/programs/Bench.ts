@@ -1,7 +1,9 @@
 /**
  * `npm run bench`: matmul throughput, SWG-size training steps/s and guided-sampling latency on
- * every backend available, as a table and (with --json) an array of results. Medians of
- * repeated runs; each timed region ends with a readback so GPU work is included.
+ * every backend available, as a table and (with --json) an array of results; then the same for
+ * the offline table's cpu preset (BenchCpuPreset.ts: its SWG model, IQL critic and actor, and the
+ * sampling calls of its evaluation). Medians of repeated runs; each timed region ends with a
+ * readback so GPU work is included.
  */
 import { Clock, Console, Effect, Schema } from "effect"
 import * as Config from "../domain/Config.ts"
@@ -10,6 +12,7 @@ import * as Rng from "../domain/Rng.ts"
 import * as SamplerSteps from "../domain/SamplerSteps.ts"
 import { median } from "../domain/Statistics.ts"
 import * as ProfiledBackend from "../domain/ProfiledBackend.ts"
+import * as BenchCpuPreset from "./BenchCpuPreset.ts"
 import type { Tensor, TensorBackend } from "../domain/TensorBackend.ts"
 import * as EpsNetwork from "../diffusion/EpsNetwork.ts"
 import * as Sampler from "../diffusion/Sampler.ts"
@@ -38,6 +41,17 @@ export interface BenchResult {
   readonly guidedSampleMs: { readonly b1: number; readonly b32: number; readonly b1024: number | null }
   readonly dispatchesPerTrainStep: number
   readonly parameters: number
+  readonly cpuPreset: CpuPresetResult
+}
+
+/** The offline cpu preset's networks (presets/offline-cpu.json) at their own batch sizes. */
+export interface CpuPresetResult {
+  readonly parameters: { readonly swg: number; readonly critic: number; readonly actor: number }
+  readonly swgStepsPerSec: number
+  readonly criticStepsPerSec: number
+  readonly actorStepsPerSec: number
+  /** One 15-step guided-sampling call at batch `episodes` (SWG) and `episodes × candidates` (SWG-R). */
+  readonly guidedSampleMs: Record<string, number>
 }
 
 /** SWG's D4RL network on a 6-dim action, 17-dim state task (halfcheetah-like). */
@@ -148,6 +162,7 @@ export const bench = Effect.fn("bench")(function*(config: BenchConfig) {
       B.dispose(condition)
       return ms
     })
+  const cpuPreset = yield* cpuPresetRuns(B, time)
   const result: BenchResult = {
     backend: B.kind,
     adapter: B.description,
@@ -156,12 +171,69 @@ export const bench = Effect.fn("bench")(function*(config: BenchConfig) {
     trainStepsPerSec: { b256, b1024 },
     guidedSampleMs: { b1: yield* sampleMs(1), b32: yield* sampleMs(32), b1024: config.quick ? null : yield* sampleMs(1024) },
     dispatchesPerTrainStep,
-    parameters: model.layout.count
+    parameters: model.layout.count,
+    cpuPreset: cpuPreset.result
   }
   yield* Console.log(table(result))
-  if (config.profile) yield* profileRuns(B, trainStep, sample)
+  if (config.profile) {
+    yield* profileRuns(B, trainStep, sample)
+    yield* profileCpuPreset(B, cpuPreset.workloads)
+  }
+  cpuPreset.workloads.dispose()
   return result
 })
+
+/** Sampling batches of the cpu preset's evaluation: SWG (one row per episode) and SWG-R (candidates per episode). */
+const presetBatches = (s: BenchCpuPreset.CpuPresetSizes): ReadonlyArray<number> => [s.episodes, s.episodes * s.candidates]
+
+const cpuPresetRuns = <E>(B: TensorBackend, time: (run: () => Tensor) => Effect.Effect<number, E>) =>
+  Effect.gen(function*() {
+    const workloads = BenchCpuPreset.make(B)
+    // Steps per timed region: enough that one region is tens of milliseconds.
+    const n = 10
+    const stepsPerSec = (step: () => Tensor) =>
+      Effect.map(time(() => {
+        let out = step()
+        for (let i = 1; i < n; i++) {
+          B.dispose(out)
+          out = step()
+        }
+        return out
+      }), (ms) => (1000 * n) / ms)
+    const swgStepsPerSec = yield* stepsPerSec(() => workloads.swgStep())
+    const criticStepsPerSec = yield* stepsPerSec(() => workloads.criticStep())
+    const actorStepsPerSec = yield* stepsPerSec(() => workloads.actorStep())
+    const guidedSampleMs: Record<string, number> = {}
+    for (const rows of presetBatches(workloads.sizes)) guidedSampleMs[`b${rows}`] = yield* time(() => workloads.sample(rows))
+    const result: CpuPresetResult = { parameters: workloads.parameters, swgStepsPerSec, criticStepsPerSec, actorStepsPerSec, guidedSampleMs }
+    return { result, workloads }
+  })
+
+/** Op by op for the cpu preset: one SWG, critic and actor step (means of 5) and the SWG-R sampling call. */
+const profileCpuPreset = (B: TensorBackend, w: BenchCpuPreset.CpuPresetWorkloads) =>
+  Effect.gen(function*() {
+    const profiler = ProfiledBackend.profile(B)
+    const X = profiler.backend
+    const run = (f: () => Tensor) =>
+      Effect.promise(async () => {
+        const out = f()
+        await X.read(out)
+        X.dispose(out)
+      })
+    const steps = 5
+    const cases: ReadonlyArray<readonly [string, () => Tensor, number]> = [
+      ["cpu preset: SWG training step, batch " + w.sizes.swg.batch, () => w.swgStep(X), steps],
+      ["cpu preset: IQL critic step, batch " + w.sizes.critic.batch, () => w.criticStep(X), steps],
+      ["cpu preset: IQL actor step, batch " + w.sizes.iql.batch, () => w.actorStep(X), steps],
+      ...presetBatches(w.sizes).map((rows) => [`cpu preset: guided sampling (15 steps), batch ${rows}`, () => w.sample(rows, X), 1] as const)
+    ]
+    for (const [title, f, runs] of cases) {
+      yield* run(f)
+      profiler.reset()
+      for (let i = 0; i < runs; i++) yield* run(f)
+      yield* Console.log(`\n${ProfiledBackend.markdown(title, profiler.report(), runs)}`)
+    }
+  })
 
 /**
  * Op by op: one training step at batch 256 (the mean of 3, after a warm-up) and one guided-sampling
@@ -209,5 +281,9 @@ export const table = (r: BenchResult): string =>
     `| dispatches per train step | ${r.dispatchesPerTrainStep} |`,
     `| guided sampling, 15 steps, batch 1 (ms) | ${fmt(r.guidedSampleMs.b1)} |`,
     `| guided sampling, 15 steps, batch 32 (ms) | ${fmt(r.guidedSampleMs.b32)} |`,
-    `| guided sampling, 15 steps, batch 1024 (ms) | ${fmt(r.guidedSampleMs.b1024)} |`
+    `| guided sampling, 15 steps, batch 1024 (ms) | ${fmt(r.guidedSampleMs.b1024)} |`,
+    `| cpu preset: SWG train steps/s (${(r.cpuPreset.parameters.swg / 1e3).toFixed(0)}k params) | ${fmt(r.cpuPreset.swgStepsPerSec)} |`,
+    `| cpu preset: IQL critic steps/s (${(r.cpuPreset.parameters.critic / 1e3).toFixed(0)}k params) | ${fmt(r.cpuPreset.criticStepsPerSec)} |`,
+    `| cpu preset: IQL actor steps/s (${(r.cpuPreset.parameters.actor / 1e3).toFixed(0)}k params) | ${fmt(r.cpuPreset.actorStepsPerSec)} |`,
+    ...Object.entries(r.cpuPreset.guidedSampleMs).map(([k, v]) => `| cpu preset: guided sampling, 15 steps, batch ${k.slice(1)} (ms) | ${fmt(v)} |`)
   ].join("\n")
