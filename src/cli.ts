@@ -211,7 +211,7 @@ type OfflineFlags = {
  * Preset + flags → OfflineConfig, decoded once so a bad value names its field; `stepsField` says
  * which stage `--steps` overrides, `evaluation` overrides fields of the evaluation config.
  */
-const offlineConfig = (f: OfflineFlags, stepsField: "criticSteps" | "swg" | "iql" | undefined, evaluation: Record<string, unknown> = {}) =>
+const offlineConfig = (f: OfflineFlags, stepsField: "criticSteps" | "swg" | "iql" | "td3bc" | undefined, evaluation: Record<string, unknown> = {}) =>
   Effect.gen(function*() {
     const base = yield* loadConfig("offline", f.preset, f.config)
     const seed = Option.getOrElse(f.seed, () => (base.seed as number | undefined) ?? 0)
@@ -226,7 +226,7 @@ const offlineConfig = (f: OfflineFlags, stepsField: "criticSteps" | "swg" | "iql
       evaluation: { ...(base.evaluation as object | undefined), ...evaluation }
     }
     if (Option.isSome(f.steps) && stepsField === "criticSteps") raw.criticSteps = f.steps.value
-    if (Option.isSome(f.steps) && (stepsField === "swg" || stepsField === "iql")) {
+    if (Option.isSome(f.steps) && (stepsField === "swg" || stepsField === "iql" || stepsField === "td3bc")) {
       raw[stepsField] = { ...(base[stepsField] as object | undefined), steps: f.steps.value }
     }
     return yield* Schema.decodeUnknownEffect(OfflineConfig)(raw)
@@ -260,9 +260,14 @@ const trainDiceCommand = Command.make("train-dice", offlineFlags, Effect.fn(func
   yield* Offline.trainDice(c).pipe(Effect.provide(offlineLayers(backend)))
 })).pipe(Command.withDescription("Diffusion-DICE: the DICE critic, the behaviour model on the VP-SDE and the IGL guidance network; evaluate with --methods d-dice,d-dice-guide-only,d-dice-select-only"))
 
+const trainTd3BcCommand = Command.make("train-td3bc", offlineFlags, Effect.fn(function*({ backend, ...f }) {
+  const c = yield* offlineConfig(f, "td3bc")
+  yield* Offline.trainTd3Bc(c).pipe(Effect.provide(offlineLayers(backend)))
+})).pipe(Command.withDescription("train TD3+BC (twin critics, deterministic actor with a BC term) on the raw rewards; evaluate it with --methods td3bc"))
+
 const evaluateCommand = Command.make("evaluate", {
   ...offlineFlags,
-  methods: listFlag("methods", "comma-separated: swg,swg-r,diffusion-bc,idql,iql,qgpo,d-dice,d-dice-guide-only,d-dice-select-only (default all but qgpo and d-dice*)"),
+  methods: listFlag("methods", "comma-separated: swg,swg-r,diffusion-bc,idql,iql,qgpo,d-dice,d-dice-guide-only,d-dice-select-only,td3bc (default all but qgpo, d-dice* and td3bc)"),
   episodes: optionalInt("episodes", "episodes per method (default from the preset)")
 }, Effect.fn(function*({ backend, methods, episodes, ...f }) {
   const c = yield* offlineConfig(f, undefined, present({ methods: splitList(methods, (m) => m), episodes }))
@@ -356,6 +361,7 @@ const tableCommand = Command.make("table", {
         yield* Offline.trainIql(c)
         if (c.evaluation.methods.includes("qgpo")) yield* Offline.trainQgpo(c)
         if (c.evaluation.methods.some((m) => m.startsWith("d-dice"))) yield* Offline.trainDice(c)
+        if (c.evaluation.methods.includes("td3bc")) yield* Offline.trainTd3Bc(c)
       }).pipe(Effect.provide(offlineLayers(trainBackend)))
       yield* Offline.evaluate(c).pipe(Effect.provide(offlineLayers(evalBackend)))
     }
@@ -441,7 +447,7 @@ const pgdToyCommand = Command.make(
 const root = Command.make("dgrl").pipe(
   Command.withSubcommands([
     startCommand, demoCommand, benchCommand, toyCommand, banditCommand, scalingCommand, datasetCommand,
-    trainCriticCommand, trainSwgCommand, trainBaselineCommand, trainQgpoCommand, trainDiceCommand, evaluateCommand, sweepCommand, resultsCommand, tableCommand,
+    trainCriticCommand, trainSwgCommand, trainBaselineCommand, trainQgpoCommand, trainDiceCommand, trainTd3BcCommand, evaluateCommand, sweepCommand, resultsCommand, tableCommand,
     criticReportCommand,
     behaviourFitCommand,
     serveCommand, pgdToyCommand
