@@ -3,7 +3,8 @@
  * z = [a, w], train IQL's AWR actor, and evaluate SWG, SWG-R, diffusion BC, IDQL and IQL with
  * vectorised rollouts. Each stage checkpoints every N steps, resumes with `resume`, and writes one
  * result file per (task, method, seed) so tables can be built over several sittings. QGPO (method "qgpo",
- * stage `trainQgpo` on the SWG model as behaviour model) is evaluated only when asked for.
+ * stage `trainQgpo` on the SWG model as behaviour model) is evaluated only when asked for, and so is TD3+BC (method
+ * "td3bc", stage `trainTd3Bc`, on the raw rewards).
  */
 import { Console, Effect, Schema } from "effect"
 import * as Config from "../domain/Config.ts"
@@ -26,6 +27,7 @@ import * as OfflineData from "../rl/OfflineData.ts"
 import * as QgpoAgent from "../rl/QgpoAgent.ts"
 import * as Summary from "../datagen/Summary.ts"
 import * as SwgAgent from "../rl/SwgAgent.ts"
+import * as Td3Bc from "../rl/Td3Bc.ts"
 import * as Agent from "../services/Agent.ts"
 import { Backend } from "../services/Backend.ts"
 import { Checkpoints } from "../services/Checkpoints.ts"
@@ -34,11 +36,11 @@ import { Progress } from "../services/Progress.ts"
 import * as ResultFile from "./ResultFile.ts"
 import * as ResumableLoop from "./ResumableLoop.ts"
 
-export const Methods = ["swg", "swg-r", "diffusion-bc", "idql", "iql", "qgpo", ...DiceSelect.DiceMethods] as const
+export const Methods = ["swg", "swg-r", "diffusion-bc", "idql", "iql", "qgpo", ...DiceSelect.DiceMethods, "td3bc"] as const
 export type Method = (typeof Methods)[number]
 
-/** What `evaluate` runs unless told: every method but QGPO, whose stage (`trainQgpo`) the table does not run by default. */
-export const DefaultMethods: ReadonlyArray<Method> = Methods.filter((m) => m !== "qgpo" && !m.startsWith("d-dice"))
+/** What `evaluate` runs unless told: every method but QGPO, D-DICE and TD3+BC, whose stages the table does not run by default. */
+export const DefaultMethods: ReadonlyArray<Method> = Methods.filter((m) => m !== "qgpo" && !m.startsWith("d-dice") && m !== "td3bc")
 
 export class EvaluationConfig extends Schema.Class<EvaluationConfig>("EvaluationConfig")({
   /** Episodes per (method, seed), run in lockstep as one batch. */
@@ -77,6 +79,8 @@ export class OfflineConfig extends Schema.Class<OfflineConfig>("OfflineConfig")(
   qgpo: QgpoAgent.QgpoAgentConfig.pipe(Config.withDefault({})),
   /** Diffusion-DICE (methods d-dice, d-dice-guide-only, d-dice-select-only; stage `trainDice`; src/rl/DiceAgent.ts). */
   dice: DiceAgent.DiceOfflineConfig.pipe(Config.withDefault({})),
+  /** TD3+BC (method "td3bc", stage `trainTd3Bc`; src/rl/Td3Bc.ts). */
+  td3bc: Td3Bc.Td3BcConfig.pipe(Config.withDefault({})),
   evaluation: EvaluationConfig.pipe(Config.withDefault({})),
   checkpointEvery: Config.PositiveInt.pipe(Config.withDefault(10_000)),
   logEvery: Config.PositiveInt.pipe(Config.withDefault(1000)),
@@ -94,12 +98,12 @@ export class UnknownTask extends Schema.TaggedError<UnknownTask>()("UnknownTask"
   }
 }
 
-/** Loads and prepares the dataset, uploads the training transitions. */
-const loadData = Effect.fn("Offline.loadData")(function*(c: OfflineConfig) {
+/** Loads and prepares the dataset (rewards by the task's convention unless `convention` is given), uploads the training transitions. */
+const loadData = Effect.fn("Offline.loadData")(function*(c: OfflineConfig, convention?: OfflineData.RewardConvention) {
   const store = yield* DatasetStore
   const backend = yield* Backend
   const raw = yield* store.read(c.dataset)
-  const prepared = OfflineData.prepare(raw, OfflineData.rewardConvention(c.task), c.seed)
+  const prepared = OfflineData.prepare(raw, convention ?? OfflineData.rewardConvention(c.task), c.seed)
   const device = yield* backend.run((B) => OfflineData.upload(B, prepared.train))
   return { prepared, device }
 })
@@ -112,6 +116,7 @@ const qgpoPath = (c: OfflineConfig) => `${c.runDir}/qgpo.safetensors`
 const diceCriticPath = (c: OfflineConfig) => `${c.runDir}/dice-critic.safetensors`
 const diceBehaviourPath = (c: OfflineConfig) => `${c.runDir}/dice-behaviour.safetensors`
 const dicePath = (c: OfflineConfig) => `${c.runDir}/dice-guidance.safetensors`
+const td3bcPath = (c: OfflineConfig) => `${c.runDir}/td3bc.safetensors`
 
 const newCritic = (c: OfflineConfig, ds: OfflineDataset.OfflineDataset) =>
   Effect.flatMap(Backend, (b) => b.run((B) => Critic.create(B, c.critic, ds.observationDim, ds.actionDim, Rng.named(c.seed, "critic"))))
@@ -332,6 +337,26 @@ export const loadDice = Effect.fn("Offline.loadDice")(function*(c: OfflineConfig
   return { critic, agent }
 })
 
+/**
+ * Stage 2e: TD3+BC on the training transitions with their raw rewards (TD3+BC's reference scales no rewards; its
+ * λ = α/mean|Q| makes the actor's loss indifferent to the reward scale), states normalised by the training split's
+ * mean and std; the normaliser is saved with the agent (td3bc.safetensors).
+ */
+export const trainTd3Bc = Effect.fn("Offline.trainTd3Bc")(function*(c: OfflineConfig) {
+  if (yield* finished(c, "td3bc", td3bcPath(c), c.td3bc.steps)) return
+  const { prepared, device } = yield* loadData(c, "none")
+  const backend = yield* Backend
+  const { observationDim, actionDim } = prepared.train
+  const agent = yield* backend.run((B) =>
+    Td3Bc.create(B, c.td3bc, observationDim, actionDim, Rng.named(c.seed, "td3bc-init"), Td3Bc.normaliserOf(c.td3bc, prepared.train)))
+  yield* ResumableLoop.run({
+    label: `td3bc ${c.task}`, totalSteps: c.td3bc.steps, checkpointPath: td3bcPath(c), checkpointEvery: c.checkpointEvery,
+    resume: c.resume, logEvery: c.logEvery, models: Td3Bc.models(agent),
+    architecture: { kind: "td3bc", observationDim, actionDim }, config: Schema.encodeSync(Td3Bc.Td3BcConfig)(c.td3bc), seed: c.seed,
+    lossNames: [...Td3Bc.LOSS_NAMES], step: (i) => Td3Bc.updateStep(backend.ops, agent, device, Rng.named(c.seed, "td3bc-batch"), i)
+  })
+})
+
 /** The environment of a task name (batch = episodes run in lockstep); `UnknownTask` when there is none. */
 export const environmentFor = (task: string, batch: number) =>
   Effect.gen(function*() {
@@ -392,7 +417,7 @@ export const evaluate = Effect.fn("Offline.evaluate")(function*(c: OfflineConfig
   const runs: Array<{ method: string; rho?: number; policy: Policy }> = []
   const key = (name: string) => Rng.split(Rng.named(c.seed, "evaluate"), name)
   const defaults = { guidanceScale: e.guidanceScale, temperature: e.temperature, candidates: e.candidates, swgRRule: e.swgRRule }
-  const streams = { "swg-r": "swg-r", "diffusion-bc": "bc", "idql": "idql", "iql": "iql" } as const
+  const streams = { "swg-r": "swg-r", "diffusion-bc": "bc", "idql": "idql", "iql": "iql", "td3bc": "td3bc" } as const
   for (const method of agentMethods) {
     const agent = yield* Agent.fromRun(trained, method, { defaults })
     if (method === "swg") {

@@ -3,7 +3,8 @@
  * `act(observations, options)` → actions. The methods are those the offline stages train
  * (programs/Offline.ts): SWG, SWG-R, diffusion BC and IDQL sample the SWG diffusion model
  * (swg.safetensors; IDQL also scores with the critic, critic.safetensors), IQL takes the mean of its
- * AWR actor (iql-actor.safetensors, with the dimensions from the critic's header). Everything a model
+ * AWR actor (iql-actor.safetensors, with the dimensions from the critic's header), TD3+BC its deterministic actor
+ * (td3bc.safetensors, with its state normaliser). Everything a model
  * needs is read from its checkpoint header (config, dimensions, the SWG weight range), so a run
  * directory is enough. Every failure is an `AgentError` with a tagged reason: a missing or unusable
  * checkpoint, observations of the wrong width or with a non-finite entry, options the method does not
@@ -19,20 +20,22 @@ import type * as Model from "../nn/Model.ts"
 import * as Critic from "../rl/Critic.ts"
 import * as IqlActor from "../rl/IqlActor.ts"
 import * as SwgAgent from "../rl/SwgAgent.ts"
+import * as Td3Bc from "../rl/Td3Bc.ts"
 import { CheckpointMismatch, restore } from "../programs/ResumableLoop.ts"
 import { Backend } from "./Backend.ts"
 import { CheckpointError, Checkpoints, decodeHeaderField } from "./Checkpoints.ts"
 import { GpuError } from "./Gpu.ts"
 
 /** The trained methods an agent can be. */
-export const AgentMethod = Schema.Literals(["swg", "swg-r", "diffusion-bc", "idql", "iql"])
+export const AgentMethod = Schema.Literals(["swg", "swg-r", "diffusion-bc", "idql", "iql", "td3bc"])
 export type AgentMethod = typeof AgentMethod.Type
 
 /** The checkpoint files of a run directory, as the offline stages write them. */
 export const runFiles = (runDir: string) => ({
   critic: join(runDir, "critic.safetensors"),
   swg: join(runDir, "swg.safetensors"),
-  iql: join(runDir, "iql-actor.safetensors")
+  iql: join(runDir, "iql-actor.safetensors"),
+  td3bc: join(runDir, "td3bc.safetensors")
 })
 
 // ---- errors --------------------------------------------------------------------------------------
@@ -119,6 +122,8 @@ export interface TrainedRun {
   readonly swg: { readonly agent: SwgAgent.SwgAgent; readonly step: number } | undefined
   readonly critic: { readonly critic: Critic.Critic; readonly step: number } | undefined
   readonly iql: { readonly actor: IqlActor.IqlActor; readonly step: number } | undefined
+  /** Absent in runs loaded before TD3+BC existed. */
+  readonly td3bc?: { readonly agent: Td3Bc.Td3Bc; readonly step: number } | undefined
 }
 
 /** What `trainSwg` stores as its architecture (the weight range first: the field older runs may lack). */
@@ -133,7 +138,9 @@ const SwgArchitecture = Schema.Struct({
 /** What `trainCritic` stores as its architecture. */
 const CriticArchitecture = Schema.Struct({ models: Schema.Struct({ observationDim: Schema.Int, actionDim: Schema.Int }) })
 
-const needsSwg = (m: AgentMethod) => m !== "iql"
+/** The methods that act with a deterministic actor (no diffusion model, no options, no generated weights). */
+const actorMethod = (m: AgentMethod): m is "iql" | "td3bc" => m === "iql" || m === "td3bc"
+const needsSwg = (m: AgentMethod) => !actorMethod(m)
 const needsCritic = (m: AgentMethod) => m === "idql" || m === "iql"
 
 /** The SWG model of the checkpoint at `path`, built as its header describes it, and the step it holds. */
@@ -167,9 +174,22 @@ const loadIqlModel = Effect.fnUntraced(function*(path: string, critic: Critic.Cr
   return { actor, step: saved.header.step }
 })
 
+/** What `trainTd3Bc` stores as its architecture. */
+const Td3BcArchitecture = CriticArchitecture
+
+const loadTd3BcModel = Effect.fnUntraced(function*(path: string) {
+  const backend = yield* Backend
+  const saved = yield* (yield* Checkpoints).load(path)
+  const config = yield* decodeHeaderField(path, "config", Td3Bc.Td3BcConfig, saved.header.config)
+  const { models } = yield* decodeHeaderField(path, "architecture", Td3BcArchitecture, saved.header.architecture)
+  const agent = yield* backend.run((B) => Td3Bc.create(B, config, models.observationDim, models.actionDim, Rng.named(0, "td3bc-init")))
+  yield* restore(path, Td3Bc.models(agent), saved.tensors, {})
+  return { agent, step: saved.header.step }
+})
+
 /**
  * Loads the models `methods` need from `runDir`, each once: the SWG model for every diffusion
- * method, the critic for IDQL and IQL, IQL's actor for IQL. Fails with the library's own errors
+ * method, the critic for IDQL and IQL, IQL's actor for IQL, TD3+BC's agent for TD3+BC. Fails with the library's own errors
  * (a missing file is a `CheckpointError` with reason `NotFound`); `load` turns them into `AgentError`.
  */
 export const loadRun = Effect.fn("Agent.loadRun")(function*(runDir: string, methods: ReadonlyArray<AgentMethod>) {
@@ -177,7 +197,8 @@ export const loadRun = Effect.fn("Agent.loadRun")(function*(runDir: string, meth
   const swg = methods.some(needsSwg) ? yield* loadSwgModel(files.swg) : undefined
   const critic = methods.some(needsCritic) ? yield* loadCriticModel(files.critic) : undefined
   const iql = methods.includes("iql") && critic !== undefined ? yield* loadIqlModel(files.iql, critic.critic) : undefined
-  return { runDir, swg, critic, iql } satisfies TrainedRun
+  const td3bc = methods.includes("td3bc") ? yield* loadTd3BcModel(files.td3bc) : undefined
+  return { runDir, swg, critic, iql, td3bc } satisfies TrainedRun
 })
 
 /** Returns every device tensor of the run's models to the pool. */
@@ -185,7 +206,8 @@ export const disposeRun = (B: TensorBackend, run: TrainedRun): void => {
   const models: Array<Model.Model> = [
     ...(run.swg ? [run.swg.agent.model] : []),
     ...(run.critic ? [run.critic.critic.q, run.critic.critic.v] : []),
-    ...(run.iql ? [run.iql.actor.model] : [])
+    ...(run.iql ? [run.iql.actor.model] : []),
+    ...(run.td3bc ? Object.values(Td3Bc.models(run.td3bc.agent)) : [])
   ]
   for (const m of models) {
     for (const t of [m.params, m.grads, m.adam.m, m.adam.v, ...(m.ema ? [m.ema] : [])]) B.dispose(t)
@@ -225,7 +247,8 @@ const takes: Record<AgentMethod, ReadonlyArray<"guidanceScale" | "temperature" |
   "swg-r": ["guidanceScale", "temperature", "candidates"],
   "diffusion-bc": ["temperature"],
   "idql": ["temperature", "candidates"],
-  "iql": []
+  "iql": [],
+  "td3bc": []
 }
 
 /** What an agent is: reported by the policy server's `/v1/info`. */
@@ -236,7 +259,7 @@ export interface AgentInfo {
   readonly task: string | null
   readonly observationDim: number
   readonly actionDim: number
-  /** Training steps of the method's main checkpoint (the SWG model, or IQL's actor). */
+  /** Training steps of the method's main checkpoint (the SWG model, IQL's actor or TD3+BC's agent). */
   readonly checkpointStep: number
   /** The backend's kind and description, e.g. "wasm (f32x4 SIMD, …)". */
   readonly backend: string
@@ -325,11 +348,14 @@ export const fromRun = (
     const swg = run.swg
     const critic = run.critic
     const iql = run.iql
-    if (method === "iql" ? iql === undefined : swg === undefined || (method === "idql" && critic === undefined)) {
-      return yield* Effect.die(new Error(`Agent.fromRun: the run was loaded without the models ${method} needs`))
-    }
-    const observationDim = method === "iql" ? iql!.actor.observationDim : swg!.agent.network.conditionDim
-    const actionDim = method === "iql" ? iql!.actor.actionDim : swg!.agent.actionDim
+    const td3bc = run.td3bc
+    const missing = method === "iql" ? iql === undefined
+      : method === "td3bc" ? td3bc === undefined
+      : swg === undefined || (method === "idql" && critic === undefined)
+    if (missing) return yield* Effect.die(new Error(`Agent.fromRun: the run was loaded without the models ${method} needs`))
+    const actor = method === "iql" ? iql!.actor : method === "td3bc" ? td3bc!.agent : undefined
+    const observationDim = actor !== undefined ? actor.observationDim : swg!.agent.network.conditionDim
+    const actionDim = actor !== undefined ? actor.actionDim : swg!.agent.actionDim
     const defaults = {
       ...(takes[method].includes("guidanceScale") ? { guidanceScale: d.guidanceScale } : {}),
       ...(takes[method].includes("temperature") ? { temperature: method === "swg" ? d.swgTemperature : d.temperature } : {}),
@@ -341,10 +367,10 @@ export const fromRun = (
       task: options.task ?? taskOf(run.runDir),
       observationDim,
       actionDim,
-      checkpointStep: method === "iql" ? iql!.step : swg!.step,
+      checkpointStep: method === "iql" ? iql!.step : method === "td3bc" ? td3bc!.step : swg!.step,
       backend: `${backend.ops.kind}: ${backend.ops.description}`,
       defaults,
-      generatesWeights: method !== "iql"
+      generatesWeights: !actorMethod(method)
     }
     const stream = Rng.named(options.seed ?? 0, `agent-${method}`)
     let calls = 0
@@ -379,6 +405,7 @@ export const fromRun = (
             _tag: "Idql", candidates, temperature, rule: "greedy", critic: critic!.critic, weightFunction: swg!.agent.config.weightFunction
           })
         case "iql":
+        case "td3bc":
           return Effect.succeed(undefined)
       }
     }
@@ -402,7 +429,7 @@ export const fromRun = (
         const key = options.key ?? Rng.at(stream, calls++)
         if (obs.length === 0) return { actions: new Float64Array(0), weights: chosen === undefined ? undefined : new Float64Array(0) }
         const device = yield* (chosen === undefined
-          ? Effect.map(IqlActor.act(backend, iql!.actor, obs), (actions): Acted => ({ actions, weights: undefined }))
+          ? Effect.map(method === "td3bc" ? Td3Bc.act(backend, td3bc!.agent, obs) : IqlActor.act(backend, iql!.actor, obs), (actions): Acted => ({ actions, weights: undefined }))
           : SwgAgent.actWithWeights(backend, swg!.agent, chosen, obs, key)).pipe(
             Effect.mapError((error) => fail(new DeviceFailure({ error })))
           )
