@@ -11,6 +11,7 @@ import * as FourierFeatures from "../nn/FourierFeatures.ts"
 import * as LnResNet from "../nn/LnResNet.ts"
 import * as Mlp from "../nn/Mlp.ts"
 import type { Bound, ParamSpec } from "../nn/Parameters.ts"
+import type { Tensor } from "../domain/TensorBackend.ts"
 import type { Var } from "../nn/Tape.ts"
 
 const ActivationSchema = Schema.Literals(Activations)
@@ -88,10 +89,21 @@ export const specs = (c: EpsNetworkConfig): Array<ParamSpec> => [
   ...(c.body._tag === "LnResNetBody" ? LnResNet.specs("body", resNet(c, c.body)) : Mlp.specs("body", mlp(c, c.body)))
 ]
 
-/** ε_θ(z_t, condition, t): z [B, dataDim], condition [B, conditionDim] or absent, time [B, 1]. */
-export const apply = (p: Bound, c: EpsNetworkConfig, z: Var, condition: Var | undefined, time: Var): Var => {
+/**
+ * Times as rows of a table: input row i is at time `times[index[i]]` (times [K, 1], index [B, 1]).
+ * The time embedding (Fourier features and the time MLP, row by row) is then computed once per
+ * distinct time and gathered: a training batch holds at most T distinct steps, a sampling step one.
+ */
+export interface TimeRows {
+  readonly times: Var
+  readonly index: Tensor
+}
+
+/** ε_θ(z_t, condition, t): z [B, dataDim], condition [B, conditionDim] or absent, time [B, 1] or as `TimeRows`. */
+export const apply = (p: Bound, c: EpsNetworkConfig, z: Var, condition: Var | undefined, time: Var | TimeRows): Var => {
   const t = p.tape
-  const timeEmbedding = Mlp.apply(p, "time.mlp", timeMlp(c), FourierFeatures.apply(p, "time.fourier", time))
+  const embed = (x: Var) => Mlp.apply(p, "time.mlp", timeMlp(c), FourierFeatures.apply(p, "time.fourier", x))
+  const timeEmbedding = "index" in time ? t.gatherRows(embed(time.times), time.index) : embed(time)
   const input = t.concatCols(condition === undefined ? [z, timeEmbedding] : [z, condition, timeEmbedding])
   return c.body._tag === "LnResNetBody"
     ? LnResNet.apply(p, "body", resNet(c, c.body), input)

@@ -36,10 +36,12 @@ export interface GuidedSampleOptions {
  */
 export const denoiser = (o: GuidedSampleOptions, onWeight?: (weight: Tensor) => void): Sampler.Denoiser => (x, point) => {
   const B = o.backend
-  const time = B.fill(x.rows, 1, point.time)
+  // One time for every row: its embedding is computed once and gathered into each row.
+  const time = B.fill(1, 1, point.time)
+  const index = B.zeros(x.rows, 1)
   const network: Swg.EpsNetwork = (tape, z) => {
     const p = new Parameters.Bound(tape, o.layout, o.params)
-    return EpsNetwork.apply(p, o.network, z, o.condition === undefined ? undefined : tape.leaf(o.condition), tape.leaf(time))
+    return EpsNetwork.apply(p, o.network, z, o.condition === undefined ? undefined : tape.leaf(o.condition), { times: tape.leaf(time), index })
   }
   const { eps, weight } = Swg.guidedEps(B, network, x, point, o.guidance)
   onWeight?.(weight)

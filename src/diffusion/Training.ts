@@ -11,11 +11,12 @@ import type { Bound } from "../nn/Parameters.ts"
 import type { Var } from "../nn/Tape.ts"
 import * as EpsNetwork from "./EpsNetwork.ts"
 
-/** √ᾱ_t and σ_t of every step as [T, 1] columns, gathered per sample during training. */
+/** √ᾱ_t and σ_t of every step as [T, 1] columns, gathered per sample during training; the steps 0…T−1 themselves. */
 export interface NoiseTables {
   readonly steps: number
   readonly alpha: Tensor
   readonly sigma: Tensor
+  readonly times: Tensor
 }
 
 export const noiseTables = (backend: TensorBackend, schedule: NoiseSchedule.Discrete): NoiseTables => {
@@ -23,7 +24,8 @@ export const noiseTables = (backend: TensorBackend, schedule: NoiseSchedule.Disc
   return {
     steps: schedule.steps,
     alpha: backend.upload(Float32Array.from(alpha), schedule.steps, 1),
-    sigma: backend.upload(Float32Array.from(sigma), schedule.steps, 1)
+    sigma: backend.upload(Float32Array.from(sigma), schedule.steps, 1),
+    times: backend.upload(Float32Array.from({ length: schedule.steps }, (_, i) => i), schedule.steps, 1)
   }
 }
 
@@ -46,7 +48,9 @@ export const epsLossOn = (
   const t = B.randint(z0.rows, 1, Rng.at(Rng.split(key, "time"), key.offset), tables.steps)
   const eps = B.normal(z0.rows, z0.cols, Rng.at(Rng.split(key, "noise"), key.offset))
   const zt = B.binary("add", B.binary("mul", z0, B.gatherRows(tables.alpha, t)), B.binary("mul", eps, B.gatherRows(tables.sigma, t)))
-  const prediction = EpsNetwork.apply(p, config, p.tape.leaf(zt), condition === undefined ? undefined : p.tape.leaf(condition), p.tape.leaf(t))
+  // The time embedding of the T steps, gathered by t (the same values as embedding t row by row).
+  const time = { times: p.tape.leaf(tables.times), index: t }
+  const prediction = EpsNetwork.apply(p, config, p.tape.leaf(zt), condition === undefined ? undefined : p.tape.leaf(condition), time)
   return p.tape.mseLoss(prediction, eps)
 }
 
