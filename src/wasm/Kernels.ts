@@ -308,6 +308,73 @@ const minI32 = (f: FunctionBuilder, a: () => void, b: () => void): void => {
   f.i32LtS().select()
 }
 
+/** Lanes of [a, b] picked as f32s (0–3 from a, 4–7 from b). */
+const shuffle32 = (f: FunctionBuilder, a: Local, b: Local, lanes: readonly [number, number, number, number]): void => {
+  f.localGet(a).localGet(b).i8x16Shuffle(lanes.flatMap((l) => [4 * l, 4 * l + 1, 4 * l + 2, 4 * l + 3]))
+}
+
+/**
+ * 4×4 transpose of the f32 vectors in `rows` (row i = columns 0–3 of row i) into `out` (out[j] =
+ * element j of every row), through the scratch locals `t`.
+ */
+const transpose4 = (f: FunctionBuilder, rows: ReadonlyArray<Local>, t: ReadonlyArray<Local>, out: ReadonlyArray<Local>): void => {
+  shuffle32(f, rows[0], rows[1], [0, 4, 1, 5])
+  f.localSet(t[0])
+  shuffle32(f, rows[0], rows[1], [2, 6, 3, 7])
+  f.localSet(t[1])
+  shuffle32(f, rows[2], rows[3], [0, 4, 1, 5])
+  f.localSet(t[2])
+  shuffle32(f, rows[2], rows[3], [2, 6, 3, 7])
+  f.localSet(t[3])
+  shuffle32(f, t[0], t[2], [0, 1, 4, 5])
+  f.localSet(out[0])
+  shuffle32(f, t[0], t[2], [2, 3, 6, 7])
+  f.localSet(out[1])
+  shuffle32(f, t[1], t[3], [0, 1, 4, 5])
+  f.localSet(out[2])
+  shuffle32(f, t[1], t[3], [2, 3, 6, 7])
+  f.localSet(out[3])
+}
+
+/**
+ * packA's full 6-row panel of a row-major op(A), four columns at a time: six row vectors
+ * (columns p…p+3 of rows 0–5) become the panel's 24 floats p·6 + r by shuffles. Advances `p`,
+ * `src` and `d` while p + 4 ≤ kc.
+ */
+const packRowMajor6 = (f: FunctionBuilder, src: Local, off: ReadonlyArray<Local>, d: Local, p: Local, kc: Local): void => {
+  const row = Array.from({ length: 6 }, () => f.local("v128"))
+  const t = Array.from({ length: 4 }, () => f.local("v128"))
+  const col = Array.from({ length: 4 }, () => f.local("v128"))
+  const [u01, u23] = [f.local("v128"), f.local("v128")]
+  f.block(() =>
+    f.loop(() => {
+      f.localGet(p).i32Const(4).i32Add().localGet(kc).i32GtS().brIf(1)
+      for (let r = 0; r < 6; r++) f.localGet(src).localGet(off[r]).i32Add().v128Load().localSet(row[r])
+      transpose4(f, row, t, col)
+      // rows 4 and 5 as (r4, r5) pairs of columns 0–1 and 2–3
+      shuffle32(f, row[4], row[5], [0, 4, 1, 5])
+      f.localSet(u01)
+      shuffle32(f, row[4], row[5], [2, 6, 3, 7])
+      f.localSet(u23)
+      const store = (at: number, emit: () => void) => {
+        f.localGet(d)
+        emit()
+        f.v128Store(at)
+      }
+      store(0, () => f.localGet(col[0]))
+      store(16, () => shuffle32(f, u01, col[1], [0, 1, 4, 5]))
+      store(32, () => shuffle32(f, col[1], u01, [2, 3, 6, 7]))
+      store(48, () => f.localGet(col[2]))
+      store(64, () => shuffle32(f, u23, col[3], [0, 1, 4, 5]))
+      store(80, () => shuffle32(f, col[3], u23, [2, 3, 6, 7]))
+      f.localGet(d).i32Const(96).i32Add().localSet(d)
+      f.localGet(src).i32Const(16).i32Add().localSet(src)
+      f.localGet(p).i32Const(4).i32Add().localSet(p)
+      f.br(0)
+    })
+  )
+}
+
 /** Packs op(A)[i0 + i, k0 + p] (i < mc, p < kc) as MR-row panels: dst[(i/MR)·kc·MR + p·MR + i%MR]. */
 const packA = (MR: number): FunctionBuilder => {
   const f = new FunctionBuilder(`packA${MR}`, i32s(8))
@@ -331,7 +398,24 @@ const packA = (MR: number): FunctionBuilder => {
     // src = a + (i0 + ip)·sAi + k0·sAp
     f.localGet(a).localGet(i0).localGet(ip).i32Add().localGet(sAi).i32Mul().i32Add()
       .localGet(k0).localGet(sAp).i32Mul().i32Add().localSet(src)
-    f.for(p, () => f.i32Const(0), () => f.localGet(kc), 1, () => {
+    f.i32Const(0).localSet(p)
+    if (MR === 6) {
+      // Full panels of a row-major op(A) (sAp = 1 element) or of a transposed one (sAi = 1): whole
+      // vectors; the scalar loop below finishes the last kc mod 4 columns of the first case.
+      f.localGet(rows).i32Const(MR).i32Eq().if(() => {
+        f.localGet(sAp).i32Const(4).i32Eq().if(() => packRowMajor6(f, src, off, d, p, kc), () => {
+          f.localGet(sAi).i32Const(4).i32Eq().if(() => {
+            f.for(p, () => f.i32Const(0), () => f.localGet(kc), 1, () => {
+              f.localGet(d).localGet(src).v128Load().v128Store()
+              f.localGet(d).localGet(src).i64Load(16).i64Store(16)
+              f.localGet(d).i32Const(4 * MR).i32Add().localSet(d)
+              f.localGet(src).localGet(sAp).i32Add().localSet(src)
+            })
+          })
+        })
+      })
+    }
+    f.for(p, () => f.localGet(p), () => f.localGet(kc), 1, () => {
       for (let r = 0; r < MR; r++) {
         f.localGet(d)
         f.localGet(src).localGet(off[r]).i32Add().f32Load().f32Const(0).localGet(valid[r]).select()
@@ -342,6 +426,33 @@ const packA = (MR: number): FunctionBuilder => {
     })
   })
   return f
+}
+
+/**
+ * packB's full NR = 8 column panel of a transposed op(B) (column j contiguous along p): two 4×4
+ * transposes per four p. Advances `p`, `src` and `d` while p + 4 ≤ kc.
+ */
+const packTransposedB = (f: FunctionBuilder, src: Local, off: ReadonlyArray<Local>, d: Local, p: Local, kc: Local): void => {
+  const column = Array.from({ length: 8 }, () => f.local("v128"))
+  const t = Array.from({ length: 4 }, () => f.local("v128"))
+  const lo = Array.from({ length: 4 }, () => f.local("v128"))
+  const hi = Array.from({ length: 4 }, () => f.local("v128"))
+  f.block(() =>
+    f.loop(() => {
+      f.localGet(p).i32Const(4).i32Add().localGet(kc).i32GtS().brIf(1)
+      for (let c = 0; c < 8; c++) f.localGet(src).localGet(off[c]).i32Add().v128Load().localSet(column[c])
+      transpose4(f, column.slice(0, 4), t, lo)
+      transpose4(f, column.slice(4, 8), t, hi)
+      for (let q = 0; q < 4; q++) {
+        f.localGet(d).localGet(lo[q]).v128Store(32 * q)
+        f.localGet(d).localGet(hi[q]).v128Store(32 * q + 16)
+      }
+      f.localGet(d).i32Const(128).i32Add().localSet(d)
+      f.localGet(src).i32Const(16).i32Add().localSet(src)
+      f.localGet(p).i32Const(4).i32Add().localSet(p)
+      f.br(0)
+    })
+  )
 }
 
 /** Packs op(B)[k0 + p, j0 + j] as NR-column panels: dst[(j/NR)·kc·NR + p·NR + j%NR]. */
@@ -366,6 +477,7 @@ const packB = (): FunctionBuilder => {
     }
     f.localGet(b).localGet(k0).localGet(sBp).i32Mul().i32Add()
       .localGet(j0).localGet(jp).i32Add().localGet(sBj).i32Mul().i32Add().localSet(src)
+    f.i32Const(0).localSet(p)
     f.localGet(contiguous).localGet(cols).i32Const(NR).i32Eq().i32And()
     f.if(() => {
       // Rows of B are contiguous and the panel is full: NR/4 vector copies per p.
@@ -375,7 +487,11 @@ const packB = (): FunctionBuilder => {
         f.localGet(src).localGet(sBp).i32Add().localSet(src)
       })
     }, () => {
-      f.for(p, () => f.i32Const(0), () => f.localGet(kc), 1, () => {
+      // A transposed op(B) (sBp = 1 element) and a full panel: four p at a time, each column's
+      // vector of p…p+3 transposed into rows; the scalar loop below finishes kc mod 4.
+      f.localGet(sBp).i32Const(4).i32Eq().localGet(cols).i32Const(NR).i32Eq().i32And()
+      f.if(() => packTransposedB(f, src, off, d, p, kc))
+      f.for(p, () => f.localGet(p), () => f.localGet(kc), 1, () => {
         for (let c = 0; c < NR; c++) {
           f.localGet(d)
           f.localGet(src).localGet(off[c]).i32Add().f32Load().f32Const(0).localGet(valid[c]).select()

@@ -201,6 +201,12 @@ export class FunctionBuilder {
   f32Store(offset = 0): this {
     return this.op(0x38, 2, ...uleb(offset))
   }
+  i64Load(offset = 0): this {
+    return this.op(0x29, 3, ...uleb(offset))
+  }
+  i64Store(offset = 0): this {
+    return this.op(0x37, 3, ...uleb(offset))
+  }
   v128Load(offset = 0): this {
     return this.simd(0x00, 4, ...uleb(offset))
   }

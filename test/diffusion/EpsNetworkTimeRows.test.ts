@@ -50,9 +50,9 @@ const compare = async (B: TensorBackend, forwardExact: boolean, atol: number, rt
   const perRow = run(B, false)
   const [outT, outR] = [await B.read(table.out.value), await B.read(perRow.out.value)]
   if (forwardExact) expect(Array.from(outT)).toEqual(Array.from(outR))
-  else assertClose(outT, outR, { atol, rtol })
-  assertClose(await B.read(table.grads), await B.read(perRow.grads), { atol, rtol })
-  assertClose(await B.read(table.dz), await B.read(perRow.dz), { atol, rtol })
+  else assertClose(outT, outR, { atol, rtol }, "output")
+  assertClose(await B.read(table.grads), await B.read(perRow.grads), { atol, rtol }, "parameter gradients")
+  assertClose(await B.read(table.dz), await B.read(perRow.dz), { atol, rtol }, "input gradients")
   // The time MLP's weights get a gradient at all (the gather's backward reaches them).
   expect(Array.from(await B.read(table.grads)).some((g) => g !== 0)).toBe(true)
 }

@@ -98,6 +98,18 @@ describe("wasm matmul", () => {
     }
   })
 
+  it("the vector packing paths (full 6-row panels of A and 8-column panels of a transposed B, four columns at a time) match the CPU at every depth mod 4", async () => {
+    // m = 13: two full panels and a one-row edge panel; n = 19: two full panels and an edge; k from 1
+    // (no whole group of four) past KC (a second slice whose depth is not a multiple of four).
+    for (const k of [1, 3, 4, 5, 8, 11, KC + 6]) {
+      for (const transA of [false, true]) {
+        for (const transB of [false, true]) {
+          await checkCase(wasm, { m: 13, k, n: 19, transA, transB, bias: false, activation: "identity", keepPre: false, seed: k }, "packing")
+        }
+      }
+    }
+  })
+
   it("every row count below the 6-row tile (the narrow tiles) matches the CPU, every transpose", async () => {
     for (let m = 1; m <= 7; m++) {
       for (const transA of [false, true]) {
