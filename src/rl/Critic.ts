@@ -23,6 +23,7 @@ import * as Model from "../nn/Model.ts"
 import * as Optimizer from "../nn/Optimizer.ts"
 import * as Parameters from "../nn/Parameters.ts"
 import type { Tape, Var } from "../nn/Tape.ts"
+import * as MixedBatches from "./MixedBatches.ts"
 
 export class CriticConfig extends Schema.Class<CriticConfig>("CriticConfig")({
   /** Width of the two hidden layers of every network (IQL: 256). */
@@ -190,19 +191,21 @@ const valueLoss = (t: Tape, c: CriticConfig, u: Var, v: Var): Var => {
   }
 }
 
-/** Minibatch indices for a step: the same rows for the V and the Q step. */
-const batchIndices = (B: TensorBackend, c: CriticConfig, data: DeviceTransitions, key: RngKey, step: number) =>
-  B.randint(c.batch, 1, Rng.at(key, step), data.observations.rows)
-
-/** One IQL step (V, then Q, then Polyak). Returns [V loss, Q loss] as [1, 2] (read it every N steps). */
-export const updateStep = (B: TensorBackend, critic: Critic, data: DeviceTransitions, key: RngKey, step: number): Tensor => {
+/**
+ * One IQL step (V, then Q, then Polyak) on one minibatch (the same rows for the V and the Q step), drawn from
+ * `data` and, by its share, from `synthetic` (MixedBatches). Returns [V loss, Q loss] as [1, 2] (read it every N steps).
+ */
+export const updateStep = (
+  B: TensorBackend,
+  critic: Critic,
+  data: DeviceTransitions,
+  key: RngKey,
+  step: number,
+  synthetic?: MixedBatches.Synthetic
+): Tensor => {
   const c = critic.config
-  const index = batchIndices(B, c, data, key, step)
-  const s = B.gatherRows(data.observations, index)
-  const a = B.gatherRows(data.actions, index)
-  const r = B.gatherRows(data.rewards, index)
-  const mask = B.gatherRows(data.masks, index)
-  const s2 = B.gatherRows(data.nextObservations, index)
+  const batch = MixedBatches.sample(B, data, c.batch, key, step, synthetic)
+  const { observations: s, actions: a, rewards: r, masks: mask, nextObservations: s2 } = batch
   const options = { lr: c.lr, adamw: { ...Optimizer.adamwDefaults, weightDecay: 0 }, emaRate: 0, rng: Rng.named(0, "critic") }
   const vLoss = Model.trainStep(B, critic.v, options, (p) => {
     const t = p.tape
@@ -228,7 +231,7 @@ export const updateStep = (B: TensorBackend, critic: Critic, data: DeviceTransit
     // Σ over members of mean_batch (Q_i − y)²: each member sees only its own term
     return t.mseLoss(ensembleValues(p, c, t.leaf(s), t.leaf(a)), B.broadcastTo(y, y.rows, ensembleSize(c)))
   })
-  for (const t of [index, s, a, r, mask, s2]) B.dispose(t)
+  for (const t of [s, a, r, mask, s2]) B.dispose(t)
   const parts = eLoss === undefined ? [vLoss, qLoss] : [vLoss, qLoss, eLoss]
   const losses = B.concatCols(parts)
   for (const t of parts) B.dispose(t)

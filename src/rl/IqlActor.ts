@@ -17,6 +17,7 @@ import type * as Parameters from "../nn/Parameters.ts"
 import type { Var } from "../nn/Tape.ts"
 import * as Critic from "./Critic.ts"
 import type { Device } from "./Device.ts"
+import * as MixedBatches from "./MixedBatches.ts"
 
 export class IqlActorConfig extends Schema.Class<IqlActorConfig>("IqlActorConfig")({
   hidden: Config.PositiveInt.pipe(Config.withDefault(256)),
@@ -69,12 +70,18 @@ export const logProb = (p: Parameters.Bound, actor: IqlActor, observations: Var,
   return t.add(quadratic, normaliser)
 }
 
-/** One AWR step on a minibatch of `data`; returns the loss [1, 1]. */
-export const updateStep = (B: TensorBackend, actor: IqlActor, critic: Critic.Critic, data: Critic.DeviceTransitions, key: RngKey, step: number): Tensor => {
+/** One AWR step on a minibatch of `data` (and of `synthetic`, by its share: MixedBatches); returns the loss [1, 1]. */
+export const updateStep = (
+  B: TensorBackend,
+  actor: IqlActor,
+  critic: Critic.Critic,
+  data: Critic.DeviceTransitions,
+  key: RngKey,
+  step: number,
+  synthetic?: MixedBatches.Synthetic
+): Tensor => {
   const c = actor.config
-  const index = B.randint(c.batch, 1, Rng.at(key, step), data.observations.rows)
-  const s = B.gatherRows(data.observations, index)
-  const a = B.gatherRows(data.actions, index)
+  const { observations: s, actions: a } = MixedBatches.sample(B, data, c.batch, key, step, synthetic, ["observations", "actions"])
   const [advantage] = Critic.advantages(B, critic, s, a, c.batch)
   const weight = B.clamp(B.unary("exp", B.affine(advantage, c.beta, 0)), 0, EXP_ADVANTAGE_MAX)
   const loss = Model.trainStep(B, actor.model, {
@@ -87,7 +94,7 @@ export const updateStep = (B: TensorBackend, actor: IqlActor, critic: Critic.Cri
     const lp = logProb(p, actor, t.leaf(s), t.leaf(a))
     return t.affine(t.reduce("mean", "all", t.mul(t.leaf(weight), lp)), -1)
   })
-  for (const x of [index, s, a, advantage, weight]) B.dispose(x)
+  for (const x of [s, a, advantage, weight]) B.dispose(x)
   return loss
 }
 
