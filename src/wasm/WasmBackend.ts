@@ -144,6 +144,20 @@ export const make = (options: WasmBackendOptions = {}): WasmBackend => {
     return out
   }
 
+  /**
+   * Copies `rows` rows of `cols` floats from src (row r at from + r·fromStride) to dst (row r at
+   * to + r·toStride). Element by element: a `subarray` per row would allocate a view per row.
+   */
+  const copyRows = (
+    src: Float32Array, from: number, fromStride: number, dst: Float32Array, to: number, toStride: number, rows: number, cols: number
+  ): void => {
+    for (let r = 0; r < rows; r++) {
+      const a = from + r * fromStride
+      const b = to + r * toStride
+      for (let c = 0; c < cols; c++) dst[b + c] = src[a + c]
+    }
+  }
+
   // ---- linear algebra -------------------------------------------------------------------------
 
   /**
@@ -276,6 +290,14 @@ export const make = (options: WasmBackendOptions = {}): WasmBackend => {
     const bd = b.data
     const od = out.data
     const { rows, cols } = s
+    if (a.rows === b.rows && a.cols === b.cols && (op === "add" || op === "sub" || op === "mul")) {
+      // Same shapes (gradient sums, residuals): one flat loop.
+      const n = od.length
+      if (op === "add") for (let i = 0; i < n; i++) od[i] = ad[i] + bd[i]
+      else if (op === "sub") for (let i = 0; i < n; i++) od[i] = ad[i] - bd[i]
+      else for (let i = 0; i < n; i++) od[i] = ad[i] * bd[i]
+      return out
+    }
     switch (op) {
       case "add":
         for (let r = 0, o = 0; r < rows; r++) for (let c = 0; c < cols; c++, o++) od[o] = ad[r * ar + c * ac] + bd[r * br + c * bc]
@@ -367,7 +389,10 @@ export const make = (options: WasmBackendOptions = {}): WasmBackend => {
     const xd = x.data
     const { rows, cols } = x
     if (axis === "rows") {
-      for (let r = 0; r < rows; r++) for (let c = 0; c < cols; c++) acc[c] += xd[r * cols + c]
+      for (let r = 0; r < rows; r++) {
+        const from = r * cols
+        for (let c = 0; c < cols; c++) acc[c] += xd[from + c]
+      }
     } else if (axis === "cols") {
       for (let r = 0; r < rows; r++) {
         let sum = 0
@@ -403,7 +428,7 @@ export const make = (options: WasmBackendOptions = {}): WasmBackend => {
     const out = alloc("concatCols", s.rows, s.cols)
     let offset = 0
     for (const p of parts) {
-      for (let r = 0; r < p.rows; r++) out.data.set(p.data.subarray(r * p.cols, (r + 1) * p.cols), r * s.cols + offset)
+      copyRows(p.data, 0, p.cols, out.data, offset, s.cols, p.rows, p.cols)
       offset += p.cols
     }
     return out
@@ -413,7 +438,7 @@ export const make = (options: WasmBackendOptions = {}): WasmBackend => {
     const x = as("sliceCols", xT)
     Ops.sliceColsShape(x, start, width)
     const out = alloc("sliceCols", x.rows, width)
-    for (let r = 0; r < x.rows; r++) out.data.set(x.data.subarray(r * x.cols + start, r * x.cols + start + width), r * width)
+    copyRows(x.data, start, x.cols, out.data, 0, width, x.rows, width)
     return out
   }
 
@@ -424,7 +449,7 @@ export const make = (options: WasmBackendOptions = {}): WasmBackend => {
     }
     const out = alloc("padCols", x.rows, cols)
     out.data.fill(0)
-    for (let r = 0; r < x.rows; r++) out.data.set(x.data.subarray(r * x.cols, (r + 1) * x.cols), r * cols + start)
+    copyRows(x.data, 0, x.cols, out.data, start, cols, x.rows, x.cols)
     return out
   }
 
@@ -441,9 +466,11 @@ export const make = (options: WasmBackendOptions = {}): WasmBackend => {
     const idx = as("gatherRows", idxT)
     checkIndices("gatherRows", idx, x.rows)
     const out = alloc("gatherRows", idx.rows, x.cols)
+    const [xd, id, od, cols] = [x.data, idx.data, out.data, x.cols]
     for (let j = 0; j < idx.rows; j++) {
-      const i = idx.data[j]
-      out.data.set(x.data.subarray(i * x.cols, (i + 1) * x.cols), j * x.cols)
+      const from = id[j] * cols
+      const to = j * cols
+      for (let c = 0; c < cols; c++) od[to + c] = xd[from + c]
     }
     return out
   }
@@ -455,9 +482,11 @@ export const make = (options: WasmBackendOptions = {}): WasmBackend => {
     checkIndices("scatterAddRows", idx, rows)
     const n = rows * dy.cols
     const acc = f64(n).fill(0, 0, n)
+    const [dd, id, cols] = [dy.data, idx.data, dy.cols]
     for (let j = 0; j < idx.rows; j++) {
-      const base = idx.data[j] * dy.cols
-      for (let c = 0; c < dy.cols; c++) acc[base + c] += dy.data[j * dy.cols + c]
+      const base = id[j] * cols
+      const from = j * cols
+      for (let c = 0; c < cols; c++) acc[base + c] += dd[from + c]
     }
     const out = alloc("scatterAddRows", rows, dy.cols)
     for (let i = 0; i < n; i++) out.data[i] = acc[i]
