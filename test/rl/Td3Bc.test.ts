@@ -196,10 +196,14 @@ describe("TD3+BC", () => {
     }
   })
 
-  it("acts with the normaliser: the action of raw observations is π((s − mean)·scale)", async () => {
+  it("acts with the normaliser: the action of raw observations is π((s − mean)·scale), also as a target policy's mean", async () => {
     const agent = agentWithDistinctTargets()
     const actions = await Effect.runPromise(Td3Bc.act({ ops: B, read: (t) => Effect.promise(() => B.read(t)) }, agent, Float64Array.from(s.flat())))
     const host = hostMlp(agent.actor.layout, valuesOf(agent.actor.params), "pi", normalise(s)).flat().map(Math.tanh)
     expect(closeness(actions, host, 1e-6, 1e-6).worst).toBeLessThanOrEqual(1)
+    // The same actor on a tape over raw states: the mean of PGD's target policy N(π(s), I).
+    const tape = new Tape(B)
+    const mean = Td3Bc.actorMean(agent)(tape, tape.leaf(upload(s)))
+    expect(closeness(valuesOf(mean.value), host, 1e-12, 1e-12).worst).toBeLessThanOrEqual(1)
   })
 })
