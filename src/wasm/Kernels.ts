@@ -51,11 +51,18 @@ export interface KernelExports {
   /** unaryGrad(x, dy, out, n, tmp): out = dy·act'(x). */
   readonly unaryGrad: Record<ActivationName, (x: number, dy: number, out: number, n: number, tmp: number) => void>
   /**
-   * dropout(x, out, n, seed, stream, offset, threshold, keep, tmp): element i is kept when the top
+   * dropout(x, out, n, seed, stream, offset, threshold, keep, maskOut, tmp): element i is kept when the top
    * 24 bits of Philox word 0 of counter (i, offset) under key (seed, stream) are ≥ threshold, and
-   * then becomes x/keep rounded from f64 to f32 (as the reference computes it).
+   * then becomes x/keep rounded from f64 to f32 (as the reference computes it). With maskOut ≠ 0
+   * the keep mask is also stored there (n i32s, −1 = kept) for `dropoutMasked`.
    */
-  readonly dropout: (x: number, out: number, n: number, seed: number, stream: number, offset: number, threshold: number, keep: number, tmp: number) => void
+  readonly dropout: (
+    x: number, out: number, n: number, seed: number, stream: number, offset: number, threshold: number, keep: number, maskOut: number, tmp: number
+  ) => void
+  /** dropoutMasked(x, out, n, mask, keep, tmp): the same as `dropout` with a stored mask instead of Philox. */
+  readonly dropoutMasked: (x: number, out: number, n: number, mask: number, keep: number, tmp: number) => void
+  /** philoxWords(w0, w1, n, seed, stream, offset, tmp): words 0 and 1 of Philox4x32-10 of counter (i, offset) for i < n. */
+  readonly philoxWords: (w0: number, w1: number, n: number, seed: number, stream: number, offset: number, tmp: number) => void
   /** adamw(p, g, m, v, n, β1, 1 − β1, β2, 1 − β2, 1/c1, 1/c2, ε, lr, wd, tmp), in place, f32 arithmetic. */
   readonly adamw: (
     p: number, g: number, m: number, v: number, n: number,
@@ -691,7 +698,7 @@ const PHILOX_W1 = 0xbb67ae85
 /** Bytes of the high u32 of each u64 lane of [a, b]. */
 const HIGH_WORDS = [4, 5, 6, 7, 12, 13, 14, 15, 20, 21, 22, 23, 28, 29, 30, 31]
 
-/** Four Philox4x32-10 streams at once (element i in lane i); leaves word 0 in x[0]. */
+/** Four Philox4x32-10 streams at once (element i in lane i); leaves words 0–3 in x[0…3]. */
 const philoxWord0 = (f: FunctionBuilder, x: ReadonlyArray<Local>, k0: Local, k1: Local, hi: Local, lo: Local): void => {
   const mulHiLo = (v: Local, m: number, hiOut: Local, loOut: Local) => {
     f.localGet(v).localGet(f.constant("i32x4", m)).i64x2ExtmulLowI32x4U()
@@ -713,16 +720,31 @@ const philoxWord0 = (f: FunctionBuilder, x: ReadonlyArray<Local>, k0: Local, k1:
   }
 }
 
+/** Stores at `aout` the f32 rounding of x/keep (in f64, as the reference) where `mask` is all ones, else 0. */
+const storeKept = (f: FunctionBuilder, aout: Local, xv: Local, keepV: Local, mask: Local): void => {
+  f.localGet(aout)
+  f.localGet(xv).f64x2PromoteLowF32x4().localGet(keepV).f64x2Div().f32x4DemoteF64x2Zero()
+  f.localGet(xv).localGet(xv).i8x16Shuffle([8, 9, 10, 11, 12, 13, 14, 15, 8, 9, 10, 11, 12, 13, 14, 15])
+    .f64x2PromoteLowF32x4().localGet(keepV).f64x2Div().f32x4DemoteF64x2Zero()
+  f.i8x16Shuffle([0, 1, 2, 3, 4, 5, 6, 7, 16, 17, 18, 19, 20, 21, 22, 23])
+  f.localGet(mask).v128And().v128Store()
+}
+
 const dropout = (): FunctionBuilder => {
-  const f = new FunctionBuilder("dropout", ["i32", "i32", "i32", "i32", "i32", "i32", "i32", "f64", "i32"])
-  const [x, out, n, seed, stream, offset, threshold, keep, tmp] = f.params
+  const f = new FunctionBuilder("dropout", ["i32", "i32", "i32", "i32", "i32", "i32", "i32", "f64", "i32", "i32"])
+  const [x, out, n, seed, stream, offset, threshold, keep, maskOut, tmp] = f.params
   const [counter, keepV, xv, mask, hi, lo, k0, k1] = Array.from({ length: 8 }, () => f.local("v128"))
   const words = Array.from({ length: 4 }, () => f.local("v128"))
   // Lane i counts elements i, i + 4, i + 8, …
   f.i32Const(0).i32x4Splat().localSet(counter)
   for (let lane = 1; lane < 4; lane++) f.localGet(counter).i32Const(lane).simdReplaceI32Lane(lane).localSet(counter)
   f.localGet(keep).f64x2Splat().localSet(keepV)
-  overVectors(f, n, tmp, [{ base: x, input: true, output: false }, { base: out, input: false, output: true }], ([ax, aout]) => {
+  const streams: ReadonlyArray<Stream> = [
+    { base: x, input: true, output: false },
+    { base: out, input: false, output: true },
+    { base: maskOut, input: false, output: true, enabled: maskOut }
+  ]
+  overVectors(f, n, tmp, streams, ([ax, aout, amask]) => {
     f.localGet(counter).localSet(words[0])
     f.localGet(offset).i32x4Splat().localSet(words[1])
     f.localGet(f.constant("i32x4", 0)).localSet(words[2])
@@ -732,13 +754,56 @@ const dropout = (): FunctionBuilder => {
     philoxWord0(f, words, k0, k1, hi, lo)
     // Kept iff (word >>> 8) + 0.5 ≥ p·2²⁴, i.e. word >>> 8 ≥ threshold (an exact integer test).
     f.localGet(words[0]).i32Const(8).i32x4ShrU().localGet(threshold).i32x4Splat().i32x4GeS().localSet(mask)
+    f.localGet(maskOut).if(() => void f.localGet(amask).localGet(mask).v128Store())
     f.localGet(ax).v128Load().localSet(xv)
-    f.localGet(aout)
-    f.localGet(xv).f64x2PromoteLowF32x4().localGet(keepV).f64x2Div().f32x4DemoteF64x2Zero()
-    f.localGet(xv).localGet(xv).i8x16Shuffle([8, 9, 10, 11, 12, 13, 14, 15, 8, 9, 10, 11, 12, 13, 14, 15])
-      .f64x2PromoteLowF32x4().localGet(keepV).f64x2Div().f32x4DemoteF64x2Zero()
-    f.i8x16Shuffle([0, 1, 2, 3, 4, 5, 6, 7, 16, 17, 18, 19, 20, 21, 22, 23])
-    f.localGet(mask).v128And().v128Store()
+    storeKept(f, aout, xv, keepV, mask)
+    f.localGet(counter).localGet(f.constant("i32x4", 4)).i32x4Add().localSet(counter)
+  })
+  return f
+}
+
+/** dropoutMasked(x, out, n, mask, keep, tmp): dropout with the keep mask (i32 lanes, all ones = kept) a `dropout` call stored. */
+const dropoutMasked = (): FunctionBuilder => {
+  const f = new FunctionBuilder("dropoutMasked", ["i32", "i32", "i32", "i32", "f64", "i32"])
+  const [x, out, n, maskIn, keep, tmp] = f.params
+  const [keepV, xv, mask] = [f.local("v128"), f.local("v128"), f.local("v128")]
+  f.localGet(keep).f64x2Splat().localSet(keepV)
+  const streams: ReadonlyArray<Stream> = [
+    { base: x, input: true, output: false },
+    { base: out, input: false, output: true },
+    { base: maskIn, input: true, output: false }
+  ]
+  overVectors(f, n, tmp, streams, ([ax, aout, amask]) => {
+    f.localGet(amask).v128Load().localSet(mask)
+    f.localGet(ax).v128Load().localSet(xv)
+    storeKept(f, aout, xv, keepV, mask)
+  })
+  return f
+}
+
+/**
+ * philoxWords(w0, w1, n, seed, stream, offset, tmp): words 0 and 1 of Philox4x32-10 of counter
+ * (i, offset, 0, 0) under key (seed, stream) for i < n, as u32 arrays (src/domain/Rng.ts's draws
+ * are functions of these two words).
+ */
+const philoxWords = (): FunctionBuilder => {
+  const f = new FunctionBuilder("philoxWords", i32s(7))
+  const [w0, w1, n, seed, stream, offset, tmp] = f.params
+  const [counter, hi, lo, k0, k1] = Array.from({ length: 5 }, () => f.local("v128"))
+  const words = Array.from({ length: 4 }, () => f.local("v128"))
+  f.i32Const(0).i32x4Splat().localSet(counter)
+  for (let lane = 1; lane < 4; lane++) f.localGet(counter).i32Const(lane).simdReplaceI32Lane(lane).localSet(counter)
+  const streams: ReadonlyArray<Stream> = [{ base: w0, input: false, output: true }, { base: w1, input: false, output: true }]
+  overVectors(f, n, tmp, streams, ([a0, a1]) => {
+    f.localGet(counter).localSet(words[0])
+    f.localGet(offset).i32x4Splat().localSet(words[1])
+    f.localGet(f.constant("i32x4", 0)).localSet(words[2])
+    f.localGet(f.constant("i32x4", 0)).localSet(words[3])
+    f.localGet(seed).i32x4Splat().localSet(k0)
+    f.localGet(stream).i32x4Splat().localSet(k1)
+    philoxWord0(f, words, k0, k1, hi, lo)
+    f.localGet(a0).localGet(words[0]).v128Store()
+    f.localGet(a1).localGet(words[1]).v128Store()
     f.localGet(counter).localGet(f.constant("i32x4", 4)).i32x4Add().localSet(counter)
   })
   return f
@@ -800,6 +865,8 @@ export const moduleBytes = (fma: boolean): Uint8Array =>
     ...Activations.map((a) => unary(a, fma)),
     ...Activations.map((a) => unaryGrad(a, fma)),
     dropout(),
+    dropoutMasked(),
+    philoxWords(),
     adamw(),
     ema()
   ], MAX_PAGES)
@@ -824,6 +891,8 @@ export const instantiate = (module: WebAssembly.Module, memory: WebAssembly.Memo
     unary: per("unary"),
     unaryGrad: per("unaryGrad"),
     dropout: e.dropout,
+    dropoutMasked: e.dropoutMasked,
+    philoxWords: e.philoxWords,
     adamw: e.adamw,
     ema: e.ema
   }

@@ -68,6 +68,9 @@ export interface WasmBackendOptions {
  */
 export const DEFAULT_PARALLEL_MIN_FLOPS = 4e6
 
+/** Dropout keep masks kept for the backward pass (see `dropout`): a training step's dropout sites and some. */
+const DROPOUT_MASKS = 16
+
 /** Bytes of packed right-hand operands kept between calls (see `packedOperand`). */
 const PACK_CACHE_BYTES = 256 * 2 ** 20
 
@@ -738,6 +741,13 @@ export const make = (options: WasmBackendOptions = {}): WasmBackend => {
     return dx
   }
 
+  /**
+   * Keep masks of recent dropout calls, by key, size and threshold: the backward pass of a dropout
+   * (the tape calls dropout again on dy with the same key) applies the stored mask instead of
+   * recomputing Philox, and frees it. At most DROPOUT_MASKS are kept (oldest dropped first), so
+   * masks whose backward never comes cost bounded memory.
+   */
+  const dropoutMasks = new Map<string, Allocation>()
   const dropout = (xT: Tensor, p: number, key: RngKey): Tensor => {
     const x = as("dropout", xT)
     if (!(p >= 0 && p < 1)) throw new Ops.ShapeError({ op: "dropout", detail: `rate must be in [0, 1), got ${p}` })
@@ -745,7 +755,22 @@ export const make = (options: WasmBackendOptions = {}): WasmBackend => {
     // The reference keeps element i when its uniform ((w >>> 8) + 0.5)·2⁻²⁴ ≥ p, i.e. when the
     // integer w >>> 8 ≥ ⌈p·2²⁴ − 0.5⌉ (exact in f64).
     const threshold = Math.ceil(p * 2 ** 24 - 0.5)
-    K.dropout(x.address, out.address, x.size, key.seed, key.stream, key.offset, threshold, 1 - p, mainScratch.tmp)
+    const id = `${key.seed} ${key.stream} ${key.offset} ${x.size} ${threshold}`
+    const stored = dropoutMasks.get(id)
+    if (stored !== undefined) {
+      dropoutMasks.delete(id)
+      K.dropoutMasked(x.address, out.address, x.size, stored.byteOffset, 1 - p, mainScratch.tmp)
+      arena.release(stored)
+      return out
+    }
+    const mask = arena.acquire(4 * x.size, false)
+    K.dropout(x.address, out.address, x.size, key.seed, key.stream, key.offset, threshold, 1 - p, mask.byteOffset, mainScratch.tmp)
+    dropoutMasks.set(id, mask)
+    if (dropoutMasks.size > DROPOUT_MASKS) {
+      const [oldest, allocation] = dropoutMasks.entries().next().value!
+      dropoutMasks.delete(oldest)
+      arena.release(allocation)
+    }
     return out
   }
 
@@ -837,11 +862,28 @@ export const make = (options: WasmBackendOptions = {}): WasmBackend => {
     K.ema(target.address, source.address, target.size, rate, mainScratch.tmp)
   }
 
-  const random = (op: string, rows: number, cols: number, fill: (out: Float32Array) => void): Tensor => {
+  /**
+   * A draw of `rows × cols` elements of `key`'s stream: Philox words 0 and 1 of every element by
+   * the SIMD kernel, then `value(w0, w1)` per element, as src/domain/Rng.ts maps them (bit-identical).
+   */
+  const random = (op: string, rows: number, cols: number, key: RngKey, value: (w0: number, w1: number) => number): Tensor => {
     const out = alloc(op, rows, cols)
-    fill(out.data)
+    const n = out.size
+    const words = arena.acquire(8 * n, false)
+    try {
+      K.philoxWords(words.byteOffset, words.byteOffset + 4 * n, n, key.seed, key.stream, key.offset, mainScratch.tmp)
+      const w0 = new Uint32Array(arena.memory.buffer, words.byteOffset, n)
+      const w1 = new Uint32Array(arena.memory.buffer, words.byteOffset + 4 * n, n)
+      const od = out.data
+      for (let i = 0; i < n; i++) od[i] = value(w0[i], w1[i])
+    } finally {
+      arena.release(words)
+    }
     return out
   }
+  /** Box–Muller on words 0 and 1, as Rng.fillNormal. */
+  const normalOf = (w0: number, w1: number): number =>
+    Math.sqrt(-2 * Math.log(Rng.wordToUniform(w0))) * Math.cos(2 * Math.PI * Rng.wordToUniform(w1))
 
   const threads = () => (pool !== undefined && pool.ready() ? pool.workers + 1 : 1)
 
@@ -925,9 +967,9 @@ export const make = (options: WasmBackendOptions = {}): WasmBackend => {
     mseLossBackward,
     expectileLoss,
     expectileLossBackward,
-    uniform: (rows, cols, key) => random("uniform", rows, cols, (out) => Rng.fillUniform(key, out)),
-    normal: (rows, cols, key) => random("normal", rows, cols, (out) => Rng.fillNormal(key, out)),
-    randint: (rows, cols, key, n) => random("randint", rows, cols, (out) => Rng.fillInt(key, n, out)),
+    uniform: (rows, cols, key) => random("uniform", rows, cols, key, Rng.wordToUniform),
+    normal: (rows, cols, key) => random("normal", rows, cols, key, normalOf),
+    randint: (rows, cols, key, n) => random("randint", rows, cols, key, (w0) => Rng.wordToInt(w0, n)),
     adamw,
     ema
   }

@@ -233,4 +233,25 @@ describe("wasm optimisation", () => {
       { numRuns: runs(30) }
     )
   })
+
+  it("dropout again with the same key (the backward pass, from the stored mask), after other keys and past the mask store's size, equals the CPU", async () => {
+    const [rows, cols, p] = [7, 13, 0.3]
+    const keyAt = (i: number): RngKey => ({ seed: 5, stream: 6, offset: i })
+    const check = async (x: Float32Array, k: RngKey, r: number, c: number, label: string) => {
+      const run = (X: TensorBackend) => X.dropout(X.upload(x, r, c), p, k)
+      const got = run(B)
+      assertIdentical(await B.read(got), await cpu.read(run(cpu)), label)
+      B.dispose(got)
+    }
+    // Forward then backward of one site (a stored mask), then a third call (recomputed).
+    for (const [i, label] of [[0, "forward"], [1, "backward"], [2, "third call"]] as const) {
+      await check(randomData(i, rows * cols, 0.5, 1.5), keyAt(0), rows, cols, `${label}, key 0`)
+    }
+    // The same key at another size, and 40 sites forward before their backward passes (the
+    // oldest masks dropped from the store and recomputed).
+    await check(randomData(3, 2 * rows * cols, 0.5, 1.5), keyAt(0), 2 * rows, cols, "another size")
+    for (const pass of ["forward", "backward"]) {
+      for (let i = 1; i <= 40; i++) await check(randomData(100 + i, rows * cols, 0.5, 1.5), keyAt(i), rows, cols, `${pass}, key ${i}`)
+    }
+  })
 })
