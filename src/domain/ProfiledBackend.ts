@@ -4,6 +4,9 @@
  * call and the kernel dispatches it recorded (both exclusive of backend calls it makes itself, e.g.
  * the ops inside a `scope`).
  *
+ * The profiler's own bookkeeping is timed as well and reported as a row of its own (PROFILER_ROW),
+ * not as part of the enclosing op's self time.
+ *
  * On the CPU and WASM backends an op computes before it returns, so its time is its cost. On the
  * GPU backend an op only records a dispatch; its time there is the host's recording cost, and the
  * device's execution shows up in the read that ends the program (the `read` row).
@@ -26,6 +29,9 @@ export interface Profiler {
   readonly reset: () => void
 }
 
+/** The report's row of the profiler's own time (not spent by the backend: subtract it from the total). */
+export const PROFILER_ROW = "(profiler bookkeeping)"
+
 /** Methods that only inspect the backend: not profiled. */
 const UNTIMED = new Set(["stats", "kind", "description"])
 
@@ -42,8 +48,14 @@ export const profile = (inner: TensorBackend): Profiler => {
     row.dispatches += dispatches
     rows.set(op, row)
   }
+  // The profiler's own bookkeeping around each call (labels, counters, clock reads) is timed too and
+  // reported as its own row, so that it is not counted as the self time of the enclosing op (a
+  // `scope`, which would otherwise look expensive in proportion to the ops it contains).
+  let overheadMs = 0
+  let overheadCalls = 0
   const wrap = (name: string, f: (...args: Array<unknown>) => unknown) =>
     function(this: unknown, ...args: Array<unknown>) {
+      const entered = performance.now()
       const kind = args.slice(0, 2).find((a) => typeof a === "string")
       const label = kind === undefined ? name : `${name} ${kind}`
       const outerChild = childMs
@@ -51,15 +63,19 @@ export const profile = (inner: TensorBackend): Profiler => {
       childMs = 0
       childDispatches = 0
       const dispatchesBefore = inner.stats().dispatches
-      const start = performance.now()
       depth++
+      const start = performance.now()
       const settle = (recorded: boolean) => {
+        const end = performance.now()
         depth--
-        const total = performance.now() - start
         const dispatches = inner.stats().dispatches - dispatchesBefore
-        if (recorded) record(label, total - childMs, dispatches - childDispatches)
-        childMs = outerChild + (depth > 0 ? total : 0)
+        if (recorded) record(label, end - start - childMs, dispatches - childDispatches)
+        const left = performance.now()
+        // This call as its parent sees it: from entry to exit, bookkeeping included.
+        childMs = outerChild + (depth > 0 ? left - entered : 0)
         childDispatches = outerChildDispatches + (depth > 0 ? dispatches : 0)
+        overheadMs += start - entered + (left - end)
+        overheadCalls++
       }
       try {
         const out = f.apply(inner, args)
@@ -84,20 +100,33 @@ export const profile = (inner: TensorBackend): Profiler => {
   })
   return {
     backend,
-    report: () => [...rows].map(([op, r]) => ({ op, ...r })).sort((a, b) => b.ms - a.ms),
-    reset: () => rows.clear()
+    report: () =>
+      [
+        ...[...rows].map(([op, r]) => ({ op, ...r })),
+        ...(overheadCalls > 0 ? [{ op: PROFILER_ROW, calls: overheadCalls, ms: overheadMs, dispatches: 0 }] : [])
+      ].sort((a, b) => b.ms - a.ms),
+    reset: () => {
+      rows.clear()
+      overheadMs = 0
+      overheadCalls = 0
+    }
   }
 }
 
-/** A markdown table of a profile, per `runs` runs of the profiled program (e.g. per training step). */
+/**
+ * A markdown table of a profile, per `runs` runs of the profiled program (e.g. per training step).
+ * The total and the shares are of the backend's time; the profiler's own row is listed without a share.
+ */
 export const markdown = (title: string, report: ReadonlyArray<OpProfile>, runs: number): string => {
-  const total = report.reduce((s, r) => s + r.ms, 0)
+  const ops = report.filter((r) => r.op !== PROFILER_ROW)
+  const total = ops.reduce((s, r) => s + r.ms, 0)
+  const share = (r: OpProfile) => (r.op === PROFILER_ROW ? "—" : `${((100 * r.ms) / Math.max(total, 1e-12)).toFixed(1)} %`)
   const lines = [
     `| ${title}: op | calls | ms | share | dispatches |`,
     "| --- | --- | --- | --- | --- |",
     ...report.map((r) =>
-      `| ${r.op} | ${(r.calls / runs).toFixed(0)} | ${(r.ms / runs).toFixed(3)} | ${((100 * r.ms) / Math.max(total, 1e-12)).toFixed(1)} % | ${(r.dispatches / runs).toFixed(0)} |`),
-    `| total | ${(report.reduce((s, r) => s + r.calls, 0) / runs).toFixed(0)} | ${(total / runs).toFixed(3)} | 100 % | ${(report.reduce((s, r) => s + r.dispatches, 0) / runs).toFixed(0)} |`
+      `| ${r.op} | ${(r.calls / runs).toFixed(0)} | ${(r.ms / runs).toFixed(3)} | ${share(r)} | ${(r.dispatches / runs).toFixed(0)} |`),
+    `| total | ${(ops.reduce((s, r) => s + r.calls, 0) / runs).toFixed(0)} | ${(total / runs).toFixed(3)} | 100 % | ${(ops.reduce((s, r) => s + r.dispatches, 0) / runs).toFixed(0)} |`
   ]
   return lines.join("\n")
 }
