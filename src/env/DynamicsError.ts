@@ -1,6 +1,7 @@
 /**
- * The dynamics error of transitions (s, a, s′) against the simulator (Policy-Guided Diffusion, Jackson et al. 2024,
- * §5 and Fig. 2: how far generated transitions are from what the environment would do). For each transition the
+ * The dynamics error of transitions (s, a, s′) against the simulator: how far generated transitions are from what
+ * the environment would do (Policy-Guided Diffusion, Jackson et al., RLC 2024, compare it between their trajectory
+ * samples and an autoregressive world model's rollouts). For each transition the
  * simulator is set to s, stepped with a, and its next observation compared with s′:
  *   error = (1/|S|)·‖s′ − s′_sim‖²  (the mean over observation dimensions of the squared difference),
  * averaged over transitions, and reported by position t in the generated trajectory (transition t → t + 1).

@@ -1,8 +1,8 @@
 /**
- * Minibatches drawn from two transition sources, as Policy-Guided Diffusion trains its agents (Jackson et al.
- * 2024, §4 and App. B): of every batch of n rows, round(share·n) come from the synthetic transitions and the rest
- * from the real data, each drawn uniformly with replacement from its own source (the reference's default is 240
- * synthetic + 16 real of 256). Rows [0, n − k) are real, [n − k, n) synthetic. With no synthetic source, or a share
+ * Minibatches drawn from two transition sources, as Policy-Guided Diffusion trains its agents on synthetic
+ * experience (Jackson et al., RLC 2024): of every batch of n rows, round(share·n) come from the synthetic transitions
+ * and the rest from the real data, each drawn uniformly with replacement from its own source (the reference code's
+ * default is 240 synthetic + 16 real of 256). Rows [0, n − k) are real, [n − k, n) synthetic. With no synthetic source, or a share
  * that rounds to 0 rows, a batch is exactly the single-source batch the agents always drew (the same indices from
  * the same key), so runs without synthetic data are unchanged.
  */
