@@ -4,11 +4,11 @@
  *   Critic (every step), twin Q with Polyak targets Q′ and a target actor π′:
  *     ã′ = clip(π′(s′) + clip(σ·ε, −c, c), −1, 1), ε ~ N(0, I), σ = 0.2, c = 0.5 (target-policy smoothing),
  *     y = r + γ·mask·min(Q′₁, Q′₂)(s′, ã′),  L_Q = mean (Q₁ − y)² + mean (Q₂ − y)².
- *   Actor (every `policyDelay` = 2 critic steps, on the same batch, after the critic step), the paper's eq. 3:
+ *   Actor (every `policyDelay` = 2 critic steps, on the same batch, after the critic step), the paper's objective:
  *     L_π = −λ·mean Q₁(s, π(s)) + mean (π(s) − a)²,  λ = α / mean|Q₁(s, π(s))| (held constant), α = 2.5;
  *     then both targets move by Polyak τ = 0.005.
  *   States are normalised, (s − mean)/(std + 1e-3) with the dataset's mean and population std per dimension, in
- *   training and at evaluation (the paper's §5; the normaliser is stored with the agent).
+ *   training and at evaluation, as the paper does (the normaliser is stored with the agent).
  *
  * Where the paper is silent we follow the reference code: the BC term is the mean over batch *and* action
  * dimensions (torch's `F.mse_loss`); the actor's output is tanh (max action 1: D4RL's action boxes are [−1, 1]);
