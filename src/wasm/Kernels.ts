@@ -50,6 +50,10 @@ export interface KernelExports {
   readonly unary: Record<ActivationName, (x: number, out: number, n: number, tmp: number) => void>
   /** unaryGrad(x, dy, out, n, tmp): out = dy·act'(x). */
   readonly unaryGrad: Record<ActivationName, (x: number, dy: number, out: number, n: number, tmp: number) => void>
+  /** layerNorm(x, out, mean, rstd, gamma, beta, rows, n, eps): rows of n floats (n a multiple of 4), f64 arithmetic. */
+  readonly layerNorm: (x: number, out: number, mean: number, rstd: number, gamma: number, beta: number, rows: number, n: number, eps: number) => void
+  /** layerNormBackward(dy, x, gamma, mean, rstd, dx, sums, rows, n): dx, and Σ dy·x̂, Σ dy added into sums (2n f64). */
+  readonly layerNormBackward: (dy: number, x: number, gamma: number, mean: number, rstd: number, dx: number, sums: number, rows: number, n: number) => void
   /**
    * dropout(x, out, n, seed, stream, offset, threshold, keep, maskOut, tmp): element i is kept when the top
    * 24 bits of Philox word 0 of counter (i, offset) under key (seed, stream) are ≥ threshold, and
@@ -690,6 +694,170 @@ const unaryGrad = (act: ActivationName, fma: boolean): FunctionBuilder => {
   return f
 }
 
+/** Lanes 2–3 of the f32 vector in `v` widened to two f64, on the stack. */
+const promoteHigh = (f: FunctionBuilder, v: Local): void => {
+  f.localGet(v).localGet(v).i8x16Shuffle([8, 9, 10, 11, 12, 13, 14, 15, 8, 9, 10, 11, 12, 13, 14, 15]).f64x2PromoteLowF32x4()
+}
+
+/** Two f64x2 (lanes 0–1, lanes 2–3) rounded to f32 and stored as one vector at `addr`. */
+const storeDemoted = (f: FunctionBuilder, addr: Local, lo: Local, hi: Local): void => {
+  f.localGet(addr)
+  f.localGet(lo).f32x4DemoteF64x2Zero()
+  f.localGet(hi).f32x4DemoteF64x2Zero()
+  f.i8x16Shuffle([0, 1, 2, 3, 4, 5, 6, 7, 16, 17, 18, 19, 20, 21, 22, 23]).v128Store()
+}
+
+/** The sum of the four f64 lanes of `a` and `b`, on the stack. */
+const laneSum = (f: FunctionBuilder, a: Local, b: Local): void => {
+  f.localGet(a).f64x2ExtractLane(0).localGet(a).f64x2ExtractLane(1).f64Add()
+  f.localGet(b).f64x2ExtractLane(0).localGet(b).f64x2ExtractLane(1).f64Add().f64Add()
+}
+
+/**
+ * layerNorm(x, out, mean, rstd, gamma, beta, rows, n, eps) for rows of n floats, n a multiple of 4,
+ * in f64 like the reference (src/domain/cpu): μ = Σx/n, σ² = Σ(x − μ)²/n (sums in four f64 lanes),
+ * rstd = 1/√(σ² + eps), out = f32((x − μ)·rstd·γ + β); mean and rstd stored as f32. γ and β are
+ * always read (the caller passes ones and zeros when absent).
+ */
+const layerNormKernel = (): FunctionBuilder => {
+  const f = new FunctionBuilder("layerNorm", [...i32s(8), "f64"])
+  const [x, out, mean, rstd, gamma, beta, rows, n, eps] = f.params
+  const [r, p, end, o, q] = Array.from({ length: 5 }, () => f.local("i32"))
+  const [acc0, acc1, v, d0, d1, muV, rsV, g, b] = Array.from({ length: 9 }, () => f.local("v128"))
+  const [mu, rs, nf] = [f.local("f64"), f.local("f64"), f.local("f64")]
+  f.localGet(n).f64ConvertI32S().localSet(nf)
+  f.for(r, () => f.i32Const(0), () => f.localGet(rows), 1, () => {
+    // p: this row of x; end: its end (bytes)
+    f.localGet(x).localGet(r).localGet(n).i32Mul().i32Const(2).i32Shl().i32Add().localSet(p)
+    f.localGet(p).localGet(n).i32Const(2).i32Shl().i32Add().localSet(end)
+    const overRow = (body: () => void) => {
+      f.localGet(p).localSet(q)
+      f.block(() =>
+        f.loop(() => {
+          f.localGet(q).localGet(end).i32GeU().brIf(1)
+          f.localGet(q).v128Load().localSet(v)
+          body()
+          f.localGet(q).i32Const(16).i32Add().localSet(q)
+          f.br(0)
+        })
+      )
+    }
+    f.f64x2Const(0).localSet(acc0)
+    f.f64x2Const(0).localSet(acc1)
+    overRow(() => {
+      f.localGet(acc0).localGet(v).f64x2PromoteLowF32x4().f64x2Add().localSet(acc0)
+      f.localGet(acc1)
+      promoteHigh(f, v)
+      f.f64x2Add().localSet(acc1)
+    })
+    laneSum(f, acc0, acc1)
+    f.localGet(nf).f64Div().localSet(mu)
+    f.localGet(mu).f64x2Splat().localSet(muV)
+    f.f64x2Const(0).localSet(acc0)
+    f.f64x2Const(0).localSet(acc1)
+    overRow(() => {
+      f.localGet(v).f64x2PromoteLowF32x4().localGet(muV).f64x2Sub().localSet(d0)
+      promoteHigh(f, v)
+      f.localGet(muV).f64x2Sub().localSet(d1)
+      f.localGet(acc0).localGet(d0).localGet(d0).f64x2Mul().f64x2Add().localSet(acc0)
+      f.localGet(acc1).localGet(d1).localGet(d1).f64x2Mul().f64x2Add().localSet(acc1)
+    })
+    f.f64Const(1)
+    laneSum(f, acc0, acc1)
+    f.localGet(nf).f64Div().localGet(eps).f64Add().f64Sqrt().f64Div().localSet(rs)
+    f.localGet(mean).localGet(r).i32Const(2).i32Shl().i32Add().localGet(mu).f32DemoteF64().f32Store()
+    f.localGet(rstd).localGet(r).i32Const(2).i32Shl().i32Add().localGet(rs).f32DemoteF64().f32Store()
+    f.localGet(rs).f64x2Splat().localSet(rsV)
+    // o walks out's row, g and b the same columns of γ and β (offset from the row start).
+    f.localGet(out).localGet(p).localGet(x).i32Sub().i32Add().localSet(o)
+    overRow(() => {
+      f.localGet(gamma).localGet(q).localGet(p).i32Sub().i32Add().v128Load().localSet(g)
+      f.localGet(beta).localGet(q).localGet(p).i32Sub().i32Add().v128Load().localSet(b)
+      // ((x − μ)·rstd)·γ + β in f64, per half
+      f.localGet(v).f64x2PromoteLowF32x4().localGet(muV).f64x2Sub().localGet(rsV).f64x2Mul()
+      f.localGet(g).f64x2PromoteLowF32x4().f64x2Mul().localGet(b).f64x2PromoteLowF32x4().f64x2Add().localSet(d0)
+      promoteHigh(f, v)
+      f.localGet(muV).f64x2Sub().localGet(rsV).f64x2Mul()
+      promoteHigh(f, g)
+      f.f64x2Mul()
+      promoteHigh(f, b)
+      f.f64x2Add().localSet(d1)
+      storeDemoted(f, o, d0, d1)
+      f.localGet(o).i32Const(16).i32Add().localSet(o)
+    })
+  })
+  return f
+}
+
+/**
+ * layerNormBackward(dy, x, gamma, mean, rstd, dx, sums, rows, n), n a multiple of 4, in f64 like
+ * the reference: with x̂ = (x − μ)·rstd and g = dy·γ, dx = rstd·(g − Σg/n − x̂·Σ(g·x̂)/n) per row
+ * (row sums in four f64 lanes); sums (2n f64, zeroed by the caller) accumulates Σ_rows dy·x̂ in
+ * its first n and Σ_rows dy in its last n, row after row as the reference does.
+ */
+const layerNormBackwardKernel = (): FunctionBuilder => {
+  const f = new FunctionBuilder("layerNormBackward", i32s(9))
+  const [dy, x, gamma, mean, rstd, dx, sums, rows, n] = f.params
+  const [r, p, end, c, o, s] = Array.from({ length: 6 }, () => f.local("i32"))
+  const [sg0, sg1, sgx0, sgx1, xv, yv, gv, xh0, xh1, y0, y1, g0, g1, muV, rsV, mgV, mgxV] = Array.from({ length: 17 }, () => f.local("v128"))
+  const [nf, mu, rs] = [f.local("f64"), f.local("f64"), f.local("f64")]
+  f.localGet(n).f64ConvertI32S().localSet(nf)
+  f.for(r, () => f.i32Const(0), () => f.localGet(rows), 1, () => {
+    // p: byte offset of the row; end: its end; c walks it (bytes from the row start)
+    f.localGet(r).localGet(n).i32Mul().i32Const(2).i32Shl().localSet(p)
+    f.localGet(n).i32Const(2).i32Shl().localSet(end)
+    f.localGet(mean).localGet(r).i32Const(2).i32Shl().i32Add().f32Load().f64PromoteF32().localSet(mu)
+    f.localGet(rstd).localGet(r).i32Const(2).i32Shl().i32Add().f32Load().f64PromoteF32().localSet(rs)
+    f.localGet(mu).f64x2Splat().localSet(muV)
+    f.localGet(rs).f64x2Splat().localSet(rsV)
+    /** x̂, dy and g of the four columns at c, as f64 halves. */
+    const load = () => {
+      f.localGet(x).localGet(p).i32Add().localGet(c).i32Add().v128Load().localSet(xv)
+      f.localGet(dy).localGet(p).i32Add().localGet(c).i32Add().v128Load().localSet(yv)
+      f.localGet(gamma).localGet(c).i32Add().v128Load().localSet(gv)
+      f.localGet(xv).f64x2PromoteLowF32x4().localGet(muV).f64x2Sub().localGet(rsV).f64x2Mul().localSet(xh0)
+      promoteHigh(f, xv)
+      f.localGet(muV).f64x2Sub().localGet(rsV).f64x2Mul().localSet(xh1)
+      f.localGet(yv).f64x2PromoteLowF32x4().localSet(y0)
+      promoteHigh(f, yv)
+      f.localSet(y1)
+      f.localGet(y0).localGet(gv).f64x2PromoteLowF32x4().f64x2Mul().localSet(g0)
+      f.localGet(y1)
+      promoteHigh(f, gv)
+      f.f64x2Mul().localSet(g1)
+    }
+    const overRow = (body: () => void) => f.for(c, () => f.i32Const(0), () => f.localGet(end), 16, body)
+    for (const a of [sg0, sg1, sgx0, sgx1]) f.f64x2Const(0).localSet(a)
+    overRow(() => {
+      load()
+      f.localGet(sg0).localGet(g0).f64x2Add().localSet(sg0)
+      f.localGet(sg1).localGet(g1).f64x2Add().localSet(sg1)
+      f.localGet(sgx0).localGet(g0).localGet(xh0).f64x2Mul().f64x2Add().localSet(sgx0)
+      f.localGet(sgx1).localGet(g1).localGet(xh1).f64x2Mul().f64x2Add().localSet(sgx1)
+      // s: the f64 column sums of these four columns (8 bytes per column)
+      f.localGet(sums).localGet(c).i32Const(1).i32Shl().i32Add().localSet(s)
+      f.localGet(s).localGet(s).v128Load().localGet(y0).localGet(xh0).f64x2Mul().f64x2Add().v128Store()
+      f.localGet(s).localGet(s).v128Load(16).localGet(y1).localGet(xh1).f64x2Mul().f64x2Add().v128Store(16)
+      f.localGet(s).localGet(end).i32Const(1).i32Shl().i32Add().localSet(s)
+      f.localGet(s).localGet(s).v128Load().localGet(y0).f64x2Add().v128Store()
+      f.localGet(s).localGet(s).v128Load(16).localGet(y1).f64x2Add().v128Store(16)
+    })
+    laneSum(f, sg0, sg1)
+    f.localGet(nf).f64Div().f64x2Splat().localSet(mgV)
+    laneSum(f, sgx0, sgx1)
+    f.localGet(nf).f64Div().f64x2Splat().localSet(mgxV)
+    overRow(() => {
+      load()
+      f.localGet(dx).localGet(p).i32Add().localGet(c).i32Add().localSet(o)
+      // rstd·((g − Σg/n) − x̂·(Σg·x̂/n))
+      f.localGet(g0).localGet(mgV).f64x2Sub().localGet(xh0).localGet(mgxV).f64x2Mul().f64x2Sub().localGet(rsV).f64x2Mul().localSet(g0)
+      f.localGet(g1).localGet(mgV).f64x2Sub().localGet(xh1).localGet(mgxV).f64x2Mul().f64x2Sub().localGet(rsV).f64x2Mul().localSet(g1)
+      storeDemoted(f, o, g0, g1)
+    })
+  })
+  return f
+}
+
 /** Philox4x32-10 constants (Salmon et al., SC'11), as in src/domain/Rng.ts. */
 const PHILOX_M0 = 0xd2511f53
 const PHILOX_M1 = 0xcd9e8d57
@@ -864,6 +1032,8 @@ export const moduleBytes = (fma: boolean): Uint8Array =>
     ...Activations.map((a) => epilogue(a, fma)),
     ...Activations.map((a) => unary(a, fma)),
     ...Activations.map((a) => unaryGrad(a, fma)),
+    layerNormKernel(),
+    layerNormBackwardKernel(),
     dropout(),
     dropoutMasked(),
     philoxWords(),
@@ -890,6 +1060,8 @@ export const instantiate = (module: WebAssembly.Module, memory: WebAssembly.Memo
     epilogue: per("epilogue"),
     unary: per("unary"),
     unaryGrad: per("unaryGrad"),
+    layerNorm: e.layerNorm,
+    layerNormBackward: e.layerNormBackward,
     dropout: e.dropout,
     dropoutMasked: e.dropoutMasked,
     philoxWords: e.philoxWords,

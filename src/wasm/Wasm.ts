@@ -176,6 +176,48 @@ export class FunctionBuilder {
     return this.op(0x43, ...bytes)
   }
 
+  f64Const(v: number): this {
+    const bytes = new Uint8Array(new Float64Array([v]).buffer)
+    return this.op(0x44, ...bytes)
+  }
+  f64Add(): this {
+    return this.op(0xa0)
+  }
+  f64Sub(): this {
+    return this.op(0xa1)
+  }
+  f64Mul(): this {
+    return this.op(0xa2)
+  }
+  f64Div(): this {
+    return this.op(0xa3)
+  }
+  f64Sqrt(): this {
+    return this.op(0x9f)
+  }
+  f64ConvertI32S(): this {
+    return this.op(0xb7)
+  }
+  f32DemoteF64(): this {
+    return this.op(0xb6)
+  }
+  f64PromoteF32(): this {
+    return this.op(0xbb)
+  }
+  f64x2Add(): this {
+    return this.simd(0xf0)
+  }
+  f64x2Sub(): this {
+    return this.simd(0xf1)
+  }
+  f64x2Mul(): this {
+    return this.simd(0xf2)
+  }
+  /** f64 lane `lane` of the vector on the stack. */
+  f64x2ExtractLane(lane: number): this {
+    return this.simd(0x21, lane)
+  }
+
   /** v128.const with `v` in all four f32 lanes. */
   f32x4Const(v: number): this {
     const lane = [...new Uint8Array(new Float32Array([v]).buffer)]
@@ -233,6 +275,9 @@ export class FunctionBuilder {
   }
   i32LtU(): this {
     return this.op(0x49)
+  }
+  i32GeU(): this {
+    return this.op(0x4f)
   }
   i32GtS(): this {
     return this.op(0x4a)

@@ -504,6 +504,24 @@ export const make = (options: WasmBackendOptions = {}): WasmBackend => {
 
   // ---- normalisation and regularisation ---------------------------------------------------------
 
+  /** γ = 1 and β = 0 rows of width n for the layer-norm kernels when a norm has no affine part (kept). */
+  const unitRows = new Map<number, { readonly ones: number; readonly zeros: number }>()
+  const affineDefaults = (n: number): { readonly ones: number; readonly zeros: number } => {
+    let rows = unitRows.get(n)
+    if (rows === undefined) {
+      const ones = arena.acquire(4 * n, false)
+      const zeros = arena.acquire(4 * n, false)
+      arena.floats(ones.byteOffset, n).fill(1)
+      arena.floats(zeros.byteOffset, n).fill(0)
+      rows = { ones: ones.byteOffset, zeros: zeros.byteOffset }
+      unitRows.set(n, rows)
+    }
+    return rows
+  }
+
+  // Rows whose width is a multiple of 4 (the networks' hidden widths) take the SIMD kernels (f64
+  // arithmetic in two lanes); other widths (e.g. a state's) the loops below. Same formulas.
+
   const layerNorm = (xT: Tensor, gammaT: Tensor | undefined, betaT: Tensor | undefined, eps: number): LayerNormResult => {
     const x = as("layerNorm", xT)
     const gamma = gammaT === undefined ? undefined : as("layerNorm", gammaT)
@@ -514,6 +532,11 @@ export const make = (options: WasmBackendOptions = {}): WasmBackend => {
     const mean = alloc("layerNorm", x.rows, 1)
     const rstd = alloc("layerNorm", x.rows, 1)
     const n = x.cols
+    if (n % 4 === 0) {
+      const unit = affineDefaults(n)
+      K.layerNorm(x.address, out.address, mean.address, rstd.address, gamma?.address ?? unit.ones, beta?.address ?? unit.zeros, x.rows, n, eps)
+      return { out, mean, rstd }
+    }
     const xd = x.data
     const od = out.data
     const gd = gamma?.data
@@ -567,6 +590,21 @@ export const make = (options: WasmBackendOptions = {}): WasmBackend => {
     Ops.columnVector("layerNormBackward", "rstd", rstd, x.rows)
     const n = x.cols
     const dx = alloc("layerNormBackward", x.rows, n)
+    if (n % 4 === 0) {
+      const block = arena.acquire(16 * n, false)
+      try {
+        const sums = new Float64Array(arena.memory.buffer, block.byteOffset, 2 * n).fill(0)
+        K.layerNormBackward(dy.address, x.address, gamma?.address ?? affineDefaults(n).ones, mean.address, rstd.address, dx.address, block.byteOffset, x.rows, n)
+        const row = (from: number): Tensor => {
+          const t = alloc("layerNormBackward", 1, n)
+          for (let c = 0; c < n; c++) t.data[c] = sums[from + c]
+          return t
+        }
+        return { dx, dgamma: withAffine ? row(0) : undefined, dbeta: withAffine ? row(n) : undefined }
+      } finally {
+        arena.release(block)
+      }
+    }
     const sums = f64(2 * n).fill(0, 0, 2 * n)
     const xd = x.data
     const dd = dy.data

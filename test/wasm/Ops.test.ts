@@ -160,6 +160,21 @@ describe("wasm layer norm and losses", () => {
     )
   })
 
+  it("the layer-norm SIMD kernels (widths a multiple of 4, f64 arithmetic) agree with the reference to f32 rounding, with and without γ, β", async () => {
+    for (const cols of [4, 8, 12, 64, 256]) {
+      for (const [withGamma, withBeta] of [[true, true], [false, false], [true, false], [false, true]] as const) {
+        const rows = 9
+        const inputs = [input(cols, rows, cols, -3, 5), input(cols + 1, 1, cols, 0.5, 1.5), input(cols + 2, 1, cols), input(cols + 3, rows, cols)]
+        await compare(B, inputs, (X, [x, gamma, beta, dy]) => {
+          const g = withGamma ? gamma : undefined
+          const f = X.layerNorm(x, g, withBeta ? beta : undefined, 1e-5)
+          const r = X.layerNormBackward(dy, x, g, f.mean, f.rstd, true)
+          return [f.out, f.mean, f.rstd, r.dx, r.dgamma!, r.dbeta!]
+        }, { atol: 1e-6, rtol: 1e-6 }, `layerNorm [${rows}, ${cols}] γ ${withGamma} β ${withBeta}`)
+      }
+    }
+  })
+
   it("mse (weighted or not) and expectile losses and their backward passes match the CPU", async () => {
     await fc.assert(
       fc.asyncProperty(dim, dim, seed, fc.boolean(), fc.double({ min: 0.01, max: 0.99, noNaN: true }), async (rows, cols, s, weighted, tau) => {
