@@ -77,6 +77,8 @@ const PACK_CACHE_BYTES = 256 * 2 ** 20
 interface PackedEntry {
   readonly allocation: Allocation
   readonly version: number
+  readonly rows: number
+  readonly cols: number
   packed: Allocation | undefined
 }
 
@@ -169,7 +171,7 @@ export const make = (options: WasmBackendOptions = {}): WasmBackend => {
    * storage keeps its version. Contents are packed on their second use; once-used operands
    * (activations, gradients) cost only a map entry. Returns the packing's address or 0.
    */
-  const packCache = new Map<string, PackedEntry>()
+  const packCache = new Map<number, PackedEntry>()
   let packCacheBytes = 0
   const dropPackCache = (): void => {
     for (const e of packCache.values()) if (e.packed !== undefined) arena.release(e.packed)
@@ -177,14 +179,18 @@ export const make = (options: WasmBackendOptions = {}): WasmBackend => {
     packCacheBytes = 0
   }
   const packedOperand = (b: WasmTensor, transB: boolean, p: GemmProblem): number => {
-    const key = `${b.address} ${b.rows} ${b.cols} ${transB}`
+    // A number, not a string: this runs on every product. Addresses are below 2³², so the key is exact.
+    const key = 2 * b.address + (transB ? 1 : 0)
     const e = packCache.get(key)
-    if (e === undefined || e.allocation !== b.allocation || e.version !== b.allocation.version) {
+    if (
+      e === undefined || e.allocation !== b.allocation || e.version !== b.allocation.version || e.rows !== b.rows ||
+      e.cols !== b.cols
+    ) {
       if (e?.packed !== undefined) {
         arena.release(e.packed)
         packCacheBytes -= e.packed.bytes
       }
-      packCache.set(key, { allocation: b.allocation, version: b.allocation.version, packed: undefined })
+      packCache.set(key, { allocation: b.allocation, version: b.allocation.version, rows: b.rows, cols: b.cols, packed: undefined })
       return 0
     }
     if (e.packed === undefined) {
