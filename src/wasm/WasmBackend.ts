@@ -62,11 +62,14 @@ export interface WasmBackendOptions {
 }
 
 /**
- * Products below this stay on the main thread: at ~50 GFLOP/s per core 4 MFLOP is ~80 µs, the
- * order of a worker's wake-up and the tail wait. A guess: on the shared 2-core host two threads
- * measured no faster than one at any size (another process held a core), so the split is unproven.
+ * Products below this stay on the main thread (32 MFLOP: ~0.6 ms on one core at ~50 GFLOP/s).
+ * Measured on the shared 2-core host, all cpu-preset workloads side by side in one process
+ * (scripts/wasm-side-by-side.ts, medians of 21): with the earlier 4 MFLOP threshold, two threads were
+ * 5–10 % slower than one for the cpu preset's SWG, critic and actor steps and its sampling (products
+ * of 1–9 MFLOP: the split costs a wake-up and a tail wait); at 32 MFLOP they run on one thread and
+ * match `threads: 1`, while the 3×256 network's 34–134 MFLOP products still split.
  */
-export const DEFAULT_PARALLEL_MIN_FLOPS = 4e6
+export const DEFAULT_PARALLEL_MIN_FLOPS = 3.2e7
 
 /** Dropout keep masks kept for the backward pass (see `dropout`): a training step's dropout sites and some. */
 const DROPOUT_MASKS = 16
