@@ -5,7 +5,9 @@
  * starts on a 64-byte boundary), freed blocks are reused per class, and the memory grows when no
  * free block fits. Scopes record allocations in frames; closing one frees those the caller does
  * not keep. Owners that become unreachable without being freed are freed by a
- * FinalizationRegistry, so code written for the garbage-collected CPU backend does not leak.
+ * FinalizationRegistry, so code written for the garbage-collected CPU backend does not leak; the
+ * backend registers an allocation made inside a scope only if it leaves the outermost scope (a
+ * registration and its removal cost about as much as the allocation itself).
  */
 import { MAX_PAGES } from "./Kernels.ts"
 
@@ -15,6 +17,8 @@ export class Allocation {
   /** The block's size in bytes (its size class). */
   readonly bytes: number
   live = true
+  /** Registered with the arena's FinalizationRegistry (see `Arena.track`). */
+  tracked = false
   /** Bumped by every op that writes into existing storage (caches of its contents compare it). */
   version = 0
   constructor(byteOffset: number, bytes: number) {
@@ -79,7 +83,7 @@ export class Arena {
   release(allocation: Allocation): void {
     if (!allocation.live) return
     allocation.live = false
-    this.registry.unregister(allocation)
+    if (allocation.tracked) this.registry.unregister(allocation)
     const list = this.free.get(allocation.bytes)
     if (list === undefined) this.free.set(allocation.bytes, [allocation.byteOffset])
     else list.push(allocation.byteOffset)
@@ -87,7 +91,14 @@ export class Arena {
 
   /** Frees `allocation` when `owner` becomes unreachable, unless it was freed before. */
   track(owner: object, allocation: Allocation): void {
+    if (allocation.tracked || !allocation.live) return
+    allocation.tracked = true
     this.registry.register(owner, allocation, allocation)
+  }
+
+  /** True inside a scope: a new allocation is then freed by the scope's exit or returned from it. */
+  get scoped(): boolean {
+    return this.frames.length > 0
   }
 
   /** `length` f32s at byte `offset`, over the memory's current buffer. */

@@ -121,7 +121,8 @@ export const make = (options: WasmBackendOptions = {}): WasmBackend => {
     const size = rows * cols
     const allocation = arena.acquire(4 * size)
     const t = new WasmTensor(rows, cols, allocation, allocation.byteOffset, arena.floats(allocation.byteOffset, size), undefined)
-    arena.track(t, allocation)
+    // Inside a scope the scope frees it or returns it (then `scope` registers it): no registration here.
+    if (!arena.scoped) arena.track(t, allocation)
     return t
   }
 
@@ -131,8 +132,23 @@ export const make = (options: WasmBackendOptions = {}): WasmBackend => {
     return t
   }
 
-  const scope = <A>(f: () => A): A =>
-    Scope.runScope(arena, (v) => (v instanceof WasmTensor ? v.allocation : undefined), f)
+  /** Registers the allocations of the tensors in `value` (walked as Scope.runScope walks a result). */
+  const trackReachable = (value: unknown, seen = new Set<object>()): void => {
+    if (typeof value !== "object" || value === null || seen.has(value)) return
+    seen.add(value)
+    if (value instanceof WasmTensor) {
+      arena.track(value.owner ?? value, value.allocation)
+      return
+    }
+    for (const v of Array.isArray(value) ? value : Object.values(value)) trackReachable(v, seen)
+  }
+
+  const scope = <A>(f: () => A): A => {
+    const result = Scope.runScope(arena, (v) => (v instanceof WasmTensor ? v.allocation : undefined), f)
+    // Leaving the outermost scope: what it returns is now owned by garbage-collected code.
+    if (!arena.scoped) trackReachable(result)
+    return result
+  }
 
   const view = (tT: Tensor, offset: number, rows: number, cols: number): Tensor => {
     const t = as("view", tT)
