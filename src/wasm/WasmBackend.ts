@@ -62,14 +62,16 @@ export interface WasmBackendOptions {
 }
 
 /**
- * Products below this stay on the main thread (32 MFLOP: ~0.6 ms on one core at ~50 GFLOP/s).
- * Measured on the shared 2-core host, all cpu-preset workloads side by side in one process
- * (scripts/wasm-side-by-side.ts, medians of 21): with the earlier 4 MFLOP threshold, two threads were
- * 5–10 % slower than one for the cpu preset's SWG, critic and actor steps and its sampling (products
- * of 1–9 MFLOP: the split costs a wake-up and a tail wait); at 32 MFLOP they run on one thread and
- * match `threads: 1`, while the 3×256 network's 34–134 MFLOP products still split.
+ * Products below this stay on the main thread (16 MFLOP: ~0.3 ms on one core at ~50 GFLOP/s).
+ * Measured on the shared 2-core host, side by side in one process (scripts/wasm-side-by-side.ts,
+ * medians of 21): with the earlier 4 MFLOP threshold, two threads were 5–10 % slower than one on
+ * every cpu-preset workload (SWG, critic and actor steps, sampling at batch 10 and 160: products of
+ * 1–9 MFLOP, where the split costs a wake-up and a tail wait); below 16 MFLOP they now run on one thread
+ * and match `threads: 1`. The 3×256 bench network's products (17 MFLOP in sampling at batch 32,
+ * 34–134 MFLOP in training) still split, and trained and sampled as fast as at 4 MFLOP (within 3 %)
+ * and ~8 % faster than on one thread.
  */
-export const DEFAULT_PARALLEL_MIN_FLOPS = 3.2e7
+export const DEFAULT_PARALLEL_MIN_FLOPS = 1.6e7
 
 /** Dropout keep masks kept for the backward pass (see `dropout`): a training step's dropout sites and some. */
 const DROPOUT_MASKS = 16
