@@ -50,6 +50,12 @@ export interface KernelExports {
   readonly unary: Record<ActivationName, (x: number, out: number, n: number, tmp: number) => void>
   /** unaryGrad(x, dy, out, n, tmp): out = dy·act'(x). */
   readonly unaryGrad: Record<ActivationName, (x: number, dy: number, out: number, n: number, tmp: number) => void>
+  /** copyRows(src, srcStride, dst, dstStride, rows, bytes): strided row copies (byte addresses and strides). */
+  readonly copyRows: (src: number, srcStride: number, dst: number, dstStride: number, rows: number, bytes: number) => void
+  /** gatherRows(src, index, dst, rows, bytes): dst row j = src row index[j] (index: f32 integers, in range). */
+  readonly gatherRows: (src: number, index: number, dst: number, rows: number, bytes: number) => void
+  /** binary[op](a, b, out, n, tmp): same-shape elementwise a ∘ b in f32. */
+  readonly binary: Record<"add" | "sub" | "mul", (a: number, b: number, out: number, n: number, tmp: number) => void>
   /** layerNorm(x, out, mean, rstd, gamma, beta, rows, n, eps): rows of n floats (n a multiple of 4), f64 arithmetic. */
   readonly layerNorm: (x: number, out: number, mean: number, rstd: number, gamma: number, beta: number, rows: number, n: number, eps: number) => void
   /** layerNormBackward(dy, x, gamma, mean, rstd, dx, sums, rows, n): dx, and Σ dy·x̂, Σ dy added into sums (2n f64). */
@@ -858,6 +864,51 @@ const layerNormBackwardKernel = (): FunctionBuilder => {
   return f
 }
 
+/** copyRows(src, srcStride, dst, dstStride, rows, bytes): row r's `bytes` bytes from src + r·srcStride to dst + r·dstStride. */
+const copyRowsKernel = (): FunctionBuilder => {
+  const f = new FunctionBuilder("copyRows", i32s(6))
+  const [src, srcStride, dst, dstStride, rows, bytes] = f.params
+  const r = f.local("i32")
+  f.for(r, () => f.i32Const(0), () => f.localGet(rows), 1, () => {
+    f.localGet(dst).localGet(r).localGet(dstStride).i32Mul().i32Add()
+    f.localGet(src).localGet(r).localGet(srcStride).i32Mul().i32Add()
+    f.localGet(bytes).memoryCopy()
+  })
+  return f
+}
+
+/** gatherRows(src, index, dst, rows, bytes): row j of dst is row index[j] of src (index: f32 integers, checked by the caller). */
+const gatherRowsKernel = (): FunctionBuilder => {
+  const f = new FunctionBuilder("gatherRows", i32s(5))
+  const [src, index, dst, rows, bytes] = f.params
+  const j = f.local("i32")
+  f.for(j, () => f.i32Const(0), () => f.localGet(rows), 1, () => {
+    f.localGet(dst).localGet(j).localGet(bytes).i32Mul().i32Add()
+    f.localGet(src).localGet(index).localGet(j).i32Const(2).i32Shl().i32Add().f32Load().i32TruncF32S().localGet(bytes).i32Mul().i32Add()
+    f.localGet(bytes).memoryCopy()
+  })
+  return f
+}
+
+/** binary_<op>(a, b, out, n, tmp): out = a ∘ b elementwise in f32 (correctly rounded: the same as in f64 rounded once). */
+const binaryKernel = (op: "add" | "sub" | "mul"): FunctionBuilder => {
+  const f = new FunctionBuilder(`binary_${op}`, i32s(5))
+  const [a, b, out, n, tmp] = f.params
+  const streams: ReadonlyArray<Stream> = [
+    { base: a, input: true, output: false },
+    { base: b, input: true, output: false },
+    { base: out, input: false, output: true }
+  ]
+  overVectors(f, n, tmp, streams, ([aa, ab, aout]) => {
+    f.localGet(aout).localGet(aa).v128Load().localGet(ab).v128Load()
+    if (op === "add") f.f32x4Add()
+    else if (op === "sub") f.f32x4Sub()
+    else f.f32x4Mul()
+    f.v128Store()
+  })
+  return f
+}
+
 /** Philox4x32-10 constants (Salmon et al., SC'11), as in src/domain/Rng.ts. */
 const PHILOX_M0 = 0xd2511f53
 const PHILOX_M1 = 0xcd9e8d57
@@ -1032,6 +1083,11 @@ export const moduleBytes = (fma: boolean): Uint8Array =>
     ...Activations.map((a) => epilogue(a, fma)),
     ...Activations.map((a) => unary(a, fma)),
     ...Activations.map((a) => unaryGrad(a, fma)),
+    copyRowsKernel(),
+    gatherRowsKernel(),
+    binaryKernel("add"),
+    binaryKernel("sub"),
+    binaryKernel("mul"),
     layerNormKernel(),
     layerNormBackwardKernel(),
     dropout(),
@@ -1060,6 +1116,9 @@ export const instantiate = (module: WebAssembly.Module, memory: WebAssembly.Memo
     epilogue: per("epilogue"),
     unary: per("unary"),
     unaryGrad: per("unaryGrad"),
+    copyRows: e.copyRows,
+    gatherRows: e.gatherRows,
+    binary: { add: e.binary_add, sub: e.binary_sub, mul: e.binary_mul },
     layerNorm: e.layerNorm,
     layerNormBackward: e.layerNormBackward,
     dropout: e.dropout,

@@ -276,6 +276,13 @@ export class FunctionBuilder {
   i32LtU(): this {
     return this.op(0x49)
   }
+  /** memory.copy (bulk memory) with stack [dst, src, bytes]: a memmove within the memory. */
+  memoryCopy(): this {
+    return this.op(0xfc, ...uleb(10), 0, 0)
+  }
+  i32TruncF32S(): this {
+    return this.op(0xa8)
+  }
   i32GeU(): this {
     return this.op(0x4f)
   }

@@ -171,17 +171,13 @@ export const make = (options: WasmBackendOptions = {}): WasmBackend => {
   }
 
   /**
-   * Copies `rows` rows of `cols` floats from src (row r at from + r·fromStride) to dst (row r at
-   * to + r·toStride). Element by element: a `subarray` per row would allocate a view per row.
+   * Copies `rows` rows of `cols` floats from `src` (row r at element from + r·fromStride) to `dst`
+   * (row r at to + r·toStride): one memory.copy per row, in the kernel module.
    */
   const copyRows = (
-    src: Float32Array, from: number, fromStride: number, dst: Float32Array, to: number, toStride: number, rows: number, cols: number
+    src: WasmTensor, from: number, fromStride: number, dst: WasmTensor, to: number, toStride: number, rows: number, cols: number
   ): void => {
-    for (let r = 0; r < rows; r++) {
-      const a = from + r * fromStride
-      const b = to + r * toStride
-      for (let c = 0; c < cols; c++) dst[b + c] = src[a + c]
-    }
+    K.copyRows(src.address + 4 * from, 4 * fromStride, dst.address + 4 * to, 4 * toStride, rows, 4 * cols)
   }
 
   // ---- linear algebra -------------------------------------------------------------------------
@@ -321,11 +317,9 @@ export const make = (options: WasmBackendOptions = {}): WasmBackend => {
     const od = out.data
     const { rows, cols } = s
     if (a.rows === b.rows && a.cols === b.cols && (op === "add" || op === "sub" || op === "mul")) {
-      // Same shapes (gradient sums, residuals): one flat loop.
-      const n = od.length
-      if (op === "add") for (let i = 0; i < n; i++) od[i] = ad[i] + bd[i]
-      else if (op === "sub") for (let i = 0; i < n; i++) od[i] = ad[i] - bd[i]
-      else for (let i = 0; i < n; i++) od[i] = ad[i] * bd[i]
+      // Same shapes (gradient sums, residuals): f32 SIMD, which rounds +, −, × correctly, so it
+      // equals the reference's f64 result rounded to f32.
+      K.binary[op](a.address, b.address, out.address, out.size, mainScratch.tmp)
       return out
     }
     switch (op) {
@@ -464,7 +458,7 @@ export const make = (options: WasmBackendOptions = {}): WasmBackend => {
     const out = alloc("concatCols", s.rows, s.cols)
     let offset = 0
     for (const p of parts) {
-      copyRows(p.data, 0, p.cols, out.data, offset, s.cols, p.rows, p.cols)
+      copyRows(p, 0, p.cols, out, offset, s.cols, p.rows, p.cols)
       offset += p.cols
     }
     return out
@@ -474,7 +468,7 @@ export const make = (options: WasmBackendOptions = {}): WasmBackend => {
     const x = as("sliceCols", xT)
     Ops.sliceColsShape(x, start, width)
     const out = alloc("sliceCols", x.rows, width)
-    copyRows(x.data, start, x.cols, out.data, 0, width, x.rows, width)
+    copyRows(x, start, x.cols, out, 0, width, x.rows, width)
     return out
   }
 
@@ -485,7 +479,7 @@ export const make = (options: WasmBackendOptions = {}): WasmBackend => {
     }
     const out = alloc("padCols", x.rows, cols)
     out.data.fill(0)
-    copyRows(x.data, 0, x.cols, out.data, start, cols, x.rows, x.cols)
+    copyRows(x, 0, x.cols, out, start, cols, x.rows, x.cols)
     return out
   }
 
@@ -502,12 +496,7 @@ export const make = (options: WasmBackendOptions = {}): WasmBackend => {
     const idx = as("gatherRows", idxT)
     checkIndices("gatherRows", idx, x.rows)
     const out = alloc("gatherRows", idx.rows, x.cols)
-    const [xd, id, od, cols] = [x.data, idx.data, out.data, x.cols]
-    for (let j = 0; j < idx.rows; j++) {
-      const from = id[j] * cols
-      const to = j * cols
-      for (let c = 0; c < cols; c++) od[to + c] = xd[from + c]
-    }
+    K.gatherRows(x.address, idx.address, out.address, idx.rows, 4 * x.cols)
     return out
   }
 

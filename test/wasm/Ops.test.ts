@@ -118,6 +118,19 @@ describe("wasm reductions and data movement", () => {
     )
   })
 
+  it("same-shape add, sub and mul (the SIMD path) are bit-identical to the CPU's f64 result rounded to f32", async () => {
+    await fc.assert(
+      fc.asyncProperty(fc.constantFrom("add", "sub", "mul") as fc.Arbitrary<BinaryOp>, dim, dim, seed, async (op, rows, cols, s) => {
+        // Magnitudes spread over 2⁻²⁰…2²⁰, so that sums round and cancel.
+        const spread = (k: number) => randomData(k, rows * cols).map((v, i) => v * 2 ** (((i * 7919 + k) % 41) - 20))
+        const [a, b] = [spread(s), spread(s + 1)]
+        const run = (X: TensorBackend) => X.binary(op, X.upload(a, rows, cols), X.upload(b, rows, cols))
+        assertIdentical(await B.read(run(B)), await cpu.read(run(cpu)), `${op} [${rows}, ${cols}] seed ${s}`)
+      }),
+      { numRuns: runs(40) }
+    )
+  })
+
   it("broadcastTo, concatCols, sliceCols, padCols, gatherRows and scatterAddRows match the CPU", async () => {
     await fc.assert(
       fc.asyncProperty(dim, dim, fc.integer({ min: 0, max: 3 }), fc.integer({ min: 1, max: 5 }), seed, async (rows, cols, kind, parts, s) => {
