@@ -50,6 +50,10 @@ export interface KernelExports {
   readonly unary: Record<ActivationName, (x: number, out: number, n: number, tmp: number) => void>
   /** unaryGrad(x, dy, out, n, tmp): out = dy·act'(x). */
   readonly unaryGrad: Record<ActivationName, (x: number, dy: number, out: number, n: number, tmp: number) => void>
+  /** sumRows(x, rows, cols, acc): acc[c] (cols f64) = Σ_r x[r, c] in f64, rows in order. */
+  readonly sumRows: (x: number, rows: number, cols: number, acc: number) => void
+  /** affine(x, out, n, scale, shift, tmp): out = scale·x + shift in f64, rounded to f32. */
+  readonly affine: (x: number, out: number, n: number, scale: number, shift: number, tmp: number) => void
   /** copyRows(src, srcStride, dst, dstStride, rows, bytes): strided row copies (byte addresses and strides). */
   readonly copyRows: (src: number, srcStride: number, dst: number, dstStride: number, rows: number, bytes: number) => void
   /** gatherRows(src, index, dst, rows, bytes): dst row j = src row index[j] (index: f32 integers, in range). */
@@ -909,6 +913,54 @@ const binaryKernel = (op: "add" | "sub" | "mul"): FunctionBuilder => {
   return f
 }
 
+/**
+ * sumRows(x, rows, cols, acc): acc[c] (f64, overwritten) = Σ_r x[r, c], each column summed in row
+ * order in f64 (the reference's order and precision, so the f32 rounding of acc is the same).
+ */
+const sumRowsKernel = (): FunctionBuilder => {
+  const f = new FunctionBuilder("sumRows", i32s(4))
+  const [x, rows, cols, acc] = f.params
+  const [r, c, full, row, a] = Array.from({ length: 5 }, () => f.local("i32"))
+  const v = f.local("v128")
+  f.localGet(cols).i32Const(-4).i32And().localSet(full)
+  f.for(c, () => f.i32Const(0), () => f.localGet(cols), 1, () => {
+    f.localGet(acc).localGet(c).i32Const(3).i32Shl().i32Add().f64Const(0).f64Store()
+  })
+  f.for(r, () => f.i32Const(0), () => f.localGet(rows), 1, () => {
+    f.localGet(x).localGet(r).localGet(cols).i32Mul().i32Const(2).i32Shl().i32Add().localSet(row)
+    f.for(c, () => f.i32Const(0), () => f.localGet(full), 4, () => {
+      f.localGet(row).localGet(c).i32Const(2).i32Shl().i32Add().v128Load().localSet(v)
+      f.localGet(acc).localGet(c).i32Const(3).i32Shl().i32Add().localSet(a)
+      f.localGet(a).localGet(a).v128Load().localGet(v).f64x2PromoteLowF32x4().f64x2Add().v128Store()
+      f.localGet(a).localGet(a).v128Load(16)
+      promoteHigh(f, v)
+      f.f64x2Add().v128Store(16)
+    })
+    f.for(c, () => f.localGet(full), () => f.localGet(cols), 1, () => {
+      f.localGet(acc).localGet(c).i32Const(3).i32Shl().i32Add().localSet(a)
+      f.localGet(a).localGet(a).f64Load().localGet(row).localGet(c).i32Const(2).i32Shl().i32Add().f32Load().f64PromoteF32().f64Add().f64Store()
+    })
+  })
+  return f
+}
+
+/** affine(x, out, n, scale, shift, tmp): out = f32(scale·x + shift) computed in f64 (as the reference). */
+const affineKernel = (): FunctionBuilder => {
+  const f = new FunctionBuilder("affine", ["i32", "i32", "i32", "f64", "f64", "i32"])
+  const [x, out, n, scale, shift, tmp] = f.params
+  const [scaleV, shiftV, v, lo, hi] = Array.from({ length: 5 }, () => f.local("v128"))
+  f.localGet(scale).f64x2Splat().localSet(scaleV)
+  f.localGet(shift).f64x2Splat().localSet(shiftV)
+  overVectors(f, n, tmp, [{ base: x, input: true, output: false }, { base: out, input: false, output: true }], ([ax, aout]) => {
+    f.localGet(ax).v128Load().localSet(v)
+    f.localGet(v).f64x2PromoteLowF32x4().localGet(scaleV).f64x2Mul().localGet(shiftV).f64x2Add().localSet(lo)
+    promoteHigh(f, v)
+    f.localGet(scaleV).f64x2Mul().localGet(shiftV).f64x2Add().localSet(hi)
+    storeDemoted(f, aout, lo, hi)
+  })
+  return f
+}
+
 /** Philox4x32-10 constants (Salmon et al., SC'11), as in src/domain/Rng.ts. */
 const PHILOX_M0 = 0xd2511f53
 const PHILOX_M1 = 0xcd9e8d57
@@ -1083,6 +1135,8 @@ export const moduleBytes = (fma: boolean): Uint8Array =>
     ...Activations.map((a) => epilogue(a, fma)),
     ...Activations.map((a) => unary(a, fma)),
     ...Activations.map((a) => unaryGrad(a, fma)),
+    sumRowsKernel(),
+    affineKernel(),
     copyRowsKernel(),
     gatherRowsKernel(),
     binaryKernel("add"),
@@ -1116,6 +1170,8 @@ export const instantiate = (module: WebAssembly.Module, memory: WebAssembly.Memo
     epilogue: per("epilogue"),
     unary: per("unary"),
     unaryGrad: per("unaryGrad"),
+    sumRows: e.sumRows,
+    affine: e.affine,
     copyRows: e.copyRows,
     gatherRows: e.gatherRows,
     binary: { add: e.binary_add, sub: e.binary_sub, mul: e.binary_mul },

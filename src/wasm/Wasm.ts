@@ -240,6 +240,12 @@ export class FunctionBuilder {
   f32Load(offset = 0): this {
     return this.op(0x2a, 2, ...uleb(offset))
   }
+  f64Load(offset = 0): this {
+    return this.op(0x2b, 3, ...uleb(offset))
+  }
+  f64Store(offset = 0): this {
+    return this.op(0x39, 3, ...uleb(offset))
+  }
   f32Store(offset = 0): this {
     return this.op(0x38, 2, ...uleb(offset))
   }

@@ -409,21 +409,25 @@ export const make = (options: WasmBackendOptions = {}): WasmBackend => {
     const x = as("reduce", xT)
     const s = Ops.reduceShape(x, axis)
     const n = s.rows * s.cols
-    const acc = f64(n).fill(0, 0, n)
+    const count = x.size / n
     const xd = x.data
     const { rows, cols } = x
     if (axis === "rows") {
-      // Two rows per pass over acc: half the loads and stores of the f64 accumulators.
-      let r = 0
-      for (; r + 2 <= rows; r += 2) {
-        const from = r * cols
-        for (let c = 0; c < cols; c++) acc[c] += xd[from + c] + xd[from + cols + c]
+      // Column sums (bias gradients): the SIMD kernel, in f64 and row order like the loops below.
+      const out = alloc("reduce", s.rows, s.cols)
+      const block = arena.acquire(8 * cols, false)
+      try {
+        K.sumRows(x.address, rows, cols, block.byteOffset)
+        const sums = new Float64Array(arena.memory.buffer, block.byteOffset, cols)
+        const od = out.data
+        for (let c = 0; c < cols; c++) od[c] = op === "mean" ? sums[c] / count : sums[c]
+      } finally {
+        arena.release(block)
       }
-      if (r < rows) {
-        const from = r * cols
-        for (let c = 0; c < cols; c++) acc[c] += xd[from + c]
-      }
-    } else if (axis === "cols") {
+      return out
+    }
+    const acc = f64(n).fill(0, 0, n)
+    if (axis === "cols") {
       for (let r = 0; r < rows; r++) {
         let sum = 0
         for (let c = 0; c < cols; c++) sum += xd[r * cols + c]
@@ -434,7 +438,6 @@ export const make = (options: WasmBackendOptions = {}): WasmBackend => {
       for (let i = 0; i < xd.length; i++) sum += xd[i]
       acc[0] = sum
     }
-    const count = x.size / n
     const out = alloc("reduce", s.rows, s.cols)
     for (let i = 0; i < n; i++) out.data[i] = op === "mean" ? acc[i] / count : acc[i]
     return out
@@ -986,7 +989,12 @@ export const make = (options: WasmBackendOptions = {}): WasmBackend => {
     matmul,
     unary,
     unaryBackward,
-    affine: (x, scale, shift) => map("affine", as("affine", x), (v) => scale * v + shift),
+    affine: (xT, scale, shift) => {
+      const x = as("affine", xT)
+      const out = alloc("affine", x.rows, x.cols)
+      K.affine(x.address, out.address, x.size, scale, shift, mainScratch.tmp)
+      return out
+    },
     clamp: (x, lo, hi) => map("clamp", as("clamp", x), (v) => Math.min(Math.max(v, lo), hi)),
     clampBackward,
     binary,

@@ -131,6 +131,23 @@ describe("wasm reductions and data movement", () => {
     )
   })
 
+  it("affine and column sums and means (the f64 SIMD kernels) are bit-identical to the CPU", async () => {
+    await fc.assert(
+      fc.asyncProperty(dim, dim, seed, fc.double({ min: -3, max: 3, noNaN: true }), fc.double({ min: -3, max: 3, noNaN: true }), async (rows, cols, s, p, q) => {
+        const x = randomData(s, rows * cols).map((v, i) => v * 2 ** ((i % 29) - 14))
+        const label = `[${rows}, ${cols}] seed ${s}`
+        for (const [name, run] of [
+          ["affine", (X: TensorBackend) => X.affine(X.upload(x, rows, cols), p, q)],
+          ["sum over rows", (X: TensorBackend) => X.reduce("sum", "rows", X.upload(x, rows, cols))],
+          ["mean over rows", (X: TensorBackend) => X.reduce("mean", "rows", X.upload(x, rows, cols))]
+        ] as const) {
+          assertIdentical(await B.read(run(B)), await cpu.read(run(cpu)), `${name} ${label}`)
+        }
+      }),
+      { numRuns: runs(40) }
+    )
+  })
+
   it("broadcastTo, concatCols, sliceCols, padCols, gatherRows and scatterAddRows match the CPU", async () => {
     await fc.assert(
       fc.asyncProperty(dim, dim, fc.integer({ min: 0, max: 3 }), fc.integer({ min: 1, max: 5 }), seed, async (rows, cols, kind, parts, s) => {
