@@ -50,8 +50,8 @@ export interface KernelExports {
   readonly unary: Record<ActivationName, (x: number, out: number, n: number, tmp: number) => void>
   /** unaryGrad(x, dy, out, n, tmp): out = dy·act'(x). */
   readonly unaryGrad: Record<ActivationName, (x: number, dy: number, out: number, n: number, tmp: number) => void>
-  /** sumRows(x, rows, cols, acc): acc[c] (cols f64) = Σ_r x[r, c] in f64, rows in order. */
-  readonly sumRows: (x: number, rows: number, cols: number, acc: number) => void
+  /** addRows(x, index, rows, cols, acc): acc[index[r], c] (f64; row 0 when index is 0) += x[r, c], rows in order. */
+  readonly addRows: (x: number, index: number, rows: number, cols: number, acc: number) => void
   /** affine(x, out, n, scale, shift, tmp): out = scale·x + shift in f64, rounded to f32. */
   readonly affine: (x: number, out: number, n: number, scale: number, shift: number, tmp: number) => void
   /** copyRows(src, srcStride, dst, dstStride, rows, bytes): strided row copies (byte addresses and strides). */
@@ -914,30 +914,34 @@ const binaryKernel = (op: "add" | "sub" | "mul"): FunctionBuilder => {
 }
 
 /**
- * sumRows(x, rows, cols, acc): acc[c] (f64, overwritten) = Σ_r x[r, c], each column summed in row
- * order in f64 (the reference's order and precision, so the f32 rounding of acc is the same).
+ * addRows(x, index, rows, cols, acc): for each row r of x in order, acc[t, c] += x[r, c] in f64,
+ * with target row t = index[r] (f32 integers, checked by the caller) or 0 when index is 0 (column
+ * sums). acc (f64) is zeroed by the caller. The reference's order and precision, so the f32
+ * rounding of acc is the same.
  */
-const sumRowsKernel = (): FunctionBuilder => {
-  const f = new FunctionBuilder("sumRows", i32s(4))
-  const [x, rows, cols, acc] = f.params
-  const [r, c, full, row, a] = Array.from({ length: 5 }, () => f.local("i32"))
+const addRowsKernel = (): FunctionBuilder => {
+  const f = new FunctionBuilder("addRows", i32s(5))
+  const [x, index, rows, cols, acc] = f.params
+  const [r, c, full, row, target, a] = Array.from({ length: 6 }, () => f.local("i32"))
   const v = f.local("v128")
   f.localGet(cols).i32Const(-4).i32And().localSet(full)
-  f.for(c, () => f.i32Const(0), () => f.localGet(cols), 1, () => {
-    f.localGet(acc).localGet(c).i32Const(3).i32Shl().i32Add().f64Const(0).f64Store()
-  })
   f.for(r, () => f.i32Const(0), () => f.localGet(rows), 1, () => {
     f.localGet(x).localGet(r).localGet(cols).i32Mul().i32Const(2).i32Shl().i32Add().localSet(row)
+    // target: byte address of acc's row index[r] (row 0 without an index)
+    f.localGet(index).if(() => {
+      f.localGet(index).localGet(r).i32Const(2).i32Shl().i32Add().f32Load().i32TruncF32S().localSet(target)
+    }, () => void f.i32Const(0).localSet(target))
+    f.localGet(acc).localGet(target).localGet(cols).i32Mul().i32Const(3).i32Shl().i32Add().localSet(target)
     f.for(c, () => f.i32Const(0), () => f.localGet(full), 4, () => {
       f.localGet(row).localGet(c).i32Const(2).i32Shl().i32Add().v128Load().localSet(v)
-      f.localGet(acc).localGet(c).i32Const(3).i32Shl().i32Add().localSet(a)
+      f.localGet(target).localGet(c).i32Const(3).i32Shl().i32Add().localSet(a)
       f.localGet(a).localGet(a).v128Load().localGet(v).f64x2PromoteLowF32x4().f64x2Add().v128Store()
       f.localGet(a).localGet(a).v128Load(16)
       promoteHigh(f, v)
       f.f64x2Add().v128Store(16)
     })
     f.for(c, () => f.localGet(full), () => f.localGet(cols), 1, () => {
-      f.localGet(acc).localGet(c).i32Const(3).i32Shl().i32Add().localSet(a)
+      f.localGet(target).localGet(c).i32Const(3).i32Shl().i32Add().localSet(a)
       f.localGet(a).localGet(a).f64Load().localGet(row).localGet(c).i32Const(2).i32Shl().i32Add().f32Load().f64PromoteF32().f64Add().f64Store()
     })
   })
@@ -1135,7 +1139,7 @@ export const moduleBytes = (fma: boolean): Uint8Array =>
     ...Activations.map((a) => epilogue(a, fma)),
     ...Activations.map((a) => unary(a, fma)),
     ...Activations.map((a) => unaryGrad(a, fma)),
-    sumRowsKernel(),
+    addRowsKernel(),
     affineKernel(),
     copyRowsKernel(),
     gatherRowsKernel(),
@@ -1170,7 +1174,7 @@ export const instantiate = (module: WebAssembly.Module, memory: WebAssembly.Memo
     epilogue: per("epilogue"),
     unary: per("unary"),
     unaryGrad: per("unaryGrad"),
-    sumRows: e.sumRows,
+    addRows: e.addRows,
     affine: e.affine,
     copyRows: e.copyRows,
     gatherRows: e.gatherRows,

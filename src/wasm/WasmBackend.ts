@@ -417,8 +417,8 @@ export const make = (options: WasmBackendOptions = {}): WasmBackend => {
       const out = alloc("reduce", s.rows, s.cols)
       const block = arena.acquire(8 * cols, false)
       try {
-        K.sumRows(x.address, rows, cols, block.byteOffset)
-        const sums = new Float64Array(arena.memory.buffer, block.byteOffset, cols)
+        const sums = new Float64Array(arena.memory.buffer, block.byteOffset, cols).fill(0)
+        K.addRows(x.address, 0, rows, cols, block.byteOffset)
         const od = out.data
         for (let c = 0; c < cols; c++) od[c] = op === "mean" ? sums[c] / count : sums[c]
       } finally {
@@ -509,15 +509,17 @@ export const make = (options: WasmBackendOptions = {}): WasmBackend => {
     Ops.columnVector("scatterAddRows", "indices", idx, dy.rows)
     checkIndices("scatterAddRows", idx, rows)
     const n = rows * dy.cols
-    const acc = f64(n).fill(0, 0, n)
-    const [dd, id, cols] = [dy.data, idx.data, dy.cols]
-    for (let j = 0; j < idx.rows; j++) {
-      const base = id[j] * cols
-      const from = j * cols
-      for (let c = 0; c < cols; c++) acc[base + c] += dd[from + c]
-    }
     const out = alloc("scatterAddRows", rows, dy.cols)
-    for (let i = 0; i < n; i++) out.data[i] = acc[i]
+    // Sums in f64, row by row in order (the SIMD kernel), rounded once.
+    const block = arena.acquire(8 * n, false)
+    try {
+      const acc = new Float64Array(arena.memory.buffer, block.byteOffset, n).fill(0)
+      K.addRows(dy.address, idx.address, dy.rows, dy.cols, block.byteOffset)
+      const od = out.data
+      for (let i = 0; i < n; i++) od[i] = acc[i]
+    } finally {
+      arena.release(block)
+    }
     return out
   }
 

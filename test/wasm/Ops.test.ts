@@ -131,7 +131,7 @@ describe("wasm reductions and data movement", () => {
     )
   })
 
-  it("affine and column sums and means (the f64 SIMD kernels) are bit-identical to the CPU", async () => {
+  it("affine, column sums and means and scatter-adds of rows (the f64 SIMD kernels) are bit-identical to the CPU", async () => {
     await fc.assert(
       fc.asyncProperty(dim, dim, seed, fc.double({ min: -3, max: 3, noNaN: true }), fc.double({ min: -3, max: 3, noNaN: true }), async (rows, cols, s, p, q) => {
         const x = randomData(s, rows * cols).map((v, i) => v * 2 ** ((i % 29) - 14))
@@ -139,7 +139,13 @@ describe("wasm reductions and data movement", () => {
         for (const [name, run] of [
           ["affine", (X: TensorBackend) => X.affine(X.upload(x, rows, cols), p, q)],
           ["sum over rows", (X: TensorBackend) => X.reduce("sum", "rows", X.upload(x, rows, cols))],
-          ["mean over rows", (X: TensorBackend) => X.reduce("mean", "rows", X.upload(x, rows, cols))]
+          ["mean over rows", (X: TensorBackend) => X.reduce("mean", "rows", X.upload(x, rows, cols))],
+          // rows scattered onto ⌈rows/3⌉ targets, several onto each
+          ["scatterAddRows", (X: TensorBackend) => {
+            const targets = Math.ceil(rows / 3)
+            const index = Float32Array.from({ length: rows }, (_, i) => (i * 7 + s) % targets)
+            return X.scatterAddRows(X.upload(x, rows, cols), X.upload(index, rows, 1), targets)
+          }]
         ] as const) {
           assertIdentical(await B.read(run(B)), await cpu.read(run(cpu)), `${name} ${label}`)
         }
