@@ -564,16 +564,21 @@ const macro = (MR: number, fma: boolean): FunctionBuilder => {
       })
       f.localGet(rows).i32Const(MR).i32Eq().localGet(cols).i32Const(NR).i32Eq().i32And()
       f.if(() => {
-        for (let rr = 0; rr < MR; rr++) {
-          // dstRow = c + (ir + rr)·ldc + jr·4
-          f.localGet(c).localGet(ir).i32Const(rr).i32Add().localGet(ldc).i32Mul().i32Add()
-            .localGet(jr).i32Const(2).i32Shl().i32Add().localSet(dstRow)
-          for (let q = 0; q < NR / 4; q++) {
-            f.localGet(dstRow).localGet(acc[rr][q])
-            f.localGet(dstRow).v128Load(16 * q).f32x4Const(0).localGet(accumulate).select()
-            f.f32x4Add().v128Store(16 * q)
+        // Added to C after the first k-slice, stored over it in the first (no read of C). The
+        // accumulators start at +0, so they are never −0 and a plain store equals 0 + acc.
+        const store = (add: boolean) => {
+          for (let rr = 0; rr < MR; rr++) {
+            // dstRow = c + (ir + rr)·ldc + jr·4
+            f.localGet(c).localGet(ir).i32Const(rr).i32Add().localGet(ldc).i32Mul().i32Add()
+              .localGet(jr).i32Const(2).i32Shl().i32Add().localSet(dstRow)
+            for (let q = 0; q < NR / 4; q++) {
+              f.localGet(dstRow).localGet(acc[rr][q])
+              if (add) f.localGet(dstRow).v128Load(16 * q).f32x4Add()
+              f.v128Store(16 * q)
+            }
           }
         }
+        f.localGet(accumulate).if(() => store(true), () => store(false))
       }, () => {
         for (let rr = 0; rr < MR; rr++) {
           for (let q = 0; q < NR / 4; q++) f.localGet(tile).localGet(acc[rr][q]).v128Store(4 * (rr * NR + 4 * q))
