@@ -355,6 +355,10 @@ const tableCommand = Command.make("table", {
         preset, config, task, dataset: Option.none(), seed: Option.some(seed), steps: Option.none(), runDir: Option.some(join(runs, task, `seed${seed}`)), results, fresh,
         resume: true
       }, undefined)
+      if (yield* Offline.evaluated(c)) {
+        yield* Console.log(`${task} seed ${seed}: every method's result file exists in ${c.resultsDir}, skipped (--fresh redoes it)`)
+        continue
+      }
       yield* Effect.gen(function*() {
         yield* Offline.trainCritic(c)
         yield* Offline.trainSwg(c)

@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
-# The SWG fidelity ablation (issue #16) and the diffusion-BC check (issue #18) in one run:
-# per (seed, task), one critic and IQL actor, two SWG models (hard and smooth expectile weights),
-# evaluated as: reference clip (every method), data-range clip (SWG, SWG-R), smooth (SWG, SWG-R, BC).
+# The main offline table (presets/offline-cpu.json, into results/) with the SWG fidelity ablation
+# (issue #16) beside it, per (seed, task):
+#   reference clip, hard expectile weights: the main table itself (every method of the preset);
+#   data-range clip: the same SWG model evaluated with the old clip (SWG, SWG-R);
+#   smooth expectile (κ = 3): a second SWG model on the same critic (SWG, SWG-R, diffusion BC).
 # Every stage resumes or is skipped when done, so the script can be re-run after an interruption.
 # Usage: ablations/swg-fidelity/run.sh [seeds] [tasks]   (from the repository root)
 set -euo pipefail
@@ -11,20 +13,17 @@ dir=ablations/swg-fidelity
 cli() { echo "[$(date +%T)] $*"; npm run --silent cli -- "$@"; }
 for s in ${seeds//,/ }; do
   for t in ${tasks//,/ }; do
-    hard=runs/sf-hard/$t/seed$s smooth=runs/sf-smooth/$t/seed$s
-    if [ -f $dir/smooth/$t/diffusion-bc-seed$s.json ] && [ -f $dir/data-range/$t/swg-r-seed$s.json ] && [ -f $dir/reference/$t/iql-seed$s.json ]; then
-      echo "$t seed $s: every result file exists, skipped"; continue
-    fi
-    cli dataset generate --name "$t"   # from its pinned recipe in datasets/ when there is one
+    run=runs/$t/seed$s smooth=runs/sf-smooth/$t/seed$s
     a=(--task "$t" --seed "$s")
-    cli train-critic "${a[@]}" --config $dir/reference.json --run-dir "$hard"
-    cli train-swg "${a[@]}" --config $dir/reference.json --run-dir "$hard"
-    cli train-baseline "${a[@]}" --config $dir/reference.json --run-dir "$hard"
-    cli evaluate "${a[@]}" --config $dir/reference.json --run-dir "$hard" --results $dir/reference
-    cli evaluate "${a[@]}" --config $dir/data-range.json --run-dir "$hard" --results $dir/data-range --methods swg,swg-r
-    mkdir -p "$smooth" && cp -n "$hard/critic.safetensors" "$smooth/"
-    cli train-swg "${a[@]}" --config $dir/smooth.json --run-dir "$smooth"
-    cli evaluate "${a[@]}" --config $dir/smooth.json --run-dir "$smooth" --results $dir/smooth --methods swg,swg-r,diffusion-bc
+    cli table --tasks "$t" --seeds "$s"
+    if [ ! -f $dir/data-range/$t/swg-r-seed$s.json ]; then
+      cli evaluate "${a[@]}" --config $dir/data-range.json --run-dir "$run" --results $dir/data-range --methods swg,swg-r
+    fi
+    if [ ! -f $dir/smooth/$t/diffusion-bc-seed$s.json ]; then
+      mkdir -p "$smooth" && cp -n "$run/critic.safetensors" "$smooth/"
+      cli train-swg "${a[@]}" --config $dir/smooth.json --run-dir "$smooth"
+      cli evaluate "${a[@]}" --config $dir/smooth.json --run-dir "$smooth" --results $dir/smooth --methods swg,swg-r,diffusion-bc
+    fi
   done
 done
 echo "[$(date +%T)] done"

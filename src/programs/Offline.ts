@@ -385,6 +385,21 @@ const readEarlierResult = (path: string, episodes: number) =>
   ResultFile.readIfExists(path).pipe(Effect.map((r) => (r?.episodes === episodes ? r : undefined)))
 
 /**
+ * True when `resume` is on and every method of `c.evaluation.methods` already has its result file
+ * for this (task, seed) with the configured episode count: `table` then skips the (task, seed)
+ * without retraining models whose checkpoints are gone (result files outlive run directories).
+ */
+export const evaluated = (c: OfflineConfig) =>
+  Effect.gen(function*() {
+    if (!c.resume) return false
+    for (const method of c.evaluation.methods) {
+      const earlier = yield* readEarlierResult(ResultFile.pathOf(c.resultsDir, c.task, method, c.seed), c.evaluation.episodes)
+      if (earlier === undefined) return false
+    }
+    return true
+  })
+
+/**
  * The data's own result: the behaviour score recorded at generation (metadata/behavior/*), else the
  * mean return of the dataset's complete episodes; its clip share from the dataset's actions.
  */
