@@ -6,7 +6,7 @@
  * stage `trainQgpo` on the SWG model as behaviour model) is evaluated only when asked for, and so is TD3+BC (method
  * "td3bc", stage `trainTd3Bc`, on the raw rewards).
  */
-import { Console, Effect, Schema } from "effect"
+import { Clock, Console, Effect, Schema } from "effect"
 import * as Config from "../domain/Config.ts"
 import type { IndexOutOfRange } from "../domain/Ops.ts"
 import * as Rng from "../domain/Rng.ts"
@@ -251,8 +251,9 @@ export const trainIql = Effect.fn("Offline.trainIql")(function*(c: OfflineConfig
 
 /**
  * Stage 2c: QGPO on the SWG model as its behaviour model (`trainSwg` first): K support actions for every training
- * state and next state, the twin Q by the in-support softmax backup (qgpo-q.safetensors), then the energy network
- * by contrastive energy prediction (qgpo.safetensors). Support sampling costs K·T behaviour-network calls per row.
+ * state and next state (or those of `qgpo.supportStates` training rows drawn at random), the twin Q by the
+ * in-support softmax backup (qgpo-q.safetensors), then the energy network by contrastive energy prediction
+ * (qgpo.safetensors). Support sampling costs K·T behaviour-network calls per state.
  */
 export const trainQgpo = Effect.fn("Offline.trainQgpo")(function*(c: OfflineConfig) {
   if (yield* finished(c, "qgpo", qgpoPath(c), c.qgpo.energySteps)) return
@@ -261,8 +262,14 @@ export const trainQgpo = Effect.fn("Offline.trainQgpo")(function*(c: OfflineConf
   const B = backend.ops
   const behaviour = yield* loadSwg(c, prepared.train)
   const agent = yield* backend.run((ops) => QgpoAgent.create(ops, c.qgpo, behaviour, prepared.train.observationDim, Rng.named(c.seed, "qgpo-init")))
-  yield* Console.log(`qgpo ${c.task}: sampling ${c.qgpo.support} support actions for each of ${prepared.train.size} states and next states`)
-  const data = yield* QgpoAgent.prepare(backend, agent, device, Rng.named(c.seed, "qgpo-support"))
+  // `supportStates` (a departure from QGPO, which uses every transition): a seeded subset of the training rows.
+  const rows = QgpoAgent.trainingRows(c.qgpo, prepared.train.size, Rng.named(c.seed, "qgpo-subset"))
+  const transitions = rows === undefined ? device : yield* backend.run((ops) => QgpoAgent.subsetTransitions(ops, device, rows))
+  const states = rows === undefined ? `each of the ${prepared.train.size}` : `each of ${rows.length} of the ${prepared.train.size}`
+  yield* Console.log(`qgpo ${c.task}: sampling ${c.qgpo.support} support actions for ${states} training states and next states`)
+  const started = yield* Clock.currentTimeMillis
+  const data = yield* QgpoAgent.prepare(backend, agent, transitions, Rng.named(c.seed, "qgpo-support"))
+  yield* Console.log(`qgpo ${c.task}: support sampled in ${(((yield* Clock.currentTimeMillis) - started) / 1000).toFixed(1)} s`)
   const architecture = { kind: "qgpo", observationDim: prepared.train.observationDim, actionDim: prepared.train.actionDim }
   const config = Schema.encodeSync(QgpoAgent.QgpoAgentConfig)(c.qgpo)
   yield* ResumableLoop.run({

@@ -32,6 +32,13 @@ import * as SwgAgent from "./SwgAgent.ts"
 export class QgpoAgentConfig extends Schema.Class<QgpoAgentConfig>("QgpoAgentConfig")({
   /** Support actions per state (QGPO: 16 on MuJoCo, 32 on AntMaze). */
   support: Config.PositiveInt.check(Schema.isGreaterThan(1)).pipe(Config.withDefault(16)),
+  /**
+   * Training transitions QGPO learns from: a seeded random subset of this many distinct rows (`subsetRows`) gets
+   * support actions for its states and next states, and the Q and energy batches are drawn from it alone. Absent, or
+   * at least the training rows: every transition, as QGPO does. The subset departs from QGPO, to bring the support
+   * sampling (2·K·T behaviour-network calls per row) within a CPU budget.
+   */
+  supportStates: Schema.optionalKey(Config.PositiveInt),
   /** Inverse temperature β of the target μ·exp(β·Q) (QGPO `--alpha`, default 3). */
   beta: Config.PositiveFinite.pipe(Config.withDefault(3)),
   /** β_q of the in-support softmax backup (QGPO `q_alpha`, default β); absent: β. */
@@ -133,6 +140,43 @@ export const supportActions = <E>(device: Device<E>, agent: QgpoAgent, observati
     }
     return B.upload(host, observations.rows * k, A)
   })
+
+/**
+ * `count` distinct rows of 0 … size − 1 drawn by `key` (a partial Fisher–Yates shuffle: draw i picks uniformly among
+ * the rows not drawn yet), in increasing order; every row when `count` ≥ `size`.
+ */
+export const subsetRows = (size: number, count: number, key: RngKey): Int32Array => {
+  const rows = Int32Array.from({ length: size }, (_, i) => i)
+  const m = Math.min(count, size)
+  const word = new Uint32Array(4)
+  for (let i = 0; i < m; i++) {
+    Rng.philox(i, key.offset, key.seed, key.stream, word)
+    const j = i + Rng.wordToInt(word[0], size - i)
+    const swap = rows[i]
+    rows[i] = rows[j]
+    rows[j] = swap
+  }
+  return rows.slice(0, m).sort()
+}
+
+/** The transitions of `rows` (indices into `transitions`), gathered on the device. */
+export const subsetTransitions = (B: TensorBackend, transitions: DeviceTransitions, rows: Int32Array): DeviceTransitions => {
+  const index = B.upload(Float32Array.from(rows), rows.length, 1)
+  const gather = (t: Tensor) => B.gatherRows(t, index)
+  const subset = {
+    observations: gather(transitions.observations), actions: gather(transitions.actions), rewards: gather(transitions.rewards),
+    masks: gather(transitions.masks), nextObservations: gather(transitions.nextObservations)
+  }
+  B.dispose(index)
+  return subset
+}
+
+/**
+ * The rows QGPO trains on (`QgpoAgentConfig.supportStates`): a subset drawn by `key` from `size` training rows, or
+ * undefined for every row.
+ */
+export const trainingRows = (c: QgpoAgentConfig, size: number, key: RngKey): Int32Array | undefined =>
+  c.supportStates === undefined || c.supportStates >= size ? undefined : subsetRows(size, c.supportStates, key)
 
 /** The device data QGPO trains on: the transitions and the support actions of every state and next state. */
 export interface QgpoData {
