@@ -11,8 +11,21 @@ import * as Figure from "../domain/Figure.ts"
 import { type Checkpoint, Checkpoints, type LossRecord } from "../services/Checkpoints.ts"
 import { Plots } from "../services/Plots.ts"
 
-/** The checkpoints of the offline stages, by file name. */
-export const stages = { critic: "critic.safetensors", swg: "swg.safetensors", "iql-actor": "iql-actor.safetensors" } as const
+/**
+ * The checkpoints of the offline stages (programs/Offline.ts), by file name. QGPO's Q stage (qgpo-q) logs the Q loss;
+ * its energy stage (qgpo) saves Q beside the energy network and logs the CEP loss.
+ */
+export const stages = {
+  "critic": "critic.safetensors",
+  "swg": "swg.safetensors",
+  "iql-actor": "iql-actor.safetensors",
+  "td3bc": "td3bc.safetensors",
+  "dice-critic": "dice-critic.safetensors",
+  "dice-behaviour": "dice-behaviour.safetensors",
+  "dice-guidance": "dice-guidance.safetensors",
+  "qgpo-q": "qgpo-q.safetensors",
+  "qgpo": "qgpo.safetensors"
+} as const
 
 /** One seed's curve of one stage. */
 export interface Curve {

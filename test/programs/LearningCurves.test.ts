@@ -42,3 +42,29 @@ it.effect("draws one figure per task and stage from the loss histories in the ch
     expect(svg).toContain("eps_loss seed 0")
     expect(svg).toContain("eps_loss seed 1")
   }).pipe(Effect.provide(Layer.mergeAll(Checkpoints.layer, Plots.layer))))
+
+it.effect("finds the curves of every offline stage: critic, SWG, IQL's actor, TD3+BC, D-DICE's three stages, QGPO's two", () =>
+  Effect.gen(function*() {
+    const checkpoints = yield* Checkpoints
+    const runs = yield* Effect.promise(() => mkdtemp(join(tmpdir(), "curves-all-")))
+    // The file each stage of Offline.ts writes, with the losses it logs.
+    const files: Record<string, ReadonlyArray<string>> = {
+      "critic.safetensors": ["v_loss", "q_loss"], "swg.safetensors": ["eps_loss"], "iql-actor.safetensors": ["awr_loss"],
+      "td3bc.safetensors": ["critic_loss", "actor_loss"], "dice-critic.safetensors": ["v_loss", "q_loss"],
+      "dice-behaviour.safetensors": ["score_loss"], "dice-guidance.safetensors": ["igl_loss"],
+      "qgpo-q.safetensors": ["q_loss"], "qgpo.safetensors": ["cep_loss"]
+    }
+    for (const [file, names] of Object.entries(files)) {
+      const losses = [1, 2].map((k) => ({ step: 100 * k, values: Object.fromEntries(names.map((n) => [n, 1 / k])) }))
+      yield* checkpoints.save(join(runs, "walker2d-medium-v2", "seed2", file), { header: header(200, losses), tensors: [tensor] })
+    }
+    const curves = yield* LearningCurves.collect(runs)
+    const expected = Object.keys(files).map((f) => f.replace(".safetensors", "")).sort()
+    expect(curves.map((c) => c.stage).sort()).toEqual(expected)
+    expect(curves.find((c) => c.stage === "qgpo")?.losses.map((r) => r.values.cep_loss)).toEqual([1, 0.5])
+    const out = join(runs, "..", `${runs.split("/").pop()}-plots`)
+    const written = yield* LearningCurves.plot(runs, out)
+    expect(written.map((p) => p.split("/").pop()).sort()).toEqual(expected.map((s) => `walker2d-medium-v2-${s}`))
+    const svg = yield* Effect.promise(() => readFile(join(out, "walker2d-medium-v2-dice-guidance.svg"), "utf8"))
+    expect(svg).toContain("walker2d-medium-v2: dice-guidance training loss")
+  }).pipe(Effect.provide(Layer.mergeAll(Checkpoints.layer, Plots.layer))))
