@@ -27,6 +27,17 @@ export const prepare = (ds: OfflineDataset.OfflineDataset, convention: RewardCon
   return { train, holdout: held }
 }
 
+/**
+ * The factor `prepare` multiplies rewards by under `convention`: 1000/(max return − min return) of the dataset's
+ * `qlearning_dataset` transitions for locomotion (1 when the returns are all equal), else 1. Synthetic transitions
+ * decoded in raw reward units are scaled by it to match the real ones.
+ */
+export const rewardScale = (ds: OfflineDataset.OfflineDataset, convention: RewardConvention): number => {
+  if (convention !== "locomotion") return 1
+  const { min, max } = OfflineDataset.returnRange(OfflineDataset.qlearningTransitions(ds))
+  return max > min ? 1000 / (max - min) : 1
+}
+
 /** Uploads transitions (rows aligned) to the backend. */
 export const upload = (B: TensorBackend, ds: OfflineDataset.OfflineDataset): DeviceTransitions => {
   const n = ds.size
