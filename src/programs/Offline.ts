@@ -4,7 +4,8 @@
  * vectorised rollouts. Each stage checkpoints every N steps, resumes with `resume`, and writes one
  * result file per (task, method, seed) so tables can be built over several sittings. QGPO (method "qgpo",
  * stage `trainQgpo` on the SWG model as behaviour model) is evaluated only when asked for, and so is TD3+BC (method
- * "td3bc", stage `trainTd3Bc`, on the raw rewards).
+ * "td3bc", stage `trainTd3Bc`, on the raw rewards), and so are Policy-Guided Diffusion's agents on synthetic experience
+ * (methods td3bc-unguided, td3bc-pgd, iql-unguided, iql-pgd; stages in OfflinePgd.ts).
  */
 import { Clock, Console, Effect, Schema } from "effect"
 import * as Config from "../domain/Config.ts"
@@ -26,6 +27,7 @@ import * as IqlActor from "../rl/IqlActor.ts"
 import * as OfflineData from "../rl/OfflineData.ts"
 import * as QgpoAgent from "../rl/QgpoAgent.ts"
 import * as Summary from "../datagen/Summary.ts"
+import * as SyntheticExperience from "../rl/SyntheticExperience.ts"
 import * as SwgAgent from "../rl/SwgAgent.ts"
 import * as Td3Bc from "../rl/Td3Bc.ts"
 import * as Agent from "../services/Agent.ts"
@@ -36,11 +38,14 @@ import { Progress } from "../services/Progress.ts"
 import * as ResultFile from "./ResultFile.ts"
 import * as ResumableLoop from "./ResumableLoop.ts"
 
-export const Methods = ["swg", "swg-r", "diffusion-bc", "idql", "iql", "qgpo", ...DiceSelect.DiceMethods, "td3bc"] as const
+export const Methods = [
+  "swg", "swg-r", "diffusion-bc", "idql", "iql", "qgpo", ...DiceSelect.DiceMethods, "td3bc", ...SyntheticExperience.SyntheticMethods
+] as const
 export type Method = (typeof Methods)[number]
 
-/** What `evaluate` runs unless told: every method but QGPO, D-DICE and TD3+BC, whose stages the table does not run by default. */
-export const DefaultMethods: ReadonlyArray<Method> = Methods.filter((m) => m !== "qgpo" && !m.startsWith("d-dice") && m !== "td3bc")
+/** What `evaluate` runs unless told: every method but QGPO, D-DICE, TD3+BC and PGD's agents, whose stages the table does not run by default. */
+export const DefaultMethods: ReadonlyArray<Method> = Methods.filter((m) =>
+  m !== "qgpo" && !m.startsWith("d-dice") && m !== "td3bc" && !(SyntheticExperience.SyntheticMethods as ReadonlyArray<string>).includes(m))
 
 export class EvaluationConfig extends Schema.Class<EvaluationConfig>("EvaluationConfig")({
   /** Episodes per (method, seed), run in lockstep as one batch. */
@@ -81,6 +86,11 @@ export class OfflineConfig extends Schema.Class<OfflineConfig>("OfflineConfig")(
   dice: DiceAgent.DiceOfflineConfig.pipe(Config.withDefault({})),
   /** TD3+BC (method "td3bc", stage `trainTd3Bc`; src/rl/Td3Bc.ts). */
   td3bc: Td3Bc.Td3BcConfig.pipe(Config.withDefault({})),
+  /**
+   * Policy-Guided Diffusion (stages `trainTrajectory`, `trainSynthetic`; methods td3bc-unguided, td3bc-pgd,
+   * iql-unguided, iql-pgd; src/rl/SyntheticExperience.ts): the trajectory model, generation and mixing.
+   */
+  pgd: SyntheticExperience.PgdConfig.pipe(Config.withDefault({})),
   evaluation: EvaluationConfig.pipe(Config.withDefault({})),
   checkpointEvery: Config.PositiveInt.pipe(Config.withDefault(10_000)),
   logEvery: Config.PositiveInt.pipe(Config.withDefault(1000)),
@@ -99,7 +109,7 @@ export class UnknownTask extends Schema.TaggedError<UnknownTask>()("UnknownTask"
 }
 
 /** Loads and prepares the dataset (rewards by the task's convention unless `convention` is given), uploads the training transitions. */
-const loadData = Effect.fn("Offline.loadData")(function*(c: OfflineConfig, convention?: OfflineData.RewardConvention) {
+export const loadData = Effect.fn("Offline.loadData")(function*(c: OfflineConfig, convention?: OfflineData.RewardConvention) {
   const store = yield* DatasetStore
   const backend = yield* Backend
   const raw = yield* store.read(c.dataset)
@@ -126,7 +136,7 @@ const newCritic = (c: OfflineConfig, ds: OfflineDataset.OfflineDataset) =>
  * done and is skipped without loading its data (a missing or unreadable checkpoint means not done;
  * the loop itself then reports a corrupt one).
  */
-const finished = (c: OfflineConfig, label: string, path: string, steps: number) =>
+export const finished = (c: OfflineConfig, label: string, path: string, steps: number) =>
   Effect.gen(function*() {
     if (!c.resume) return false
     const checkpoints = yield* Checkpoints
@@ -439,7 +449,10 @@ export const evaluate = Effect.fn("Offline.evaluate")(function*(c: OfflineConfig
   const runs: Array<{ method: string; rho?: number; policy: Policy }> = []
   const key = (name: string) => Rng.split(Rng.named(c.seed, "evaluate"), name)
   const defaults = { guidanceScale: e.guidanceScale, temperature: e.temperature, candidates: e.candidates, swgRRule: e.swgRRule }
-  const streams = { "swg-r": "swg-r", "diffusion-bc": "bc", "idql": "idql", "iql": "iql", "td3bc": "td3bc" } as const
+  const streams = {
+    "swg-r": "swg-r", "diffusion-bc": "bc", "idql": "idql", "iql": "iql", "td3bc": "td3bc",
+    "td3bc-unguided": "td3bc-unguided", "td3bc-pgd": "td3bc-pgd", "iql-unguided": "iql-unguided", "iql-pgd": "iql-pgd"
+  } as const
   for (const method of agentMethods) {
     const agent = yield* Agent.fromRun(trained, method, { defaults })
     if (method === "swg") {

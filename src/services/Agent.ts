@@ -4,7 +4,8 @@
  * (programs/Offline.ts): SWG, SWG-R, diffusion BC and IDQL sample the SWG diffusion model
  * (swg.safetensors; IDQL also scores with the critic, critic.safetensors), IQL takes the mean of its
  * AWR actor (iql-actor.safetensors, with the dimensions from the critic's header), TD3+BC its deterministic actor
- * (td3bc.safetensors, with its state normaliser). Everything a model
+ * (td3bc.safetensors, with its state normaliser); the agents of Policy-Guided Diffusion trained on synthetic experience
+ * (td3bc-unguided, td3bc-pgd, iql-unguided, iql-pgd: `<method>.safetensors`) act as TD3+BC and IQL do. Everything a model
  * needs is read from its checkpoint header (config, dimensions, the SWG weight range), so a run
  * directory is enough. Every failure is an `AgentError` with a tagged reason: a missing or unusable
  * checkpoint, observations of the wrong width or with a non-finite entry, options the method does not
@@ -19,6 +20,7 @@ import type { TensorBackend } from "../domain/TensorBackend.ts"
 import type * as Model from "../nn/Model.ts"
 import * as Critic from "../rl/Critic.ts"
 import * as IqlActor from "../rl/IqlActor.ts"
+import * as SyntheticExperience from "../rl/SyntheticExperience.ts"
 import * as SwgAgent from "../rl/SwgAgent.ts"
 import * as Td3Bc from "../rl/Td3Bc.ts"
 import { CheckpointMismatch, restore } from "../programs/ResumableLoop.ts"
@@ -27,7 +29,7 @@ import { CheckpointError, Checkpoints, decodeHeaderField } from "./Checkpoints.t
 import { GpuError } from "./Gpu.ts"
 
 /** The trained methods an agent can be. */
-export const AgentMethod = Schema.Literals(["swg", "swg-r", "diffusion-bc", "idql", "iql", "td3bc"])
+export const AgentMethod = Schema.Literals(["swg", "swg-r", "diffusion-bc", "idql", "iql", "td3bc", ...SyntheticExperience.SyntheticMethods])
 export type AgentMethod = typeof AgentMethod.Type
 
 /** The checkpoint files of a run directory, as the offline stages write them. */
@@ -35,7 +37,9 @@ export const runFiles = (runDir: string) => ({
   critic: join(runDir, "critic.safetensors"),
   swg: join(runDir, "swg.safetensors"),
   iql: join(runDir, "iql-actor.safetensors"),
-  td3bc: join(runDir, "td3bc.safetensors")
+  td3bc: join(runDir, "td3bc.safetensors"),
+  /** The agents trained on synthetic experience, by method (OfflinePgd.ts). */
+  synthetic: (method: SyntheticExperience.SyntheticMethod) => join(runDir, `${method}.safetensors`)
 })
 
 // ---- errors --------------------------------------------------------------------------------------
@@ -124,7 +128,14 @@ export interface TrainedRun {
   readonly iql: { readonly actor: IqlActor.IqlActor; readonly step: number } | undefined
   /** Absent in runs loaded before TD3+BC existed. */
   readonly td3bc?: { readonly agent: Td3Bc.Td3Bc; readonly step: number } | undefined
+  /** The agents trained on synthetic experience that were asked for, by method. */
+  readonly synthetic?: Partial<Record<SyntheticExperience.SyntheticMethod, SyntheticActor>>
 }
+
+/** An agent trained on synthetic experience: TD3+BC's or IQL's actor, and the step its checkpoint holds. */
+export type SyntheticActor =
+  | { readonly kind: "td3bc"; readonly agent: Td3Bc.Td3Bc; readonly step: number }
+  | { readonly kind: "iql"; readonly actor: IqlActor.IqlActor; readonly step: number }
 
 /** What `trainSwg` stores as its architecture (the weight range first: the field older runs may lack). */
 const SwgArchitecture = Schema.Struct({
@@ -139,7 +150,8 @@ const SwgArchitecture = Schema.Struct({
 const CriticArchitecture = Schema.Struct({ models: Schema.Struct({ observationDim: Schema.Int, actionDim: Schema.Int }) })
 
 /** The methods that act with a deterministic actor (no diffusion model, no options, no generated weights). */
-const actorMethod = (m: AgentMethod): m is "iql" | "td3bc" => m === "iql" || m === "td3bc"
+const isSynthetic = Schema.is(Schema.Literals(SyntheticExperience.SyntheticMethods))
+const actorMethod = (m: AgentMethod): boolean => m === "iql" || m === "td3bc" || isSynthetic(m)
 const needsSwg = (m: AgentMethod) => !actorMethod(m)
 const needsCritic = (m: AgentMethod) => m === "idql" || m === "iql"
 
@@ -187,6 +199,30 @@ const loadTd3BcModel = Effect.fnUntraced(function*(path: string) {
   return { agent, step: saved.header.step }
 })
 
+/** What a synthetic-experience stage stores: its dimensions, and its config with the agent's section. */
+const SyntheticArchitecture = CriticArchitecture
+const SyntheticTd3BcConfig = Schema.Struct({ td3bc: Td3Bc.Td3BcConfig })
+const SyntheticIqlConfig = Schema.Struct({ iql: IqlActor.IqlActorConfig })
+
+/** The acting part of a synthetic-experience checkpoint: TD3+BC's agent (actor, critic, normaliser) or IQL's actor. */
+export const loadSyntheticModel = Effect.fnUntraced(function*(path: string, method: SyntheticExperience.SyntheticMethod) {
+  const backend = yield* Backend
+  const saved = yield* (yield* Checkpoints).load(path)
+  const { models } = yield* decodeHeaderField(path, "architecture", SyntheticArchitecture, saved.header.architecture)
+  if (method.startsWith("td3bc")) {
+    const { td3bc } = yield* decodeHeaderField(path, "config", SyntheticTd3BcConfig, saved.header.config)
+    const agent = yield* backend.run((B) => Td3Bc.create(B, td3bc, models.observationDim, models.actionDim, Rng.named(0, "td3bc-init")))
+    yield* restore(path, Td3Bc.models(agent), saved.tensors, {})
+    const out: SyntheticActor = { kind: "td3bc", agent, step: saved.header.step }
+    return out
+  }
+  const { iql } = yield* decodeHeaderField(path, "config", SyntheticIqlConfig, saved.header.config)
+  const actor = yield* backend.run((B) => IqlActor.create(B, iql, models.observationDim, models.actionDim, Rng.named(0, "iql-actor")))
+  yield* restore(path, { actor: actor.model }, saved.tensors, {})
+  const out: SyntheticActor = { kind: "iql", actor, step: saved.header.step }
+  return out
+})
+
 /**
  * Loads the models `methods` need from `runDir`, each once: the SWG model for every diffusion
  * method, the critic for IDQL and IQL, IQL's actor for IQL, TD3+BC's agent for TD3+BC. Fails with the library's own errors
@@ -198,7 +234,9 @@ export const loadRun = Effect.fn("Agent.loadRun")(function*(runDir: string, meth
   const critic = methods.some(needsCritic) ? yield* loadCriticModel(files.critic) : undefined
   const iql = methods.includes("iql") && critic !== undefined ? yield* loadIqlModel(files.iql, critic.critic) : undefined
   const td3bc = methods.includes("td3bc") ? yield* loadTd3BcModel(files.td3bc) : undefined
-  return { runDir, swg, critic, iql, td3bc } satisfies TrainedRun
+  const synthetic: Partial<Record<SyntheticExperience.SyntheticMethod, SyntheticActor>> = {}
+  for (const m of methods.filter(isSynthetic)) synthetic[m] = yield* loadSyntheticModel(files.synthetic(m), m)
+  return { runDir, swg, critic, iql, td3bc, synthetic } satisfies TrainedRun
 })
 
 /** Returns every device tensor of the run's models to the pool. */
@@ -207,7 +245,8 @@ export const disposeRun = (B: TensorBackend, run: TrainedRun): void => {
     ...(run.swg ? [run.swg.agent.model] : []),
     ...(run.critic ? [run.critic.critic.q, run.critic.critic.v] : []),
     ...(run.iql ? [run.iql.actor.model] : []),
-    ...(run.td3bc ? Object.values(Td3Bc.models(run.td3bc.agent)) : [])
+    ...(run.td3bc ? Object.values(Td3Bc.models(run.td3bc.agent)) : []),
+    ...Object.values(run.synthetic ?? {}).flatMap((s) => s.kind === "td3bc" ? Object.values(Td3Bc.models(s.agent)) : [s.actor.model])
   ]
   for (const m of models) {
     for (const t of [m.params, m.grads, m.adam.m, m.adam.v, ...(m.ema ? [m.ema] : [])]) B.dispose(t)
@@ -248,7 +287,11 @@ const takes: Record<AgentMethod, ReadonlyArray<"guidanceScale" | "temperature" |
   "diffusion-bc": ["temperature"],
   "idql": ["temperature", "candidates"],
   "iql": [],
-  "td3bc": []
+  "td3bc": [],
+  "td3bc-unguided": [],
+  "td3bc-pgd": [],
+  "iql-unguided": [],
+  "iql-pgd": []
 }
 
 /** What an agent is: reported by the policy server's `/v1/info`. */
@@ -349,11 +392,16 @@ export const fromRun = (
     const critic = run.critic
     const iql = run.iql
     const td3bc = run.td3bc
+    const synthetic = isSynthetic(method) ? run.synthetic?.[method] : undefined
     const missing = method === "iql" ? iql === undefined
       : method === "td3bc" ? td3bc === undefined
+      : isSynthetic(method) ? synthetic === undefined
       : swg === undefined || (method === "idql" && critic === undefined)
     if (missing) return yield* Effect.die(new Error(`Agent.fromRun: the run was loaded without the models ${method} needs`))
-    const actor = method === "iql" ? iql!.actor : method === "td3bc" ? td3bc!.agent : undefined
+    // TD3+BC's agent or IQL's actor: the method's own, or the synthetic-experience run's.
+    const td3bcAgent = method === "td3bc" ? td3bc!.agent : synthetic?.kind === "td3bc" ? synthetic.agent : undefined
+    const iqlActor = method === "iql" ? iql!.actor : synthetic?.kind === "iql" ? synthetic.actor : undefined
+    const actor = td3bcAgent ?? iqlActor
     const observationDim = actor !== undefined ? actor.observationDim : swg!.agent.network.conditionDim
     const actionDim = actor !== undefined ? actor.actionDim : swg!.agent.actionDim
     const defaults = {
@@ -367,7 +415,7 @@ export const fromRun = (
       task: options.task ?? taskOf(run.runDir),
       observationDim,
       actionDim,
-      checkpointStep: method === "iql" ? iql!.step : method === "td3bc" ? td3bc!.step : swg!.step,
+      checkpointStep: method === "iql" ? iql!.step : method === "td3bc" ? td3bc!.step : synthetic !== undefined ? synthetic.step : swg!.step,
       backend: `${backend.ops.kind}: ${backend.ops.description}`,
       defaults,
       generatesWeights: !actorMethod(method)
@@ -404,8 +452,7 @@ export const fromRun = (
           return Effect.succeed({
             _tag: "Idql", candidates, temperature, rule: "greedy", critic: critic!.critic, weightFunction: swg!.agent.config.weightFunction
           })
-        case "iql":
-        case "td3bc":
+        default:
           return Effect.succeed(undefined)
       }
     }
@@ -429,7 +476,7 @@ export const fromRun = (
         const key = options.key ?? Rng.at(stream, calls++)
         if (obs.length === 0) return { actions: new Float64Array(0), weights: chosen === undefined ? undefined : new Float64Array(0) }
         const device = yield* (chosen === undefined
-          ? Effect.map(method === "td3bc" ? Td3Bc.act(backend, td3bc!.agent, obs) : IqlActor.act(backend, iql!.actor, obs), (actions): Acted => ({ actions, weights: undefined }))
+          ? Effect.map(td3bcAgent !== undefined ? Td3Bc.act(backend, td3bcAgent, obs) : IqlActor.act(backend, iqlActor!, obs), (actions): Acted => ({ actions, weights: undefined }))
           : SwgAgent.actWithWeights(backend, swg!.agent, chosen, obs, key)).pipe(
             Effect.mapError((error) => fail(new DeviceFailure({ error })))
           )
