@@ -1,0 +1,94 @@
+/**
+ * The dynamics-error report of synthetic trajectories on a tiny hopper dataset (6 episodes of 24 steps of small
+ * random actions recorded from mujoco-js, stored as float32 as D4RL files are; CPU backend, a trajectory model of a
+ * few steps, TD3+BC of a few steps as the target): the real windows give ≈ 0 error at every position (the state
+ * setter's check), the samples of an untrained-grade model give far larger errors, the table has one row per
+ * position and the plot and metrics are written. An unknown target is `UnknownTargetPolicy`; a task without a
+ * simulator state is `NoSimulatorState`.
+ */
+import { mkdtemp, readdir } from "node:fs/promises"
+import { tmpdir } from "node:os"
+import { join } from "node:path"
+import { it } from "@effect/vitest"
+import { Effect, Layer, Schema } from "effect"
+import { expect } from "vitest"
+import { DatasetStore } from "../../src/data/DatasetStore.ts"
+import * as OfflineDataset from "../../src/data/OfflineDataset.ts"
+import * as Rng from "../../src/domain/Rng.ts"
+import { Environments } from "../../src/env/Environments.ts"
+import * as Offline from "../../src/programs/Offline.ts"
+import * as OfflinePgd from "../../src/programs/OfflinePgd.ts"
+import * as SyntheticDynamics from "../../src/programs/SyntheticDynamics.ts"
+import * as SyntheticExperience from "../../src/rl/SyntheticExperience.ts"
+import { Backend } from "../../src/services/Backend.ts"
+import { Checkpoints } from "../../src/services/Checkpoints.ts"
+import { Plots } from "../../src/services/Plots.ts"
+import { Progress } from "../../src/services/Progress.ts"
+
+const layers = Layer.mergeAll(Backend.layerCpu, Checkpoints.layer, DatasetStore.layer, Environments.layer, Progress.layerSilent, Plots.layer)
+const [EPISODES, LENGTH] = [6, 24]
+
+/** Episodes of a ~ U(−0.3, 0.3) on hopper from reset, stored episode after episode, each ending in a timeout. */
+const hopperDataset = Effect.scoped(Effect.gen(function*() {
+  const env = yield* (yield* Environments).locomotion({ task: "hopper", batch: EPISODES })
+  const { observationDim: S, actionDim: A } = env
+  const rows = EPISODES * LENGTH
+  const observations = new Float32Array(rows * S)
+  const next = new Float32Array(rows * S)
+  const actions = new Float32Array(rows * A)
+  const rewards = new Float32Array(rows)
+  const timeouts = new Uint8Array(rows)
+  let obs = env.reset(5)
+  for (let t = 0; t < LENGTH; t++) {
+    const a = new Float64Array(EPISODES * A)
+    Rng.fillUniform(Rng.at(Rng.named(1, "hopper-tiny"), t), a)
+    for (let k = 0; k < a.length; k++) a[k] = 0.3 * (2 * a[k] - 1)
+    const step = env.step(a)
+    for (let j = 0; j < EPISODES; j++) {
+      const row = j * LENGTH + t
+      observations.set(obs.subarray(j * S, (j + 1) * S), row * S)
+      next.set(step.observations.subarray(j * S, (j + 1) * S), row * S)
+      actions.set(a.subarray(j * A, (j + 1) * A), row * A)
+      rewards[row] = step.rewards[j]
+      timeouts[row] = t === LENGTH - 1 ? 1 : 0
+      expect(step.terminated[j], "the hopper stays up").toBe(0)
+    }
+    obs = step.observations
+  }
+  return OfflineDataset.make({
+    observations, actions, rewards, terminals: new Uint8Array(rows), timeouts, nextObservations: next, observationDim: S, actionDim: A
+  })
+}))
+
+it.effect("dynamics error by position: real windows ≈ 0, synthetic ones not; typed errors", () =>
+  Effect.gen(function*() {
+    const dir = yield* Effect.promise(() => mkdtemp(join(tmpdir(), "synthetic-dynamics-")))
+    const c = yield* Schema.decodeUnknownEffect(Offline.OfflineConfig)({
+      task: "hopper-tiny-v2", dataset: join(dir, "hopper.hdf5"), runDir: join(dir, "run"), resultsDir: join(dir, "results"),
+      td3bc: { hidden: 16, steps: 10, batch: 32 }, checkpointEvery: 10, logEvery: 10,
+      pgd: { model: { width: 8, depth: 2, groups: 4, steps: 10, batch: 8, edm: { steps: 4 } }, windowLength: 8, stride: 4, rolloutLength: 8, sampleBatch: 4 }
+    })
+    yield* (yield* DatasetStore).write(c.dataset, yield* hopperDataset)
+    yield* OfflinePgd.trainTrajectory(c)
+    yield* Offline.trainTd3Bc(c)
+    const out = join(dir, "report")
+    const config = new SyntheticDynamics.SyntheticDynamicsConfig({ trajectories: 6, target: "td3bc", outDir: out, lambda: 0.5 })
+    const sources = yield* SyntheticDynamics.syntheticDynamics(c, config)
+    expect(sources.map((s) => s.source)).toEqual(["real data", "unguided", "PGD"])
+    const [real, unguided, pgd] = sources
+    for (const s of sources) expect(s.byPosition).toHaveLength(7)
+    // float32 observations: rounding only (DynamicsError's own test bounds it by 1e-9 per transition).
+    for (const p of real.byPosition) expect(p.mean).toBeLessThan(1e-9)
+    expect(unguided.mean).toBeGreaterThan(1e3 * Math.max(real.mean, 1e-12))
+    expect(pgd.mean).toBeGreaterThan(1e3 * Math.max(real.mean, 1e-12))
+    expect((yield* Effect.promise(() => readdir(out))).sort()).toEqual(["dynamics-error.png", "dynamics-error.svg", "metrics.json", "metrics.md"])
+    const markdown = SyntheticDynamics.table(sources)
+    expect(markdown.split("\n").filter((l) => /^\| \d+ \|/.test(l))).toHaveLength(7)
+
+    const unknown = yield* Effect.flip(SyntheticDynamics.syntheticDynamics(c, new SyntheticDynamics.SyntheticDynamicsConfig({ ...config, target: "sac" })))
+    expect(unknown).toMatchObject({ _tag: "UnknownTargetPolicy", target: "sac" })
+    expect(unknown.message).toContain("td3bc-pgd")
+    const pendulum = new Offline.OfflineConfig({ ...c, task: "pendulum-noisy" })
+    expect(yield* Effect.flip(SyntheticDynamics.syntheticDynamics(pendulum, config))).toMatchObject({ _tag: "NoSimulatorState" })
+    expect(SyntheticExperience.SyntheticMethods.every((m) => (SyntheticDynamics.TargetPolicies as ReadonlyArray<string>).includes(m))).toBe(true)
+  }).pipe(Effect.provide(layers)), 120_000)
