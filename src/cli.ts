@@ -11,6 +11,7 @@ import { readJson, writeJsonAtomically } from "./services/Files.ts"
 import { Plots } from "./services/Plots.ts"
 import { Progress } from "./services/Progress.ts"
 import { ToyConfig, toy } from "./programs/Toy.ts"
+import * as ToySource from "./programs/ToySource.ts"
 import { BanditConfig, bandit } from "./programs/Bandit.ts"
 import { DatasetStore } from "./data/DatasetStore.ts"
 import { Environments } from "./env/Environments.ts"
@@ -37,6 +38,13 @@ class ConfigFileError extends Schema.TaggedError<ConfigFileError>()("ConfigFileE
 }) {
   override get message(): string {
     return `cannot read the ${this.program} config (preset ${this.preset}): ${this.cause}`
+  }
+}
+
+/** Flags that do not go together, or one that needs another. */
+class FlagError extends Schema.TaggedError<FlagError>()("FlagError", { detail: Schema.String }) {
+  override get message(): string {
+    return this.detail
   }
 }
 
@@ -137,15 +145,35 @@ const toyCommand = Command.make(
     betas: listFlag("betas", "comma-separated β grid, e.g. 0,1,3,10"),
     steps: optionalInt("steps", "training steps per dataset"),
     seed: optionalInt("seed", "random seed"),
-    outDir: Flag.String("out").pipe(Flag.withDescription("output directory (default out/toy)"), Flag.optional)
+    outDir: Flag.String("out").pipe(Flag.withDescription("output directory (default out/toy)"), Flag.optional),
+    data: Flag.String("data").pipe(Flag.withDescription(
+      "run on your own 2-D density instead of the built-in datasets: a CSV file with a header naming columns x1, x2, e " +
+        "(a point and its energy; other columns ignored), one row per point, all rows used for training"
+    ), Flag.optional),
+    target: Flag.String("target").pipe(Flag.withDescription(
+      "with --data: exact target samples to measure against, a CSV file with columns x1, x2, beta (each β must be in the β grid); " +
+        "β values it lacks are measured against the data resampled ∝ exp(β·e)"
+    ), Flag.optional),
+    name: Flag.String("name").pipe(Flag.withDescription("with --data: the dataset's name in the outputs (default: the data file's base name)"), Flag.optional)
   },
-  Effect.fn(function*({ backend, preset, config, datasets, betas, ...flags }) {
+  Effect.fn(function*({ backend, preset, config, datasets, betas, data, target, name, ...flags }) {
+    if (Option.isNone(data) && (Option.isSome(target) || Option.isSome(name))) {
+      return yield* new FlagError({ detail: "--target and --name go with --data FILE.csv (the points they describe)" })
+    }
     const base = yield* loadConfig("toy", preset, config)
-    const overrides = present({ ...flags, datasets: splitList(datasets, (s) => s), betas: splitList(betas, Number) })
+    // With --data the file is the only dataset: the config records no built-in one.
+    const datasetList = Option.isSome(data) ? Option.some([]) : splitList(datasets, (s) => s)
+    const overrides = present({ ...flags, datasets: datasetList, betas: splitList(betas, Number) })
     const decoded = yield* Schema.decodeUnknownEffect(ToyConfig)({ ...base, ...overrides })
-    yield* toy(decoded).pipe(Effect.provide([Backend.layer(backend), Checkpoints.layer, Plots.layer, Progress.layer]))
+    const sources = Option.isSome(data)
+      ? [yield* ToySource.fromFiles({ data: data.value, target: Option.getOrUndefined(target), name: Option.getOrUndefined(name), betas: decoded.betas })]
+      : undefined
+    yield* toy(decoded, sources).pipe(Effect.provide([Backend.layer(backend), Checkpoints.layer, Plots.layer, Progress.layer]))
   })
-).pipe(Command.withDescription("SWG and QGPO on the 2-D toys: train per dataset, sample with self-weighted guidance and with QGPO's energy guidance, compare with exact targets"))
+).pipe(Command.withDescription(
+  "SWG and QGPO on the 2-D toys (or on your own points with --data): train per dataset, sample with self-weighted guidance and with QGPO's " +
+    "energy guidance, compare with exact targets"
+))
 
 const banditCommand = Command.make(
   "bandit",

@@ -57,6 +57,10 @@ export const hint = (error: unknown): string | undefined => {
       return "pass one of the names listed"
     case "DatagenError":
       return reason === "UnknownDataset" ? "pass one of the names listed" : undefined
+    case "PointsCsvError":
+      return reason === "NotFound" || reason === "Io"
+        ? "check the path"
+        : "fix the file where named: a header naming x1, x2, e (--data) or x1, x2, beta (--target), then one row of decimal numbers per point"
     case "ConfigFileError":
       return "check --preset (cpu or paper) or the JSON file given to --config"
     case "SchemaError":

@@ -29,6 +29,7 @@ import { writeJsonAtomically } from "../services/Files.ts"
 import { Plots } from "../services/Plots.ts"
 import * as Offline from "./Offline.ts"
 import * as Toy from "./Toy.ts"
+import * as ToySource from "./ToySource.ts"
 
 export class StartConfig extends Schema.Class<StartConfig>("StartConfig")({
   /** Where the figure, the dataset, checkpoints and `summary.json` go. */
@@ -143,7 +144,7 @@ export const toyPart = Effect.fn("Start.toyPart")(function*(c: StartConfig) {
     steps: c.toySteps, batch: c.toyBatch, lr: c.toyLr, emaRate: c.toyEmaRate, samples: c.toySamples, projections: c.projections,
     logEvery: Math.max(1, Math.floor(c.toySteps / 100)), guidanceScale: c.toyGuidanceScale, seed: c.seed, outDir: `${c.outDir}/toy`
   })
-  const trained = yield* Toy.train(toyConfig, dataset)
+  const trained = yield* Toy.train(toyConfig, ToySource.builtIn(toyConfig, dataset))
   const range = trained.eMax - trained.eMin
   const key = Rng.split(Rng.named(c.seed, "start-toy"), dataset)
   const sample = (rho: number, name: string) =>

@@ -24,6 +24,10 @@
  * with one t and one β > 0 from `betas` and energy labels β·e (the toy form of the CEP loss, eq. 11, within a
  * group). It samples with ε̃ = ε_θ − s·σ_t·∇f_φ (s = `qgpoScale`, 1 being exact), the same DDPM loop, the same
  * clean-prediction clip to the data's box, and the same metrics.
+ *
+ * Any 2-D density given as points with energies runs the same way (`toy --data FILE.csv`, `ToySource.fromFiles`):
+ * the file's points are the training set, and each β is measured against the exact samples of a `--target` file
+ * where it holds that β, else against the data resampled ∝ exp(β·e); every metrics row names its `reference`.
  */
 import { Console, Effect, Schema } from "effect"
 import * as Config from "../domain/Config.ts"
@@ -49,6 +53,7 @@ import { Checkpoints } from "../services/Checkpoints.ts"
 import { writeJsonAtomically, writeTextAtomically } from "../services/Files.ts"
 import { Plots } from "../services/Plots.ts"
 import { Progress } from "../services/Progress.ts"
+import * as ToySource from "./ToySource.ts"
 
 const Beta = Schema.Finite.check(Schema.isGreaterThanOrEqualTo(0))
 
@@ -113,17 +118,20 @@ export class ToyConfig extends Schema.Class<ToyConfig>("ToyConfig")({
 
 /** One evaluated (dataset, method, β, guidance scale). */
 export interface ToyMetric {
-  readonly dataset: ToyData.ToyDataset
+  /** A built-in dataset's name, or the name of one given as a file (`ToySource`). */
+  readonly dataset: string
   /** "swg": self-weighted guidance at scale ρ; "qgpo": the energy network's guidance at scale s (in `rho`). */
   readonly method: "swg" | "qgpo"
   readonly beta: number
   readonly rho: number
-  /** Sliced W2 between model samples and exact target samples. */
+  /** What the samples are measured against: exact target samples, or the data resampled ∝ exp(β·e) (`ToySource`). */
+  readonly reference: ToySource.ReferenceKind
+  /** Sliced W2 between model samples and the reference samples (exact target samples for the built-in datasets). */
   readonly sw2: number
   /** The same, each projection's quantiles trimmed by `sw2Trim` at both ends: what a few far samples cannot move. */
   readonly sw2Trimmed: number
   readonly energyDistance: number
-  /** Energy distance between two independent exact sample sets: its sampling noise. */
+  /** Energy distance between two independent reference sets (exact sample sets for the built-in datasets): its sampling noise. */
   readonly energyDistanceSampleNoise: number
   /** Share of the samples outside the training points' bounding box (widened by 1e-6 of its extent for rounding). */
   readonly outsideShare: number
@@ -131,11 +139,11 @@ export interface ToyMetric {
   readonly farShare: number
   /** Largest distance of a sample from the data's mean, in data radii. */
   readonly maxRadius: number
-  /** The model's own error floor: unguided samples at β = 0 against exact data samples. */
+  /** The model's own error floor: unguided samples at β = 0 against the β = 0 reference (exact data samples for the built-ins). */
   readonly sw2Floor: number
   /** The reweighted-data oracle (training points resampled ∝ w) against the target. */
   readonly sw2Oracle: number
-  /** Two independent exact sample sets of the same size: the metric's sampling noise. */
+  /** Two independent reference sets (exact sample sets of the same size for the built-ins): the metric's sampling noise. */
   readonly sw2SampleNoise: number
 }
 
@@ -157,18 +165,19 @@ const firstColumns = (z: Float32Array, rows: number, cols: number, keep: number)
   return out
 }
 
-/** Trains one β-conditioned model on a toy dataset; returns the model and the data's e_max. */
-export const train = Effect.fn("Toy.train")(function*(c: ToyConfig, dataset: ToyData.ToyDataset) {
+/** Trains one β-conditioned model on a toy dataset's points (`source.data`); returns the model and the data's e_max. */
+export const train = Effect.fn("Toy.train")(function*(c: ToyConfig, source: ToySource.ToySource) {
   const backend = yield* Backend
   const progress = yield* Progress
   const B = backend.ops
-  const data = ToyData.generate(dataset, c.dataSize, Rng.split(Rng.named(c.seed, "toy-data"), dataset))
+  const { data, name: dataset } = source
+  const size = data.energy.length
   const eMax = data.energy.reduce((m, e) => Math.max(m, e), -Infinity)
   const network = networkConfig(c)
   const schedule = c.schedule === "vp" ? NoiseSchedule.swg(c.diffusionSteps) : NoiseSchedule.cosine(c.diffusionSteps)
   const setup = yield* backend.run((ops) => ({
-    points: ops.upload(Float32Array.from(data.points), c.dataSize, 2),
-    energy: ops.upload(Float32Array.from(data.energy), c.dataSize, 1),
+    points: ops.upload(Float32Array.from(data.points), size, 2),
+    energy: ops.upload(Float32Array.from(data.energy), size, 1),
     betas: ops.upload(Float32Array.from(c.betas), c.betas.length, 1),
     tables: Training.noiseTables(ops, schedule),
     model: Model.create(ops, EpsNetwork.specs(network), Rng.split(Rng.named(c.seed, "toy-init"), dataset), { ema: true })
@@ -176,7 +185,7 @@ export const train = Effect.fn("Toy.train")(function*(c: ToyConfig, dataset: Toy
   const batchKey = Rng.split(Rng.named(c.seed, "toy-batch"), dataset)
   const lossOf = (ops: TensorBackend, p: Parameters.Bound, step: number) => {
     const key = Rng.at(batchKey, step)
-    const index = ops.randint(c.batch, 1, Rng.at(Rng.split(key, "index"), step), c.dataSize)
+    const index = ops.randint(c.batch, 1, Rng.at(Rng.split(key, "index"), step), size)
     const beta = ops.gatherRows(setup.betas, ops.randint(c.batch, 1, Rng.at(Rng.split(key, "beta"), step), c.betas.length))
     // w̃ = exp(β·(e − e_max))
     const w = ops.unary("exp", ops.binary("mul", beta, ops.affine(ops.gatherRows(setup.energy, index), 1, -eMax)))
@@ -263,7 +272,7 @@ const energyConfig = (c: ToyConfig) =>
 
 /** QGPO's intermediate energy f_φ(x_t, β, t) on a toy's training points, by the CEP loss over groups sharing t and β. */
 export const trainEnergy = Effect.fn("Toy.trainEnergy")(function*(
-  c: ToyConfig, dataset: ToyData.ToyDataset, data: ToyData.ToySample, schedule: NoiseSchedule.Discrete
+  c: ToyConfig, dataset: string, data: ToyData.ToySample, schedule: NoiseSchedule.Discrete
 ) {
   const backend = yield* Backend
   const progress = yield* Progress
@@ -278,8 +287,8 @@ export const trainEnergy = Effect.fn("Toy.trainEnergy")(function*(
   }
   const network = energyConfig(c)
   const setup = yield* backend.run((ops) => ({
-    points: ops.upload(Float32Array.from(data.points), c.dataSize, 2),
-    energy: ops.upload(Float32Array.from(data.energy), c.dataSize, 1),
+    points: ops.upload(Float32Array.from(data.points), data.energy.length, 2),
+    energy: ops.upload(Float32Array.from(data.energy), data.energy.length, 1),
     betas: ops.upload(Float32Array.from(betas), betas.length, 1),
     tables: Training.noiseTables(ops, schedule),
     grouping: Qgpo.grouping(ops, groups, size),
@@ -289,7 +298,7 @@ export const trainEnergy = Effect.fn("Toy.trainEnergy")(function*(
   const rows = groups * size
   const lossOf = (ops: TensorBackend, p: Parameters.Bound, step: number) => {
     const key = Rng.at(batchKey, step)
-    const index = ops.randint(rows, 1, Rng.at(Rng.split(key, "index"), step), c.dataSize)
+    const index = ops.randint(rows, 1, Rng.at(Rng.split(key, "index"), step), data.energy.length)
     const perGroup = ops.gatherRows(setup.betas, ops.randint(groups, 1, Rng.at(Rng.split(key, "beta"), step), betas.length))
     const beta = ops.view(ops.broadcastTo(perGroup, groups, size), 0, rows, 1)
     const labels = ops.binary("mul", beta, ops.gatherRows(setup.energy, index))
@@ -359,14 +368,22 @@ export const sampleQgpo = Effect.fn("Toy.sampleQgpo")(function*(
   return firstColumns(values, c.samples, 3, 2)
 })
 
-export const toy = Effect.fn("toy")(function*(c: ToyConfig) {
+/**
+ * The toy program on `sources` (default: the built-in datasets of `c.datasets`): per dataset a model, its checkpoints,
+ * a figure, and metrics rows against each β's reference (`ToySource`); all rows in `metrics.json` and `metrics.md`.
+ */
+export const toy = Effect.fn("toy")(function*(
+  c: ToyConfig, sources: ReadonlyArray<ToySource.ToySource> = c.datasets.map((d) => ToySource.builtIn(c, d))
+) {
   const backend = yield* Backend
   const checkpoints = yield* Checkpoints
   const plots = yield* Plots
-  yield* Console.log(`toy: ${c.datasets.join(", ")} on ${backend.ops.description}`)
+  yield* Console.log(`toy: ${sources.map((s) => s.name).join(", ")} on ${backend.ops.description}`)
   const metrics: Array<ToyMetric> = []
-  for (const dataset of c.datasets) {
-    const trained = yield* train(c, dataset)
+  for (const source of sources) {
+    const dataset = source.name
+    if (source.origin !== "built-in generator") yield* Console.log(`${dataset}: ${source.origin}`)
+    const trained = yield* train(c, source)
     const { model, network, schedule, data, box } = trained
     const { centre, radius } = SampleMetrics.radiusOf(data.points, 2)
     const range = trained.eMax - trained.eMin
@@ -406,13 +423,13 @@ export const toy = Effect.fn("toy")(function*(c: ToyConfig) {
     const key = Rng.split(Rng.named(c.seed, "toy-eval"), dataset)
     const projections = Rng.named(c.seed, "sw2-projections")
     const sw2 = (a: Float64Array, b: Float64Array, trim = 0) => SampleMetrics.slicedWasserstein2(a, b, 2, c.projections, projections, trim)
-    const dataSamples = ToyData.sampleTarget(dataset, 0, c.samples, Rng.split(key, "target-0")).points
+    const dataSamples = source.reference(0, c.samples, key).target
     const unguided = yield* sampleAt(c, network, model, schedule, range, 0, 0, Rng.split(key, "floor"), box)
     const sw2Floor = sw2(unguided, dataSamples)
     const evaluate = (method: ToyMetric["method"], beta: number, rho: number) =>
       Effect.gen(function*() {
-        const target = ToyData.sampleTarget(dataset, beta, c.samples, Rng.split(key, `target-${beta}`)).points
-        const other = ToyData.sampleTarget(dataset, beta, c.samples, Rng.split(key, `target2-${beta}`)).points
+        const reference = source.reference(beta, c.samples, key)
+        const { target, noise: [other, noiseTarget] } = reference
         const oracle = ToyData.reweightedSample(data.points, data.energy, beta, c.samples, Rng.split(key, `oracle-${beta}`)).points
         const samples = method === "swg" || energy === undefined
           ? yield* sampleAt(c, network, model, schedule, range, beta, rho, Rng.split(key, `swg-${beta}-${rho}`), box)
@@ -423,27 +440,29 @@ export const toy = Effect.fn("toy")(function*(c: ToyConfig) {
         }
         const metric: ToyMetric = {
           dataset, method, beta, rho,
+          reference: reference.kind,
           sw2: sw2(samples, target),
           sw2Trimmed: sw2(samples, target, c.sw2Trim),
           energyDistance: SampleMetrics.energyDistance(samples, target, 2),
-          energyDistanceSampleNoise: SampleMetrics.energyDistance(other, target, 2),
+          energyDistanceSampleNoise: SampleMetrics.energyDistance(other, noiseTarget, 2),
           // a sample the sampler clipped onto the box may exceed it by f32 rounding: not counted
           outsideShare: SampleMetrics.shareOutside(samples, 2, box, 1e-6),
           farShare: SampleMetrics.shareBeyond(samples, 2, centre, 1.5 * radius),
           maxRadius: maxDistance / radius,
           sw2Floor,
           sw2Oracle: sw2(oracle, target),
-          sw2SampleNoise: sw2(other, target)
+          sw2SampleNoise: sw2(other, noiseTarget)
         }
         metrics.push(metric)
         yield* Console.log(
-          `${dataset} ${method} β=${beta} ${method === "swg" ? "ρ" : "s"}=${rho}: sw2 ${metric.sw2.toFixed(4)} (floor ${sw2Floor.toFixed(4)}, oracle ${metric.sw2Oracle.toFixed(4)}, ` +
+          `${dataset} ${method} β=${beta} ${method === "swg" ? "ρ" : "s"}=${rho}` +
+            `${reference.kind === "exact" ? "" : ` [against the ${ToySource.referenceLabel[reference.kind]}]`}: sw2 ${metric.sw2.toFixed(4)} (floor ${sw2Floor.toFixed(4)}, oracle ${metric.sw2Oracle.toFixed(4)}, ` +
             `noise ${metric.sw2SampleNoise.toFixed(4)}), trimmed ${metric.sw2Trimmed.toFixed(4)}, energy distance ${metric.energyDistance.toFixed(4)}, ` +
             `outside ${percent(metric.outsideShare)}, beyond 1.5 radii ${percent(metric.farShare)}, farthest ${metric.maxRadius.toFixed(2)} radii`
         )
-        return { samples, target }
+        return { samples, target, kind: reference.kind }
       })
-    const panels: Array<{ samples: Float64Array; target: Float64Array }> = []
+    const panels: Array<{ samples: Float64Array; target: Float64Array; kind: ToySource.ReferenceKind }> = []
     for (const beta of c.betas) panels.push(yield* evaluate("swg", beta, c.guidanceScale))
     const qgpoPanels: Array<Float64Array> = []
     if (energy !== undefined) {
@@ -457,12 +476,19 @@ export const toy = Effect.fn("toy")(function*(c: ToyConfig) {
         if (scale !== c.qgpoScale) yield* evaluate("qgpo", c.sweepBeta, scale)
       }
     }
+    // The bottom row is the reference: one label when every β has the same kind, else each column names its own.
+    const kinds = new Set(panels.map((p) => p.kind))
+    const [onlyKind] = kinds
     yield* plots.write(`${c.outDir}/${dataset}/samples`, Figure.scatterGrid({
       panels: [panels.map((p) => p.samples), ...(energy === undefined ? [] : [qgpoPanels]), panels.map((p) => p.target)],
-      columnTitles: c.betas.map((b) => `β = ${b}`),
-      rowLabels: [`SWG (ρ = ${c.guidanceScale})`, ...(energy === undefined ? [] : [`QGPO (s = ${c.qgpoScale})`]), "exact target"],
+      columnTitles: c.betas.map((b, i) => kinds.size === 1 ? `β = ${b}` : `β = ${b} (${ToySource.referenceLabel[panels[i].kind]})`),
+      rowLabels: [
+        `SWG (ρ = ${c.guidanceScale})`, ...(energy === undefined ? [] : [`QGPO (s = ${c.qgpoScale})`]),
+        kinds.size === 1 ? ToySource.referenceLabel[onlyKind] : "reference"
+      ],
       limits: limitsOf(panels.map((p) => p.target)),
-      title: `${dataset}: ${energy === undefined ? "SWG" : "SWG and QGPO"} samples vs exact p(x)·exp(β·e(x))`
+      title: `${dataset}: ${energy === undefined ? "SWG" : "SWG and QGPO"} samples vs ` +
+        (kinds.size === 1 && onlyKind === "data-resampled" ? "its data resampled ∝ exp(β·e(x))" : "exact p(x)·exp(β·e(x))")
     }))
     yield* writeJsonAtomically(`${c.outDir}/metrics.json`, metrics)
   }
@@ -490,23 +516,32 @@ const limitsOf = (clouds: ReadonlyArray<Float64Array>) => {
   return { x: { min: x0 - mx, max: x1 + mx }, y: { min: y0 - my, max: y1 + my } }
 }
 
-/** Markdown table: one row per (dataset, method, β, scale). */
-export const metricsTable = (metrics: ReadonlyArray<ToyMetric>): string =>
-  [
-    "| dataset | method | β | ρ or s | SW2(samples, target) | floor (β=0, unguided) | ratio to floor | oracle | sample noise | trimmed SW2 | energy distance | energy sample noise | outside data range | beyond 1.5 radii | farthest (radii) |",
-    "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
+/** The datasets of `metrics`, in order of first appearance. */
+const datasetsOf = (metrics: ReadonlyArray<ToyMetric>): Array<string> => [...new Set(metrics.map((m) => m.dataset))]
+
+/**
+ * Markdown table: one row per (dataset, method, β, scale). A "reference" column is added when some row is measured
+ * against something other than exact target samples (a dataset from a file), so the built-ins' table is unchanged.
+ */
+export const metricsTable = (metrics: ReadonlyArray<ToyMetric>): string => {
+  const labelled = metrics.some((m) => m.reference !== "exact")
+  const referenceHeader = labelled ? " reference |" : ""
+  return [
+    `| dataset | method | β |${referenceHeader} ρ or s | SW2(samples, target) | floor (β=0, unguided) | ratio to floor | oracle | sample noise | trimmed SW2 | energy distance | energy sample noise | outside data range | beyond 1.5 radii | farthest (radii) |`,
+    `| --- | --- | --- |${labelled ? " --- |" : ""} --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |`,
     ...metrics.map((m) =>
-      `| ${m.dataset} | ${m.method} | ${m.beta} | ${m.rho} | ${m.sw2.toFixed(4)} | ${m.sw2Floor.toFixed(4)} | ${(m.sw2 / m.sw2Floor).toFixed(2)} | ${m.sw2Oracle.toFixed(4)} | ${m.sw2SampleNoise.toFixed(4)} | ` +
+      `| ${m.dataset} | ${m.method} | ${m.beta} |${labelled ? ` ${ToySource.referenceLabel[m.reference]} |` : ""} ${m.rho} | ${m.sw2.toFixed(4)} | ${m.sw2Floor.toFixed(4)} | ${(m.sw2 / m.sw2Floor).toFixed(2)} | ${m.sw2Oracle.toFixed(4)} | ${m.sw2SampleNoise.toFixed(4)} | ` +
       `${m.sw2Trimmed.toFixed(4)} | ${m.energyDistance.toFixed(4)} | ${m.energyDistanceSampleNoise.toFixed(4)} | ${percent(m.outsideShare)} | ${percent(m.farShare)} | ${m.maxRadius.toFixed(2)} |`
     )
   ].join("\n") + "\n"
+}
 
 /** SWG (ρ = `guidanceScale`) and QGPO (s = `qgpoScale`) side by side: one row per (dataset, β). */
 export const comparisonTable = (c: ToyConfig, metrics: ReadonlyArray<ToyMetric>): string => {
   const find = (method: ToyMetric["method"], dataset: string, beta: number, scale: number) =>
     metrics.find((m) => m.method === method && m.dataset === dataset && m.beta === beta && m.rho === scale)
   const rows: Array<string> = []
-  for (const dataset of c.datasets) {
+  for (const dataset of datasetsOf(metrics)) {
     for (const beta of c.betas) {
       const swg = find("swg", dataset, beta, c.guidanceScale)
       const qgpo = find("qgpo", dataset, beta, c.qgpoScale)
@@ -528,7 +563,7 @@ export const comparisonTable = (c: ToyConfig, metrics: ReadonlyArray<ToyMetric>)
 /** SW2 at `sweepBeta` over each method's guidance scales (SWG's ρ, QGPO's s): one row per (dataset, method). */
 export const sweepTable = (c: ToyConfig, metrics: ReadonlyArray<ToyMetric>): string => {
   const scales = [...new Set([...c.sweepScales, c.guidanceScale, ...c.qgpoSweepScales, c.qgpoScale])].sort((a, b) => a - b)
-  const rows = c.datasets.flatMap((dataset) =>
+  const rows = datasetsOf(metrics).flatMap((dataset) =>
     (["swg", "qgpo"] as const).map((method) =>
       `| ${dataset} | ${method} | ` +
       scales.map((scale) => {
