@@ -446,7 +446,7 @@ const datasetCommand = Command.make("dataset").pipe(
 
 const serveCommand = Command.make("serve", {
   backend: backendFlag,
-  runDir: Flag.String("run-dir").pipe(Flag.withDescription("a trained run directory (critic, swg, iql-actor checkpoints)")),
+  runDir: Flag.String("run-dir").pipe(Flag.withDescription("a trained run directory (the checkpoints of the method's stages)")),
   method: Flag.Literals("method", AgentMethod.literals).pipe(Flag.withDescription("the policy to serve (default swg)"), Flag.withDefault("swg" as const)),
   task: Flag.String("task").pipe(Flag.withDescription("task name for /v1/info (default: from a run directory <task>/seed<N>)"), Flag.optional),
   port: optionalInt("port", "TCP port (default 8080; 0 picks a free one)"),

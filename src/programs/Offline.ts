@@ -295,17 +295,6 @@ export const trainQgpo = Effect.fn("Offline.trainQgpo")(function*(c: OfflineConf
   })
 })
 
-/** The QGPO agent of a run directory: the SWG model as behaviour, Q and the energy network from qgpo.safetensors. */
-export const loadQgpo = Effect.fn("Offline.loadQgpo")(function*(c: OfflineConfig, ds: OfflineDataset.OfflineDataset) {
-  const backend = yield* Backend
-  const checkpoints = yield* Checkpoints
-  const behaviour = yield* loadSwg(c, ds)
-  const agent = yield* backend.run((ops) => QgpoAgent.create(ops, c.qgpo, behaviour, ds.observationDim, Rng.named(c.seed, "qgpo-init")))
-  const saved = yield* checkpoints.load(qgpoPath(c))
-  yield* ResumableLoop.restore(qgpoPath(c), { q: agent.q, energy: agent.energy }, saved.tensors, {})
-  return agent
-})
-
 /**
  * Stage 2d: Diffusion-DICE. The DICE critic (dice-critic.safetensors), its ratios w* on the training rows, the
  * behaviour model on the VP-SDE (dice-behaviour.safetensors), then the guidance network by IGL (dice-guidance.safetensors).
@@ -338,20 +327,6 @@ export const trainDice = Effect.fn("Offline.trainDice")(function*(c: OfflineConf
     models: { guidance: agent.guidance }, config, lossNames: ["igl_loss"],
     step: (i) => DiceAgent.guidanceStep(B, agent, device.actions, device.observations, onDevice, repeat, Rng.named(c.seed, "dice-guidance"), i)
   })
-})
-
-/** The D-DICE critic and agent of a run directory (a missing checkpoint is a CheckpointError naming its path). */
-export const loadDice = Effect.fn("Offline.loadDice")(function*(c: OfflineConfig, ds: OfflineDataset.OfflineDataset) {
-  const backend = yield* Backend
-  const checkpoints = yield* Checkpoints
-  const { critic, agent } = yield* backend.run((ops) => ({
-    critic: Critic.create(ops, c.dice.critic, ds.observationDim, ds.actionDim, Rng.named(c.seed, "dice-critic")),
-    agent: DiceAgent.create(ops, c.dice.agent, ds.observationDim, ds.actionDim, Rng.named(c.seed, "dice-init"))
-  }))
-  yield* ResumableLoop.restore(diceCriticPath(c), Critic.models(critic), (yield* checkpoints.load(diceCriticPath(c))).tensors, {})
-  yield* ResumableLoop.restore(diceBehaviourPath(c), { behaviour: agent.behaviour }, (yield* checkpoints.load(diceBehaviourPath(c))).tensors, {})
-  yield* ResumableLoop.restore(dicePath(c), { guidance: agent.guidance }, (yield* checkpoints.load(dicePath(c))).tensors, {})
-  return { critic, agent }
 })
 
 /**
@@ -432,6 +407,19 @@ export const dataResult = (task: string, seed: number, raw: OfflineDataset.Offli
 }
 
 /**
+ * The Agent defaults of `evaluate`: the evaluation section's for the SWG-sampled methods, QGPO's and D-DICE's acting
+ * settings from their sections (the config evaluated with, not the one trained with).
+ */
+export const actDefaults = (c: OfflineConfig): Agent.ActDefaults => {
+  const e = c.evaluation
+  return {
+    guidanceScale: e.guidanceScale, swgTemperature: 0, temperature: e.temperature, candidates: e.candidates, swgRRule: e.swgRRule,
+    qgpoGuidanceScale: c.qgpo.guidanceScale, qgpoTemperature: c.qgpo.temperature,
+    diceCandidates: c.dice.candidates, diceGuidanceScale: c.dice.guidanceScale, diceSelection: DiceAgent.selectionFor(c.dice, c.task)
+  }
+}
+
+/**
  * Stage 3: rollouts of each method; one result file per (task, method, seed). With `resume` (the
  * default) a method whose result file exists for the same episode count is not evaluated again.
  */
@@ -448,9 +436,11 @@ export const evaluate = Effect.fn("Offline.evaluate")(function*(c: OfflineConfig
   type Policy = (obs: Float64Array, step: number) => Effect.Effect<Float64Array, Agent.AgentError | GpuError | IndexOutOfRange>
   const runs: Array<{ method: string; rho?: number; policy: Policy }> = []
   const key = (name: string) => Rng.split(Rng.named(c.seed, "evaluate"), name)
-  const defaults = { guidanceScale: e.guidanceScale, temperature: e.temperature, candidates: e.candidates, swgRRule: e.swgRRule }
+  const defaults = actDefaults(c)
+  // Each method's random stream (by name, so a method's rollouts do not depend on which others run).
   const streams = {
-    "swg-r": "swg-r", "diffusion-bc": "bc", "idql": "idql", "iql": "iql", "td3bc": "td3bc",
+    "swg-r": "swg-r", "diffusion-bc": "bc", "idql": "idql", "iql": "iql", "td3bc": "td3bc", "qgpo": "qgpo",
+    "d-dice": "d-dice", "d-dice-guide-only": "d-dice-guide-only", "d-dice-select-only": "d-dice-select-only",
     "td3bc-unguided": "td3bc-unguided", "td3bc-pgd": "td3bc-pgd", "iql-unguided": "iql-unguided", "iql-pgd": "iql-pgd"
   } as const
   for (const method of agentMethods) {
@@ -462,20 +452,6 @@ export const evaluate = Effect.fn("Offline.evaluate")(function*(c: OfflineConfig
     } else {
       const rho = method === "swg-r" ? { rho: e.guidanceScale } : {}
       runs.push({ method, ...rho, policy: (obs, t) => agent.act(obs, { key: Rng.at(key(streams[method]), t) }) })
-    }
-  }
-  if (e.methods.includes("qgpo")) {
-    const qgpo = yield* loadQgpo(c, raw)
-    const backend = yield* Backend
-    runs.push({ method: "qgpo", policy: (obs, t) => QgpoAgent.act(backend, qgpo, obs, Rng.at(key("qgpo"), t)) })
-  }
-  const diceMethods = e.methods.filter(Schema.is(Schema.Literals(DiceSelect.DiceMethods)))
-  if (diceMethods.length > 0) {
-    const dice = yield* loadDice(c, raw)
-    const backend = yield* Backend
-    const options = { candidates: c.dice.candidates, guidanceScale: c.dice.guidanceScale, selection: DiceAgent.selectionFor(c.dice, c.task), critic: dice.critic }
-    for (const method of diceMethods) {
-      runs.push({ method, policy: (obs, t) => DiceAgent.act(backend, dice.agent, { ...options, method }, obs, Rng.at(key(method), t)) })
     }
   }
   // The data's own score and clip share, beside every method (no rollout: the dataset's episodes).

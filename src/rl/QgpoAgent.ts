@@ -260,10 +260,12 @@ const energyAt = (B: TensorBackend, agent: QgpoAgent, condition: Tensor, time: n
     agent.energyNetwork, tape.sliceCols(z, 0, agent.actionDim), tape.leaf(condition), tape.leaf(B.fill(z.rows, 1, time))
   )
 
-/** Guided samples z₀ [rows, A+1] for `condition` [rows, S] (device): behaviour ε − s·σ·∇_a f_φ, DDPM, clip [−1, 1]. */
-export const sample = (B: TensorBackend, agent: QgpoAgent, condition: Tensor, scale: number, key: RngKey): Tensor => {
-  const c = agent.config
-  const options = SwgAgent.samplingOptions(B, agent.behaviour, condition, 0, c.temperature, key)
+/**
+ * Guided samples z₀ [rows, A+1] for `condition` [rows, S] (device): behaviour ε − s·σ·∇_a f_φ, DDPM, clip [−1, 1], at
+ * `temperature` (default the config's).
+ */
+export const sample = (B: TensorBackend, agent: QgpoAgent, condition: Tensor, scale: number, key: RngKey, temperature = agent.config.temperature): Tensor => {
+  const options = SwgAgent.samplingOptions(B, agent.behaviour, condition, 0, temperature, key)
   const eps = SwgPolicy.denoiser(options)
   const guidance = new Qgpo.QgpoGuidance({ scale })
   const denoiser: Sampler.Denoiser = (x, point) => Qgpo.guidedEps(B, eps(x, point), energyAt(B, agent, condition, point.time), x, point, guidance)
@@ -273,15 +275,17 @@ export const sample = (B: TensorBackend, agent: QgpoAgent, condition: Tensor, sc
   return out
 }
 
-/** Actions [E, A] (host) for observations [E, S] (host): one guided sample per state at the configured scale. */
-export const act = <E>(device: Device<E>, agent: QgpoAgent, observations: Float64Array, key: RngKey, scale = agent.config.guidanceScale): Effect.Effect<Float64Array, E> =>
+/** Actions [E, A] (host) for observations [E, S] (host): one guided sample per state, by default at the configured scale and temperature. */
+export const act = <E>(
+  device: Device<E>, agent: QgpoAgent, observations: Float64Array, key: RngKey, scale = agent.config.guidanceScale, temperature = agent.config.temperature
+): Effect.Effect<Float64Array, E> =>
   Effect.suspend(() => {
     const B = device.ops
     const S = agent.observationDim
     const rows = observations.length / S
     const A = agent.actionDim
     const obs = B.upload(Float32Array.from(observations), rows, S)
-    const z = B.scope(() => sample(B, agent, obs, scale, key))
+    const z = B.scope(() => sample(B, agent, obs, scale, key, temperature))
     return Effect.map(device.read(z), (values) => {
       const actions = new Float64Array(rows * A)
       for (let r = 0; r < rows; r++) for (let d = 0; d < A; d++) actions[r * A + d] = values[r * (A + 1) + d]

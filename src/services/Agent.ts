@@ -5,9 +5,13 @@
  * (swg.safetensors; IDQL also scores with the critic, critic.safetensors), IQL takes the mean of its
  * AWR actor (iql-actor.safetensors, with the dimensions from the critic's header), TD3+BC its deterministic actor
  * (td3bc.safetensors, with its state normaliser); the agents of Policy-Guided Diffusion trained on synthetic experience
- * (td3bc-unguided, td3bc-pgd, iql-unguided, iql-pgd: `<method>.safetensors`) act as TD3+BC and IQL do. Everything a model
- * needs is read from its checkpoint header (config, dimensions, the SWG weight range), so a run
- * directory is enough. Every failure is an `AgentError` with a tagged reason: a missing or unusable
+ * (td3bc-unguided, td3bc-pgd, iql-unguided, iql-pgd: `<method>.safetensors`) act as TD3+BC and IQL do. QGPO guides the
+ * SWG model, sampled unguided as its behaviour model, with its energy network (qgpo.safetensors, Q beside it);
+ * Diffusion-DICE and its two ablations guide and select with the D-DICE models (dice-critic, dice-behaviour and
+ * dice-guidance.safetensors; their actions are not clipped: as in the reference, the environment clips them).
+ * Everything a model needs is read from its checkpoint header (config, dimensions, the SWG weight range), so a run
+ * directory is enough; what no checkpoint holds (QGPO's and D-DICE's acting settings) comes from `ActDefaults`.
+ * Every failure is an `AgentError` with a tagged reason: a missing or unusable
  * checkpoint, observations of the wrong width or with a non-finite entry, options the method does not
  * take, or the device's own typed error.
  */
@@ -19,7 +23,10 @@ import type { RngKey } from "../domain/Rng.ts"
 import type { TensorBackend } from "../domain/TensorBackend.ts"
 import type * as Model from "../nn/Model.ts"
 import * as Critic from "../rl/Critic.ts"
+import * as DiceAgent from "../rl/DiceAgent.ts"
+import * as DiceSelect from "../rl/DiceSelect.ts"
 import * as IqlActor from "../rl/IqlActor.ts"
+import * as QgpoAgent from "../rl/QgpoAgent.ts"
 import * as SyntheticExperience from "../rl/SyntheticExperience.ts"
 import * as SwgAgent from "../rl/SwgAgent.ts"
 import * as Td3Bc from "../rl/Td3Bc.ts"
@@ -29,7 +36,9 @@ import { CheckpointError, Checkpoints, decodeHeaderField } from "./Checkpoints.t
 import { GpuError } from "./Gpu.ts"
 
 /** The trained methods an agent can be. */
-export const AgentMethod = Schema.Literals(["swg", "swg-r", "diffusion-bc", "idql", "iql", "td3bc", ...SyntheticExperience.SyntheticMethods])
+export const AgentMethod = Schema.Literals([
+  "swg", "swg-r", "diffusion-bc", "idql", "iql", "td3bc", "qgpo", ...DiceSelect.DiceMethods, ...SyntheticExperience.SyntheticMethods
+])
 export type AgentMethod = typeof AgentMethod.Type
 
 /** The checkpoint files of a run directory, as the offline stages write them. */
@@ -38,6 +47,10 @@ export const runFiles = (runDir: string) => ({
   swg: join(runDir, "swg.safetensors"),
   iql: join(runDir, "iql-actor.safetensors"),
   td3bc: join(runDir, "td3bc.safetensors"),
+  qgpo: join(runDir, "qgpo.safetensors"),
+  diceCritic: join(runDir, "dice-critic.safetensors"),
+  diceBehaviour: join(runDir, "dice-behaviour.safetensors"),
+  diceGuidance: join(runDir, "dice-guidance.safetensors"),
   /** The agents trained on synthetic experience, by method (OfflinePgd.ts). */
   synthetic: (method: SyntheticExperience.SyntheticMethod) => join(runDir, `${method}.safetensors`)
 })
@@ -130,6 +143,10 @@ export interface TrainedRun {
   readonly td3bc?: { readonly agent: Td3Bc.Td3Bc; readonly step: number } | undefined
   /** The agents trained on synthetic experience that were asked for, by method. */
   readonly synthetic?: Partial<Record<SyntheticExperience.SyntheticMethod, SyntheticActor>>
+  /** QGPO over `swg` (its behaviour model), with the step of its energy stage. */
+  readonly qgpo?: { readonly agent: QgpoAgent.QgpoAgent; readonly step: number } | undefined
+  /** The D-DICE critic and agent, with the step of the guidance stage. */
+  readonly dice?: { readonly critic: Critic.Critic; readonly agent: DiceAgent.DiceAgent; readonly step: number } | undefined
 }
 
 /** An agent trained on synthetic experience: TD3+BC's or IQL's actor, and the step its checkpoint holds. */
@@ -149,10 +166,12 @@ const SwgArchitecture = Schema.Struct({
 /** What `trainCritic` stores as its architecture. */
 const CriticArchitecture = Schema.Struct({ models: Schema.Struct({ observationDim: Schema.Int, actionDim: Schema.Int }) })
 
-/** The methods that act with a deterministic actor (no diffusion model, no options, no generated weights). */
+/** The methods that act with an actor trained on synthetic experience. */
 const isSynthetic = Schema.is(Schema.Literals(SyntheticExperience.SyntheticMethods))
-const actorMethod = (m: AgentMethod): boolean => m === "iql" || m === "td3bc" || isSynthetic(m)
-const needsSwg = (m: AgentMethod) => !actorMethod(m)
+const isDice = Schema.is(Schema.Literals(DiceSelect.DiceMethods))
+/** The methods that sample the SWG model and return its generated weights. */
+const swgSampled = (m: AgentMethod) => m === "swg" || m === "swg-r" || m === "diffusion-bc" || m === "idql"
+const needsSwg = (m: AgentMethod) => swgSampled(m) || m === "qgpo"
 const needsCritic = (m: AgentMethod) => m === "idql" || m === "iql"
 
 /** The SWG model of the checkpoint at `path`, built as its header describes it, and the step it holds. */
@@ -223,9 +242,42 @@ export const loadSyntheticModel = Effect.fnUntraced(function*(path: string, meth
   return out
 })
 
+/** What `trainQgpo` and `trainDice` store as their architecture. */
+const StageArchitecture = CriticArchitecture
+
+/** QGPO's Q and energy network (qgpo.safetensors) over the SWG model `behaviour`, built as the header describes them. */
+const loadQgpoModel = Effect.fnUntraced(function*(path: string, behaviour: SwgAgent.SwgAgent) {
+  const backend = yield* Backend
+  const saved = yield* (yield* Checkpoints).load(path)
+  const config = yield* decodeHeaderField(path, "config", QgpoAgent.QgpoAgentConfig, saved.header.config)
+  const { models } = yield* decodeHeaderField(path, "architecture", StageArchitecture, saved.header.architecture)
+  const agent = yield* backend.run((B) => QgpoAgent.create(B, config, behaviour, models.observationDim, Rng.named(0, "qgpo-init")))
+  yield* restore(path, { q: agent.q, energy: agent.energy }, saved.tensors, {})
+  return { agent, step: saved.header.step }
+})
+
+/** The D-DICE critic, behaviour model and guidance network, each from its checkpoint (in the order `trainDice` writes them). */
+const loadDiceModels = Effect.fnUntraced(function*(files: ReturnType<typeof runFiles>) {
+  const backend = yield* Backend
+  const checkpoints = yield* Checkpoints
+  const criticSaved = yield* checkpoints.load(files.diceCritic)
+  const criticConfig = yield* decodeHeaderField(files.diceCritic, "config", Critic.CriticConfig, criticSaved.header.config)
+  const dims = (yield* decodeHeaderField(files.diceCritic, "architecture", StageArchitecture, criticSaved.header.architecture)).models
+  const critic = yield* backend.run((B) => Critic.create(B, criticConfig, dims.observationDim, dims.actionDim, Rng.named(0, "dice-critic")))
+  yield* restore(files.diceCritic, Critic.models(critic), criticSaved.tensors, {})
+  const behaviourSaved = yield* checkpoints.load(files.diceBehaviour)
+  const config = yield* decodeHeaderField(files.diceBehaviour, "config", DiceAgent.DiceAgentConfig, behaviourSaved.header.config)
+  const agent = yield* backend.run((B) => DiceAgent.create(B, config, dims.observationDim, dims.actionDim, Rng.named(0, "dice-init")))
+  yield* restore(files.diceBehaviour, { behaviour: agent.behaviour }, behaviourSaved.tensors, {})
+  const guidanceSaved = yield* checkpoints.load(files.diceGuidance)
+  yield* restore(files.diceGuidance, { guidance: agent.guidance }, guidanceSaved.tensors, {})
+  return { critic, agent, step: guidanceSaved.header.step }
+})
+
 /**
  * Loads the models `methods` need from `runDir`, each once: the SWG model for every diffusion
- * method, the critic for IDQL and IQL, IQL's actor for IQL, TD3+BC's agent for TD3+BC. Fails with the library's own errors
+ * method and QGPO, the critic for IDQL and IQL, IQL's actor for IQL, TD3+BC's agent for TD3+BC, QGPO's networks for QGPO, the
+ * D-DICE models for the D-DICE methods. Fails with the library's own errors
  * (a missing file is a `CheckpointError` with reason `NotFound`); `load` turns them into `AgentError`.
  */
 export const loadRun = Effect.fn("Agent.loadRun")(function*(runDir: string, methods: ReadonlyArray<AgentMethod>) {
@@ -236,7 +288,9 @@ export const loadRun = Effect.fn("Agent.loadRun")(function*(runDir: string, meth
   const td3bc = methods.includes("td3bc") ? yield* loadTd3BcModel(files.td3bc) : undefined
   const synthetic: Partial<Record<SyntheticExperience.SyntheticMethod, SyntheticActor>> = {}
   for (const m of methods.filter(isSynthetic)) synthetic[m] = yield* loadSyntheticModel(files.synthetic(m), m)
-  return { runDir, swg, critic, iql, td3bc, synthetic } satisfies TrainedRun
+  const qgpo = methods.includes("qgpo") && swg !== undefined ? yield* loadQgpoModel(files.qgpo, swg.agent) : undefined
+  const dice = methods.some(isDice) ? yield* loadDiceModels(files) : undefined
+  return { runDir, swg, critic, iql, td3bc, synthetic, qgpo, dice } satisfies TrainedRun
 })
 
 /** Returns every device tensor of the run's models to the pool. */
@@ -246,7 +300,10 @@ export const disposeRun = (B: TensorBackend, run: TrainedRun): void => {
     ...(run.critic ? [run.critic.critic.q, run.critic.critic.v] : []),
     ...(run.iql ? [run.iql.actor.model] : []),
     ...(run.td3bc ? Object.values(Td3Bc.models(run.td3bc.agent)) : []),
-    ...Object.values(run.synthetic ?? {}).flatMap((s) => s.kind === "td3bc" ? Object.values(Td3Bc.models(s.agent)) : [s.actor.model])
+    ...Object.values(run.synthetic ?? {}).flatMap((s) => s.kind === "td3bc" ? Object.values(Td3Bc.models(s.agent)) : [s.actor.model]),
+    // QGPO's behaviour model is `run.swg`'s
+    ...(run.qgpo ? [run.qgpo.agent.q, run.qgpo.agent.energy] : []),
+    ...(run.dice ? [...Object.values(Critic.models(run.dice.critic)), run.dice.agent.behaviour, run.dice.agent.guidance] : [])
   ]
   for (const m of models) {
     for (const t of [m.params, m.grads, m.adam.m, m.adam.v, ...(m.ema ? [m.ema] : [])]) B.dispose(t)
@@ -257,11 +314,11 @@ export const disposeRun = (B: TensorBackend, run: TrainedRun): void => {
 
 /** Per-call options; each applies only to the methods named, and any other is `InvalidActOptions`. */
 export interface ActOptions {
-  /** Guidance scale ρ (SWG, SWG-R; eq. 26 of the SWG paper). */
+  /** Guidance scale: ρ (SWG, SWG-R; eq. 26 of the SWG paper), s (QGPO), s_guid (d-dice, d-dice-guide-only). */
   readonly guidanceScale?: number
-  /** Sampling temperature ≥ 0: the scale of the initial and per-step noise (every diffusion method). */
+  /** Sampling temperature ≥ 0: the scale of the initial and per-step noise (SWG, SWG-R, diffusion BC, IDQL, QGPO). */
   readonly temperature?: number
-  /** Candidates per observation, the best kept (SWG-R by ŵ₀, IDQL by the critic's advantage). */
+  /** Candidates per observation, the best kept (SWG-R by ŵ₀, IDQL by the critic's advantage, d-dice and d-dice-select-only by the DICE critic). */
   readonly candidates?: number
   /** The random key of this call; by default the agent's own stream, one key per call. */
   readonly key?: RngKey
@@ -276,6 +333,13 @@ export interface ActDefaults {
   readonly candidates: number
   /** How SWG-R picks among its candidates by ŵ₀. */
   readonly swgRRule: SwgAgent.Rule
+  /** QGPO's guidance scale s and temperature; absent: those of its checkpoint's config. */
+  readonly qgpoGuidanceScale?: number
+  readonly qgpoTemperature?: number
+  /** D-DICE's candidates K, guidance scale s_guid and selection; absent: `DiceOfflineConfig`'s defaults (the selection by the task). */
+  readonly diceCandidates?: number
+  readonly diceGuidanceScale?: number
+  readonly diceSelection?: DiceSelect.Selection
 }
 
 export const defaultActDefaults: ActDefaults = { guidanceScale: 10, swgTemperature: 0, temperature: 1, candidates: 16, swgRRule: "greedy" }
@@ -291,7 +355,11 @@ const takes: Record<AgentMethod, ReadonlyArray<"guidanceScale" | "temperature" |
   "td3bc-unguided": [],
   "td3bc-pgd": [],
   "iql-unguided": [],
-  "iql-pgd": []
+  "iql-pgd": [],
+  "qgpo": ["guidanceScale", "temperature"],
+  "d-dice": ["guidanceScale", "candidates"],
+  "d-dice-guide-only": ["guidanceScale"],
+  "d-dice-select-only": ["candidates"]
 }
 
 /** What an agent is: reported by the policy server's `/v1/info`. */
@@ -302,17 +370,17 @@ export interface AgentInfo {
   readonly task: string | null
   readonly observationDim: number
   readonly actionDim: number
-  /** Training steps of the method's main checkpoint (the SWG model, IQL's actor or TD3+BC's agent). */
+  /** Training steps of the method's main checkpoint (the SWG model, IQL's actor, TD3+BC's agent, QGPO's energy network or D-DICE's guidance network). */
   readonly checkpointStep: number
   /** The backend's kind and description, e.g. "wasm (f32x4 SIMD, …)". */
   readonly backend: string
   /** The options this method takes, with their defaults. */
   readonly defaults: { readonly guidanceScale?: number; readonly temperature?: number; readonly candidates?: number }
-  /** True when `actWithWeights` returns the generated weight w of each action (the diffusion methods). */
+  /** True when `actWithWeights` returns the generated weight w of each action (the methods that sample the SWG model: SWG, SWG-R, diffusion BC, IDQL). */
   readonly generatesWeights: boolean
 }
 
-/** Actions [E·A] row-major, and for the diffusion methods the generated weight w [E] of each. */
+/** Actions [E·A] row-major, and for SWG, SWG-R, diffusion BC and IDQL the generated weight w [E] of each. */
 export interface Acted {
   readonly actions: Float64Array
   readonly weights: Float64Array | undefined
@@ -337,7 +405,7 @@ export interface AgentShape {
    * device; a call without `options.key` takes the next key of the agent's stream.
    */
   readonly act: (observations: ArrayLike<number>, options?: ActOptions) => Effect.Effect<Float64Array, AgentError>
-  /** As `act`, with the generated weights of the diffusion methods. */
+  /** As `act`, with the generated weights of the methods that sample the SWG model. */
   readonly actWithWeights: (observations: ArrayLike<number>, options?: ActOptions) => Effect.Effect<Acted, AgentError>
 }
 
@@ -393,38 +461,64 @@ export const fromRun = (
     const iql = run.iql
     const td3bc = run.td3bc
     const synthetic = isSynthetic(method) ? run.synthetic?.[method] : undefined
+    const qgpo = run.qgpo
+    const dice = run.dice
     const missing = method === "iql" ? iql === undefined
       : method === "td3bc" ? td3bc === undefined
       : isSynthetic(method) ? synthetic === undefined
+      : method === "qgpo" ? qgpo === undefined
+      : isDice(method) ? dice === undefined
       : swg === undefined || (method === "idql" && critic === undefined)
     if (missing) return yield* Effect.die(new Error(`Agent.fromRun: the run was loaded without the models ${method} needs`))
     // TD3+BC's agent or IQL's actor: the method's own, or the synthetic-experience run's.
     const td3bcAgent = method === "td3bc" ? td3bc!.agent : synthetic?.kind === "td3bc" ? synthetic.agent : undefined
     const iqlActor = method === "iql" ? iql!.actor : synthetic?.kind === "iql" ? synthetic.actor : undefined
-    const actor = td3bcAgent ?? iqlActor
-    const observationDim = actor !== undefined ? actor.observationDim : swg!.agent.network.conditionDim
-    const actionDim = actor !== undefined ? actor.actionDim : swg!.agent.actionDim
+    const actor = td3bcAgent ?? iqlActor ?? (method === "qgpo" ? qgpo!.agent : undefined)
+    const observationDim = actor !== undefined ? actor.observationDim : isDice(method) ? dice!.agent.network.conditionDim : swg!.agent.network.conditionDim
+    const actionDim = actor !== undefined ? actor.actionDim : isDice(method) ? dice!.agent.network.dataDim : swg!.agent.actionDim
+    const task = options.task ?? taskOf(run.runDir)
+    const diceDefaults = Schema.decodeSync(DiceAgent.DiceOfflineConfig)({})
+    const diceSelection = d.diceSelection ?? DiceAgent.selectionFor(diceDefaults, task ?? "")
+    const guidanceScale = method === "qgpo" ? d.qgpoGuidanceScale ?? qgpo!.agent.config.guidanceScale
+      : isDice(method) ? d.diceGuidanceScale ?? diceDefaults.guidanceScale
+      : d.guidanceScale
+    const temperature = method === "qgpo" ? d.qgpoTemperature ?? qgpo!.agent.config.temperature
+      : method === "swg" ? d.swgTemperature
+      : d.temperature
+    const candidates = isDice(method) ? d.diceCandidates ?? diceDefaults.candidates : d.candidates
     const defaults = {
-      ...(takes[method].includes("guidanceScale") ? { guidanceScale: d.guidanceScale } : {}),
-      ...(takes[method].includes("temperature") ? { temperature: method === "swg" ? d.swgTemperature : d.temperature } : {}),
-      ...(takes[method].includes("candidates") ? { candidates: d.candidates } : {})
+      ...(takes[method].includes("guidanceScale") ? { guidanceScale } : {}),
+      ...(takes[method].includes("temperature") ? { temperature } : {}),
+      ...(takes[method].includes("candidates") ? { candidates } : {})
     }
+    const step = method === "iql" ? iql!.step
+      : method === "td3bc" ? td3bc!.step
+      : synthetic !== undefined ? synthetic.step
+      : method === "qgpo" ? qgpo!.step
+      : isDice(method) ? dice!.step
+      : swg!.step
     const info: AgentInfo = {
       method,
       runDir: run.runDir,
-      task: options.task ?? taskOf(run.runDir),
+      task,
       observationDim,
       actionDim,
-      checkpointStep: method === "iql" ? iql!.step : method === "td3bc" ? td3bc!.step : synthetic !== undefined ? synthetic.step : swg!.step,
+      checkpointStep: step,
       backend: `${backend.ops.kind}: ${backend.ops.description}`,
       defaults,
-      generatesWeights: !actorMethod(method)
+      generatesWeights: swgSampled(method)
     }
     const stream = Rng.named(options.seed ?? 0, `agent-${method}`)
     let calls = 0
     const permit = yield* Semaphore.make(1)
 
-    const selector = (o: ActOptions): Effect.Effect<SwgAgent.Selector | undefined, AgentError> => {
+    /** The options of a call, checked, over the defaults. */
+    interface Settings {
+      readonly guidanceScale: number
+      readonly temperature: number
+      readonly candidates: number
+    }
+    const settings = (o: ActOptions): Effect.Effect<Settings, AgentError> => {
       const given = (["guidanceScale", "temperature", "candidates"] as const).filter((k) => o[k] !== undefined)
       const extra = given.filter((k) => !takes[method].includes(k))
       if (extra.length > 0) {
@@ -441,20 +535,36 @@ export const fromRun = (
       if (!(Number.isInteger(candidates) && candidates >= 1)) {
         return Effect.fail(fail(new InvalidActOptions({ detail: `candidates must be a positive integer, got ${candidates}` })))
       }
+      return Effect.succeed({ guidanceScale, temperature, candidates })
+    }
+
+    /** How the SWG model is sampled for `method`; undefined for the methods that do not sample it alone. */
+    const selector = ({ guidanceScale, temperature, candidates }: Settings): SwgAgent.Selector | undefined => {
       switch (method) {
         case "swg":
-          return Effect.succeed({ _tag: "Swg", guidanceScale, temperature })
+          return { _tag: "Swg", guidanceScale, temperature }
         case "swg-r":
-          return Effect.succeed({ _tag: "SwgR", guidanceScale, temperature, candidates, rule: d.swgRRule })
+          return { _tag: "SwgR", guidanceScale, temperature, candidates, rule: d.swgRRule }
         case "diffusion-bc":
-          return Effect.succeed({ _tag: "DiffusionBc", temperature })
+          return { _tag: "DiffusionBc", temperature }
         case "idql":
-          return Effect.succeed({
-            _tag: "Idql", candidates, temperature, rule: "greedy", critic: critic!.critic, weightFunction: swg!.agent.config.weightFunction
-          })
+          return { _tag: "Idql", candidates, temperature, rule: "greedy", critic: critic!.critic, weightFunction: swg!.agent.config.weightFunction }
         default:
-          return Effect.succeed(undefined)
+          return undefined
       }
+    }
+
+    /** Actions [E·A] (and the weights of the SWG-sampled methods) of observations `obs` [E·S], E ≥ 1. */
+    const compute = (obs: Float64Array, s: Settings, key: RngKey): Effect.Effect<Acted, GpuError | IndexOutOfRange> => {
+      const actions = (e: Effect.Effect<Float64Array, GpuError | IndexOutOfRange>) => Effect.map(e, (a): Acted => ({ actions: a, weights: undefined }))
+      const chosen = selector(s)
+      if (chosen !== undefined) return SwgAgent.actWithWeights(backend, swg!.agent, chosen, obs, key)
+      if (method === "qgpo") return actions(QgpoAgent.act(backend, qgpo!.agent, obs, key, s.guidanceScale, s.temperature))
+      if (isDice(method)) {
+        const o = { method, candidates: s.candidates, guidanceScale: s.guidanceScale, selection: diceSelection, critic: dice!.critic }
+        return actions(DiceAgent.act(backend, dice!.agent, o, obs, key))
+      }
+      return actions(td3bcAgent !== undefined ? Td3Bc.act(backend, td3bcAgent, obs) : IqlActor.act(backend, iqlActor!, obs))
     }
 
     const observationsOf = (values: ArrayLike<number>): Effect.Effect<Float64Array, AgentError> => {
@@ -472,15 +582,10 @@ export const fromRun = (
     const actWithWeights = (observations: ArrayLike<number>, options: ActOptions = {}): Effect.Effect<Acted, AgentError> =>
       Effect.gen(function*() {
         const obs = yield* observationsOf(observations)
-        const chosen = yield* selector(options)
+        const s = yield* settings(options)
         const key = options.key ?? Rng.at(stream, calls++)
-        if (obs.length === 0) return { actions: new Float64Array(0), weights: chosen === undefined ? undefined : new Float64Array(0) }
-        const device = yield* (chosen === undefined
-          ? Effect.map(td3bcAgent !== undefined ? Td3Bc.act(backend, td3bcAgent, obs) : IqlActor.act(backend, iqlActor!, obs), (actions): Acted => ({ actions, weights: undefined }))
-          : SwgAgent.actWithWeights(backend, swg!.agent, chosen, obs, key)).pipe(
-            Effect.mapError((error) => fail(new DeviceFailure({ error })))
-          )
-        return device
+        if (obs.length === 0) return { actions: new Float64Array(0), weights: info.generatesWeights ? new Float64Array(0) : undefined }
+        return yield* compute(obs, s, key).pipe(Effect.mapError((error) => fail(new DeviceFailure({ error }))))
       }).pipe(permit.withPermit)
 
     return {

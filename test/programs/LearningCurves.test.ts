@@ -7,6 +7,7 @@ import { expect } from "vitest"
 import * as LearningCurves from "../../src/programs/LearningCurves.ts"
 import { type CheckpointHeader, Checkpoints, type LossRecord } from "../../src/services/Checkpoints.ts"
 import { Plots } from "../../src/services/Plots.ts"
+import { trainTinyRun } from "../fixtures/TinyRun.ts"
 
 const header = (step: number, losses?: ReadonlyArray<LossRecord>): CheckpointHeader => ({
   format: "dgrl-checkpoint/1", architecture: {}, config: {}, step, rng: { seed: 0, counter: step }, createdBy: "test",
@@ -68,3 +69,13 @@ it.effect("finds the curves of every offline stage: critic, SWG, IQL's actor, TD
     const svg = yield* Effect.promise(() => readFile(join(out, "walker2d-medium-v2-dice-guidance.svg"), "utf8"))
     expect(svg).toContain("walker2d-medium-v2: dice-guidance training loss")
   }).pipe(Effect.provide(Layer.mergeAll(Checkpoints.layer, Plots.layer))))
+
+it.effect("finds a curve for every stage the offline stages of a tiny run wrote, under the file names they wrote", () =>
+  Effect.gen(function*() {
+    const dir = yield* Effect.promise(() => mkdtemp(join(tmpdir(), "curves-tiny-")))
+    yield* trainTinyRun(dir, 20)
+    const trained = (yield* Effect.promise(() => readdir(join(dir, "pendulum-noisy", "seed0")))).filter((f) => f.endsWith(".safetensors"))
+    const curves = yield* LearningCurves.collect(dir)
+    expect(curves.map((c) => LearningCurves.stages[c.stage]).sort()).toEqual(trained.sort())
+    expect(curves.map((c) => c.stage).sort()).toEqual(Object.keys(LearningCurves.stages).sort())
+  }).pipe(Effect.provide(Layer.mergeAll(Checkpoints.layer, Plots.layer))), 120_000)

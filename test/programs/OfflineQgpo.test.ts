@@ -23,7 +23,7 @@ const layers = Layer.mergeAll(Backend.layerCpu, Checkpoints.layer, Progress.laye
 it.effect("trains QGPO on the SWG model of a tiny run and evaluates it as method qgpo", () =>
   Effect.gen(function*() {
     const dir = yield* Effect.promise(() => mkdtemp(join(tmpdir(), "offline-qgpo-")))
-    yield* trainTinyRun(dir, 60)
+    yield* trainTinyRun(dir, 60, { guided: false })
     const base = yield* tinyConfig(dir, 60)
     const config = new Offline.OfflineConfig({
       ...base,
