@@ -4,7 +4,7 @@
  * the full report.
  */
 import { spawnSync } from "node:child_process"
-import { mkdtempSync, writeFileSync } from "node:fs"
+import { existsSync, mkdtempSync, writeFileSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { Cause, Schema } from "effect"
@@ -14,6 +14,8 @@ import { CheckpointError, Corrupted } from "../../src/services/Checkpoints.ts"
 import { NotFound } from "../../src/services/Files.ts"
 import { DatasetError } from "../../src/data/DatasetStore.ts"
 import * as FailureReport from "../../src/programs/FailureReport.ts"
+import * as OfflineDataset from "../../src/data/OfflineDataset.ts"
+import { entriesOf, writeRaw } from "../data/D4rlFiles.ts"
 
 const repo = new URL("../..", import.meta.url).pathname
 
@@ -63,6 +65,23 @@ describe("the CLI on bad input", () => {
     expect(r.stderr).not.toMatch(STACK_LINE)
   }, 30_000)
 
+  it("toy --data with a bad value: one line naming the file, line and column, exit 1", () => {
+    const dir = mkdtempSync(join(tmpdir(), "failure-"))
+    const path = join(dir, "density.csv")
+    writeFileSync(path, ["x1,x2,e", ...Array.from({ length: 30 }, (_, i) => (i === 4 ? "0.1,0.2,high" : `${i},${i},0`))].join("\n"))
+    const r = cli("toy", "--data", path, "--backend", "cpu")
+    expect(r.status).toBe(1)
+    expect(r.stderr.trim().split("\n")).toEqual([
+      `error: ${path} line 6, column "e": "high" is not a number (fix the file where named: a header naming x1, x2, e (--data) or x1, x2, beta (--target), then one row of decimal numbers per point)`
+    ])
+  }, 30_000)
+
+  it("toy --target without --data: one line, exit 1", () => {
+    const r = cli("toy", "--target", "t.csv", "--backend", "cpu")
+    expect(r.status).toBe(1)
+    expect(r.stderr.trim().split("\n")).toEqual(["error: --target and --name go with --data FILE.csv (the points they describe)"])
+  }, 30_000)
+
   it("--log-level debug prints the full report with its stack trace", () => {
     const r = cli("evaluate", "--task", "pendulum-x", "--dataset", "/nonexistent/pendulum.hdf5", "--backend", "cpu", "--log-level", "debug")
     expect(r.status).toBe(1)
@@ -75,6 +94,51 @@ describe("the CLI on bad input", () => {
     expect(r.status).toBe(1)
     expect(r.stderr).toContain(`Unknown subcommand "no-such-command"`)
     expect(r.stderr).not.toContain("error: ")
+  }, 30_000)
+})
+
+describe("the offline stages on any D4RL-layout file (--dataset FILE.hdf5)", () => {
+  /** 64 steps of random transitions, 5 observation and 2 action columns, episodes of 16 steps: nothing D4RL-specific but the layout. */
+  const dataset = () => {
+    const n = 64
+    const values = (count: number, scale: number) => Float32Array.from({ length: count }, (_, i) => scale * Math.sin(1.7 * i + 0.3))
+    return OfflineDataset.make({
+      observationDim: 5, actionDim: 2, observations: values(5 * n, 2), actions: values(2 * n, 0.9), rewards: values(n, 1),
+      terminals: new Uint8Array(n), timeouts: Uint8Array.from({ length: n }, (_, i) => ((i + 1) % 16 === 0 ? 1 : 0))
+    })
+  }
+
+  it("a valid file under any task name trains (train-critic, 2 steps)", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "any-d4rl-"))
+    const path = join(dir, "my-robot.hdf5")
+    await writeRaw(path, entriesOf(dataset()))
+    const r = cli("train-critic", "--task", "my-robot-v0", "--dataset", path, "--steps", "2", "--run-dir", join(dir, "run"), "--backend", "cpu")
+    expect(r.stderr).toBe("")
+    expect(r.status).toBe(0)
+    expect(existsSync(join(dir, "run", "critic.safetensors"))).toBe(true)
+  }, 60_000)
+
+  it("a file missing a key: one line naming the file and the key, exit 1", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "any-d4rl-"))
+    const path = join(dir, "no-rewards.hdf5")
+    await writeRaw(path, entriesOf(dataset()).filter((e) => e.name !== "rewards"))
+    const r = cli("train-critic", "--task", "my-robot-v0", "--dataset", path, "--run-dir", join(dir, "run"), "--backend", "cpu")
+    expect(r.status).toBe(1)
+    expect(r.stderr.trim().split("\n")).toEqual([
+      `error: dataset ${path}: key "rewards" is missing (check the file with \`npm run cli -- dataset inspect --path FILE\` (a D4RL-layout HDF5 file is expected))`
+    ])
+  }, 30_000)
+
+  it("a key with a bad shape: one line naming the file, the key and both shapes, exit 1", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "any-d4rl-"))
+    const path = join(dir, "flat-actions.hdf5")
+    await writeRaw(path, entriesOf(dataset()).map((e) => (e.name === "actions" ? { ...e, shape: [128] } : e)))
+    const r = cli("train-swg", "--task", "my-robot-v0", "--dataset", path, "--run-dir", join(dir, "run"), "--backend", "cpu")
+    expect(r.status).toBe(1)
+    const lines = r.stderr.trim().split("\n")
+    expect(lines).toHaveLength(1)
+    expect(lines[0]).toMatch(new RegExp(`^error: dataset ${path}: key "actions" has shape \\[128\\], expected \\[N, actionDim\\] \\(check the file`))
+    expect(r.stderr).not.toMatch(STACK_LINE)
   }, 30_000)
 })
 
