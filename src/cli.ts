@@ -28,6 +28,10 @@ import { BehaviourFitOptions, behaviourFit, markdown as behaviourFitMarkdown } f
 import { Backend, BackendChoice } from "./services/Backend.ts"
 import * as FailureReport from "./programs/FailureReport.ts"
 import { PgdToyConfig, pgdToy } from "./programs/PgdToy.ts"
+import * as OfflinePgd from "./programs/OfflinePgd.ts"
+import * as SyntheticDynamics from "./programs/SyntheticDynamics.ts"
+import * as SyntheticExperience from "./rl/SyntheticExperience.ts"
+import { TrajectoryModelConfig } from "./diffusion/TrajectoryModel.ts"
 import * as Serve from "./programs/Serve.ts"
 import { Agent, AgentMethod } from "./services/Agent.ts"
 
@@ -293,9 +297,43 @@ const trainTd3BcCommand = Command.make("train-td3bc", offlineFlags, Effect.fn(fu
   yield* Offline.trainTd3Bc(c).pipe(Effect.provide(offlineLayers(backend)))
 })).pipe(Command.withDescription("train TD3+BC (twin critics, deterministic actor with a BC term) on the raw rewards; evaluate it with --methods td3bc"))
 
+const trainTrajectoryCommand = Command.make("train-trajectory", offlineFlags, Effect.fn(function*({ backend, ...f }) {
+  const c = yield* offlineConfig(f, undefined)
+  const steps = Option.map(f.steps, (s) => new OfflineConfig({ ...c, pgd: new SyntheticExperience.PgdConfig({ ...c.pgd, model: new TrajectoryModelConfig({ ...c.pgd.model, steps: s }) }) }))
+  yield* OfflinePgd.trainTrajectory(Option.getOrElse(steps, () => c)).pipe(Effect.provide(offlineLayers(backend)))
+})).pipe(Command.withDescription("Policy-Guided Diffusion: the trajectory model (temporal U-Net + EDM) on the dataset's windows (--steps: its training steps)"))
+
+const trainSyntheticCommand = Command.make("train-synthetic", {
+  ...offlineFlags,
+  agent: Flag.Literals("agent", SyntheticExperience.SyntheticAgents).pipe(Flag.withDescription("td3bc or iql (IQL trains its critic on the same batches)")),
+  data: Flag.Literals("data", SyntheticExperience.DataSources).pipe(Flag.withDescription("unguided, or pgd (guided towards the current agent)"))
+}, Effect.fn(function*({ backend, agent, data, ...f }) {
+  const c = yield* offlineConfig(f, agent)
+  yield* OfflinePgd.trainSynthetic(c, agent, data).pipe(Effect.provide(offlineLayers(backend)))
+})).pipe(Command.withDescription(
+  "Policy-Guided Diffusion: TD3+BC or IQL on real + synthetic batches from the trajectory model (train-trajectory first), regenerated " +
+    "every pgd.regenerateEvery steps; evaluate with --methods td3bc-unguided,td3bc-pgd,iql-unguided,iql-pgd"
+))
+
+const dynamicsErrorCommand = Command.make("dynamics-error", {
+  ...offlineFlags,
+  trajectories: optionalInt("trajectories", "trajectories per source (default 256)"),
+  target: Flag.String("target").pipe(Flag.withDescription(`the agent whose actor guides the PGD samples: ${SyntheticDynamics.TargetPolicies.join(", ")} (default td3bc)`), Flag.optional),
+  lambda: Flag.Finite("lambda").pipe(Flag.withDescription("guidance λ of the PGD samples (default pgd.guidance.coefficient)"), Flag.optional),
+  out: Flag.String("out").pipe(Flag.withDescription("output directory (default out/dynamics-error/<task>/seed<seed>)"), Flag.optional)
+}, Effect.fn(function*({ backend, trajectories, target, lambda, out, ...f }) {
+  const c = yield* offlineConfig(f, undefined)
+  const d = yield* Schema.decodeUnknownEffect(SyntheticDynamics.SyntheticDynamicsConfig)({
+    ...present({ trajectories, target, lambda }), outDir: Option.getOrElse(out, () => `out/dynamics-error/${c.task}/seed${c.seed}`)
+  })
+  yield* SyntheticDynamics.syntheticDynamics(c, d).pipe(Effect.provide(offlineLayers(backend)))
+})).pipe(Command.withDescription(
+  "Policy-Guided Diffusion: dynamics error of synthetic transitions by position in the trajectory (real windows, unguided, PGD) against mujoco-js; table and plot"
+))
+
 const evaluateCommand = Command.make("evaluate", {
   ...offlineFlags,
-  methods: listFlag("methods", "comma-separated: swg,swg-r,diffusion-bc,idql,iql,qgpo,d-dice,d-dice-guide-only,d-dice-select-only,td3bc (default all but qgpo, d-dice* and td3bc)"),
+  methods: listFlag("methods", "comma-separated: swg,swg-r,diffusion-bc,idql,iql,qgpo,d-dice,d-dice-guide-only,d-dice-select-only,td3bc,td3bc-unguided,td3bc-pgd,iql-unguided,iql-pgd (default all but qgpo, d-dice*, td3bc and the PGD agents)"),
   episodes: optionalInt("episodes", "episodes per method (default from the preset)")
 }, Effect.fn(function*({ backend, methods, episodes, ...f }) {
   const c = yield* offlineConfig(f, undefined, present({ methods: splitList(methods, (m) => m), episodes }))
@@ -394,6 +432,11 @@ const tableCommand = Command.make("table", {
         if (c.evaluation.methods.includes("qgpo")) yield* Offline.trainQgpo(c)
         if (c.evaluation.methods.some((m) => m.startsWith("d-dice"))) yield* Offline.trainDice(c)
         if (c.evaluation.methods.includes("td3bc")) yield* Offline.trainTd3Bc(c)
+        const synthetic = SyntheticExperience.SyntheticAgents.flatMap((agent) =>
+          SyntheticExperience.DataSources.filter((source) => c.evaluation.methods.includes(SyntheticExperience.methodOf(agent, source)))
+            .map((source) => [agent, source] as const))
+        if (synthetic.length > 0) yield* OfflinePgd.trainTrajectory(c)
+        for (const [agent, source] of synthetic) yield* OfflinePgd.trainSynthetic(c, agent, source)
       }).pipe(Effect.provide(offlineLayers(trainBackend)))
       yield* Offline.evaluate(c).pipe(Effect.provide(offlineLayers(evalBackend)))
     }
@@ -479,10 +522,10 @@ const pgdToyCommand = Command.make(
 const root = Command.make("dgrl").pipe(
   Command.withSubcommands([
     startCommand, demoCommand, benchCommand, toyCommand, banditCommand, scalingCommand, datasetCommand,
-    trainCriticCommand, trainSwgCommand, trainBaselineCommand, trainQgpoCommand, trainDiceCommand, trainTd3BcCommand, evaluateCommand, sweepCommand, resultsCommand, tableCommand,
+    trainCriticCommand, trainSwgCommand, trainBaselineCommand, trainQgpoCommand, trainDiceCommand, trainTd3BcCommand, trainTrajectoryCommand, trainSyntheticCommand, evaluateCommand, sweepCommand, resultsCommand, tableCommand,
     criticReportCommand,
     behaviourFitCommand,
-    serveCommand, pgdToyCommand
+    serveCommand, pgdToyCommand, dynamicsErrorCommand
   ]),
   Command.withDescription("diffusion-guided offline reinforcement learning on WebGPU")
 )

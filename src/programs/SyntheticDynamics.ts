@@ -153,6 +153,7 @@ export const syntheticDynamics = Effect.fn("SyntheticDynamics.run")(function*(c:
   }
   yield* measured("real data", { count: real, length, observations, actions })
 
+  // Both from the same stream: the PGD samples start from the unguided ones' noise (a paired comparison).
   for (const [source, guided] of [["unguided", false], ["PGD", true]] as const) {
     const x = yield* backend.run((B) =>
       SyntheticExperience.sampleTrajectories(B, {
@@ -167,9 +168,9 @@ export const syntheticDynamics = Effect.fn("SyntheticDynamics.run")(function*(c:
   const markdown = table(sources)
   const svg = Figure.lineChart({
     series: sources.map((s) => ({
-      name: s.source, x: s.byPosition.map((p) => p.position), y: s.byPosition.map((p) => p.mean), error: s.byPosition.map((p) => p.standardError)
+      name: s.source === "PGD" ? `PGD (λ = ${lambda}, ${d.target})` : s.source, x: s.byPosition.map((p) => p.position), y: s.byPosition.map((p) => p.mean), error: s.byPosition.map((p) => p.standardError)
     })),
-    title: `${c.task}: dynamics error of synthetic transitions (PGD λ = ${lambda}, target ${d.target})`,
+    title: `${c.task}: dynamics error by position`,
     xLabel: "position t in the trajectory (transition t → t + 1)",
     yLabel: "(1/|S|)·‖s′ − s′_sim‖²",
     yScale: "log"
