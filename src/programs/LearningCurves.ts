@@ -13,7 +13,8 @@ import { Plots } from "../services/Plots.ts"
 
 /**
  * The checkpoints of the offline stages (programs/Offline.ts), by file name. QGPO's Q stage (qgpo-q) logs the Q loss;
- * its energy stage (qgpo) saves Q beside the energy network and logs the CEP loss.
+ * its energy stage (qgpo) saves Q beside the energy network and logs the CEP loss. PGD's trajectory model logs the EDM loss,
+ * its TD3+BC runs TD3+BC's losses and its IQL runs the critic's and the actor's.
  */
 export const stages = {
   "critic": "critic.safetensors",
@@ -24,8 +25,16 @@ export const stages = {
   "dice-behaviour": "dice-behaviour.safetensors",
   "dice-guidance": "dice-guidance.safetensors",
   "qgpo-q": "qgpo-q.safetensors",
-  "qgpo": "qgpo.safetensors"
+  "qgpo": "qgpo.safetensors",
+  "trajectory": "trajectory.safetensors",
+  "td3bc-unguided": "td3bc-unguided.safetensors",
+  "td3bc-pgd": "td3bc-pgd.safetensors",
+  "iql-unguided": "iql-unguided.safetensors",
+  "iql-pgd": "iql-pgd.safetensors"
 } as const
+
+/** The stages of Policy-Guided Diffusion (programs/OfflinePgd.ts), which the tiny test run does not train. */
+export const pgdStages: ReadonlyArray<keyof typeof stages> = ["trajectory", "td3bc-unguided", "td3bc-pgd", "iql-unguided", "iql-pgd"]
 
 /** One seed's curve of one stage. */
 export interface Curve {
