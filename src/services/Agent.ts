@@ -275,9 +275,9 @@ const loadDiceModels = Effect.fnUntraced(function*(files: ReturnType<typeof runF
 })
 
 /**
- * Loads the models `methods` need from `runDir`, each once: the SWG model for every diffusion
- * method and QGPO, the critic for IDQL and IQL, IQL's actor for IQL, TD3+BC's agent for TD3+BC, QGPO's networks for QGPO, the
- * D-DICE models for the D-DICE methods. Fails with the library's own errors
+ * Loads the models `methods` need from `runDir`, each once: the SWG model for SWG, SWG-R, diffusion BC, IDQL and QGPO,
+ * the critic for IDQL and IQL, IQL's actor for IQL, TD3+BC's agent for TD3+BC, QGPO's networks for QGPO, the D-DICE
+ * models for the D-DICE methods. Fails with the library's own errors
  * (a missing file is a `CheckpointError` with reason `NotFound`); `load` turns them into `AgentError`.
  */
 export const loadRun = Effect.fn("Agent.loadRun")(function*(runDir: string, methods: ReadonlyArray<AgentMethod>) {
