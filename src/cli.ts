@@ -320,15 +320,18 @@ const dynamicsErrorCommand = Command.make("dynamics-error", {
   trajectories: optionalInt("trajectories", "trajectories per source (default 256)"),
   target: Flag.String("target").pipe(Flag.withDescription(`the agent whose actor guides the PGD samples: ${SyntheticDynamics.TargetPolicies.join(", ")} (default td3bc)`), Flag.optional),
   lambda: Flag.Finite("lambda").pipe(Flag.withDescription("guidance λ of the PGD samples (default pgd.guidance.coefficient)"), Flag.optional),
+  ensembleSteps: optionalInt("ensemble-steps", "training steps of the MLP dynamics ensemble (default 5000)"),
+  withoutEnsemble: Flag.Boolean("without-ensemble").pipe(Flag.withDescription("leave the MLP dynamics ensemble out"), Flag.withDefault(false)),
   out: Flag.String("out").pipe(Flag.withDescription("output directory (default out/dynamics-error/<task>/seed<seed>)"), Flag.optional)
-}, Effect.fn(function*({ backend, trajectories, target, lambda, out, ...f }) {
+}, Effect.fn(function*({ backend, trajectories, target, lambda, ensembleSteps, withoutEnsemble, out, ...f }) {
   const c = yield* offlineConfig(f, undefined)
   const d = yield* Schema.decodeUnknownEffect(SyntheticDynamics.SyntheticDynamicsConfig)({
-    ...present({ trajectories, target, lambda }), outDir: Option.getOrElse(out, () => `out/dynamics-error/${c.task}/seed${c.seed}`)
+    ...present({ trajectories, target, lambda }), withoutEnsemble, ...(Option.isSome(ensembleSteps) ? { ensemble: { steps: ensembleSteps.value } } : {}), outDir: Option.getOrElse(out, () => `out/dynamics-error/${c.task}/seed${c.seed}`)
   })
   yield* SyntheticDynamics.syntheticDynamics(c, d).pipe(Effect.provide(offlineLayers(backend)))
 })).pipe(Command.withDescription(
-  "Policy-Guided Diffusion: dynamics error of synthetic transitions by position in the trajectory (real windows, unguided, PGD) against mujoco-js; table and plot"
+  "Policy-Guided Diffusion: dynamics error of synthetic transitions by position in the trajectory (real windows, unguided, PGD, an MLP " +
+    "dynamics ensemble rolled out under the same actor) against mujoco-js; table and plot"
 ))
 
 const evaluateCommand = Command.make("evaluate", {

@@ -1,8 +1,10 @@
 /**
  * The dynamics error of synthetic trajectories by position (Policy-Guided Diffusion, Jackson et al., RLC 2024, the
  * paper's dynamics-error comparison; issue #10 item 6): trajectories sampled from a run directory's trajectory model,
- * unguided and guided by a trained agent's actor, and windows of the real data as the check (error ≈ 0), each
- * transition stepped in mujoco-js from the state its observation describes (env/DynamicsError.ts). Output: the
+ * unguided and guided by a trained agent's actor, windows of the real data as the check (error ≈ 0), and the
+ * model-based comparison: a one-step MLP dynamics ensemble (rl/DynamicsEnsemble.ts, stage `trainDynamicsEnsemble`,
+ * dynamics-ensemble.safetensors) rolled out autoregressively under the same actor from the real windows' first states.
+ * Each transition is stepped in mujoco-js from the state its observation describes (env/DynamicsError.ts). Output: the
  * mean error with its standard error at every position t → t + 1, as metrics.json, a markdown table and a line plot.
  */
 import { Console, Effect, Schema } from "effect"
@@ -18,8 +20,12 @@ import * as Agent from "../services/Agent.ts"
 import { Backend } from "../services/Backend.ts"
 import { writeJsonAtomically, writeTextAtomically } from "../services/Files.ts"
 import { Plots } from "../services/Plots.ts"
-import type { OfflineConfig } from "./Offline.ts"
+import * as DynamicsEnsemble from "../rl/DynamicsEnsemble.ts"
+import * as IqlActor from "../rl/IqlActor.ts"
+import * as Td3Bc from "../rl/Td3Bc.ts"
+import { loadData, type OfflineConfig } from "./Offline.ts"
 import * as OfflinePgd from "./OfflinePgd.ts"
+import * as ResumableLoop from "./ResumableLoop.ts"
 
 /** The trained agents whose actor can be the guidance target. */
 export const TargetPolicies = ["td3bc", "iql", ...SyntheticExperience.SyntheticMethods] as const
@@ -46,12 +52,16 @@ export class SyntheticDynamicsConfig extends Schema.Class<SyntheticDynamicsConfi
   target: Schema.String.pipe(Config.withDefault("td3bc")),
   /** λ of the PGD samples (default: the offline config's `pgd.guidance.coefficient`). */
   lambda: Schema.optional(Schema.Finite),
+  /** The model-based comparison (trained once per run directory; `ensemble.steps` its training steps). */
+  ensemble: DynamicsEnsemble.DynamicsEnsembleConfig.pipe(Config.withDefault({})),
+  /** Leave the ensemble out. */
+  withoutEnsemble: Schema.Boolean.pipe(Config.withDefault(false)),
   outDir: Schema.String
 }) {}
 
 /** The error by position of one source of transitions. */
 export interface SourceErrors {
-  readonly source: "real data" | "unguided" | "PGD"
+  readonly source: "real data" | "unguided" | "PGD" | "MLP ensemble"
   readonly mean: number
   readonly byPosition: ReadonlyArray<DynamicsError.PositionError>
   /** Share of transitions starting at the observation's velocity clip. */
@@ -61,17 +71,48 @@ export interface SourceErrors {
 export const resolveTarget = (name: string): Effect.Effect<TargetPolicy, UnknownTargetPolicy> =>
   Schema.is(Schema.Literals(TargetPolicies))(name) ? Effect.succeed(name) : Effect.fail(new UnknownTargetPolicy({ target: name }))
 
-/** The target policy of a trained agent of the run directory. */
+/** A trained agent of the run directory as the guidance target, and its (mean) actions for the ensemble's rollouts. */
 export const loadTarget = Effect.fn("SyntheticDynamics.loadTarget")(function*(runDir: string, name: string) {
   const target = yield* resolveTarget(name)
+  const backend = yield* Backend
   const run = yield* Agent.loadRun(runDir, [target])
   const synthetic = target === "td3bc" || target === "iql" ? undefined : run.synthetic?.[target]
   if (target === "td3bc" || synthetic?.kind === "td3bc") {
     const agent = target === "td3bc" ? run.td3bc!.agent : (synthetic as Extract<Agent.SyntheticActor, { kind: "td3bc" }>).agent
-    return OfflinePgd.td3bcTarget(agent, agent.actor)
+    return { policy: OfflinePgd.td3bcTarget(agent, agent.actor), act: (obs: Float64Array) => Td3Bc.act(backend, agent, obs) }
   }
   const actor = target === "iql" ? run.iql!.actor : (synthetic as Extract<Agent.SyntheticActor, { kind: "iql" }>).actor
-  return OfflinePgd.iqlTarget(actor, actor.model.params)
+  return { policy: OfflinePgd.iqlTarget(actor, actor.model.params), act: (obs: Float64Array) => IqlActor.act(backend, actor, obs) }
+})
+
+export const ensemblePath = (c: OfflineConfig): string => `${c.runDir}/dynamics-ensemble.safetensors`
+
+/** The ensemble over the run's training transitions (raw rewards: they are not modelled), created or restored. */
+const ensembleOf = Effect.fn("SyntheticDynamics.ensembleOf")(function*(c: OfflineConfig, config: DynamicsEnsemble.DynamicsEnsembleConfig) {
+  const { prepared, device } = yield* loadData(c, "none")
+  const backend = yield* Backend
+  const t = prepared.train
+  const standardisation = DynamicsEnsemble.standardisationOf(t.observations, t.actions, t.nextObservations!, t.observationDim, t.actionDim)
+  const ensemble = yield* backend.run((B) =>
+    DynamicsEnsemble.create(B, config, t.observationDim, t.actionDim, standardisation, Rng.named(c.seed, "dynamics-ensemble-init")))
+  return { ensemble, device }
+})
+
+/** Stage: the dynamics ensemble on the training transitions (dynamics-ensemble.safetensors), resumable. */
+export const trainDynamicsEnsemble = Effect.fn("SyntheticDynamics.trainDynamicsEnsemble")(function*(
+  c: OfflineConfig,
+  config: DynamicsEnsemble.DynamicsEnsembleConfig
+) {
+  const { ensemble, device } = yield* ensembleOf(c, config)
+  const backend = yield* Backend
+  yield* ResumableLoop.run({
+    label: `dynamics ensemble ${c.task}`, totalSteps: config.steps, checkpointPath: ensemblePath(c), checkpointEvery: c.checkpointEvery,
+    resume: c.resume, logEvery: c.logEvery, models: { ensemble: ensemble.model },
+    architecture: { kind: "dynamics-ensemble", observationDim: ensemble.observationDim, actionDim: ensemble.actionDim },
+    config: Schema.encodeSync(DynamicsEnsemble.DynamicsEnsembleConfig)(config), seed: c.seed, lossNames: ["mse"],
+    step: (i) => DynamicsEnsemble.trainStep(backend.ops, ensemble, device, Rng.named(c.seed, "dynamics-ensemble"), i)
+  })
+  return ensemble
 })
 
 /** States [count·length·S] and actions a = tanh(ã) [count·length·A] of normalised trajectories, on the host in f64. */
@@ -119,7 +160,7 @@ const locomotionTask = (task: string): Locomotion.Task | undefined => {
 export const syntheticDynamics = Effect.fn("SyntheticDynamics.run")(function*(c: OfflineConfig, d: SyntheticDynamicsConfig) {
   const task = locomotionTask(c.task)
   if (task === undefined) return yield* new NoSimulatorState({ task: c.task })
-  const target = yield* loadTarget(c.runDir, d.target)
+  const { policy: target, act } = yield* loadTarget(c.runDir, d.target)
   const backend = yield* Backend
   const plots = yield* Plots
   const { raw, data } = yield* OfflinePgd.trajectoryData(c)
@@ -163,6 +204,14 @@ export const syntheticDynamics = Effect.fn("SyntheticDynamics.run")(function*(c:
     const values = yield* backend.read(x)
     backend.ops.dispose(x)
     yield* measured(source, statesAndActions(values, d.trajectories, frame.length, frame))
+  }
+
+  if (!d.withoutEnsemble) {
+    const ensemble = yield* trainDynamicsEnsemble(c, d.ensemble)
+    const starts = new Float64Array(real * so)
+    for (let w = 0; w < real; w++) starts.set(observations.subarray(w * length * so, (w * length + 1) * so), w * so)
+    const rollouts = yield* DynamicsEnsemble.rollout(backend, ensemble, starts, frame.length, act, Rng.named(c.seed, "dynamics-ensemble-rollout"))
+    yield* measured("MLP ensemble", rollouts)
   }
 
   const markdown = table(sources)
