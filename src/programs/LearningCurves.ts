@@ -14,7 +14,7 @@ import { Plots } from "../services/Plots.ts"
 /**
  * The checkpoints of the offline stages (programs/Offline.ts), by file name. QGPO's Q stage (qgpo-q) logs the Q loss;
  * its energy stage (qgpo) saves Q beside the energy network and logs the CEP loss. PGD's trajectory model logs the EDM loss,
- * its TD3+BC runs TD3+BC's losses and its IQL runs the critic's and the actor's.
+ * its TD3+BC runs TD3+BC's losses, its IQL runs the critic's and the actor's, the dynamics ensemble its MSE.
  */
 export const stages = {
   "critic": "critic.safetensors",
@@ -30,11 +30,12 @@ export const stages = {
   "td3bc-unguided": "td3bc-unguided.safetensors",
   "td3bc-pgd": "td3bc-pgd.safetensors",
   "iql-unguided": "iql-unguided.safetensors",
-  "iql-pgd": "iql-pgd.safetensors"
+  "iql-pgd": "iql-pgd.safetensors",
+  "dynamics-ensemble": "dynamics-ensemble.safetensors"
 } as const
 
-/** The stages of Policy-Guided Diffusion (programs/OfflinePgd.ts), which the tiny test run does not train. */
-export const pgdStages: ReadonlyArray<keyof typeof stages> = ["trajectory", "td3bc-unguided", "td3bc-pgd", "iql-unguided", "iql-pgd"]
+/** The stages of Policy-Guided Diffusion (programs/OfflinePgd.ts, SyntheticDynamics.ts), which the tiny test run does not train. */
+export const pgdStages: ReadonlyArray<keyof typeof stages> = ["trajectory", "td3bc-unguided", "td3bc-pgd", "iql-unguided", "iql-pgd", "dynamics-ensemble"]
 
 /** One seed's curve of one stage. */
 export interface Curve {

@@ -44,7 +44,7 @@ it.effect("draws one figure per task and stage from the loss histories in the ch
     expect(svg).toContain("eps_loss seed 1")
   }).pipe(Effect.provide(Layer.mergeAll(Checkpoints.layer, Plots.layer))))
 
-it.effect("finds the curves of every offline stage: critic, SWG, IQL's actor, TD3+BC, D-DICE's three stages, QGPO's two, PGD's five", () =>
+it.effect("finds the curves of every offline stage: critic, SWG, IQL's actor, TD3+BC, D-DICE's three stages, QGPO's two, PGD's six", () =>
   Effect.gen(function*() {
     const checkpoints = yield* Checkpoints
     const runs = yield* Effect.promise(() => mkdtemp(join(tmpdir(), "curves-all-")))
@@ -55,7 +55,8 @@ it.effect("finds the curves of every offline stage: critic, SWG, IQL's actor, TD
       "dice-behaviour.safetensors": ["score_loss"], "dice-guidance.safetensors": ["igl_loss"],
       "qgpo-q.safetensors": ["q_loss"], "qgpo.safetensors": ["cep_loss"], "trajectory.safetensors": ["edm_loss"],
       "td3bc-unguided.safetensors": ["critic_loss", "actor_loss"], "td3bc-pgd.safetensors": ["critic_loss", "actor_loss"],
-      "iql-unguided.safetensors": ["v_loss", "q_loss", "awr_loss"], "iql-pgd.safetensors": ["v_loss", "q_loss", "awr_loss"]
+      "iql-unguided.safetensors": ["v_loss", "q_loss", "awr_loss"], "iql-pgd.safetensors": ["v_loss", "q_loss", "awr_loss"],
+      "dynamics-ensemble.safetensors": ["mse"]
     }
     for (const [file, names] of Object.entries(files)) {
       const losses = [1, 2].map((k) => ({ step: 100 * k, values: Object.fromEntries(names.map((n) => [n, 1 / k])) }))
