@@ -164,6 +164,9 @@ const toyCommand = Command.make(
     if (Option.isNone(data) && (Option.isSome(target) || Option.isSome(name))) {
       return yield* new FlagError({ detail: "--target and --name go with --data FILE.csv (the points they describe)" })
     }
+    if (Option.isSome(data) && Option.isSome(datasets)) {
+      return yield* new FlagError({ detail: "--datasets picks built-in datasets, --data runs on a file instead: pass one of them" })
+    }
     const base = yield* loadConfig("toy", preset, config)
     // With --data the file is the only dataset: the config records no built-in one.
     const datasetList = Option.isSome(data) ? Option.some([]) : splitList(datasets, (s) => s)

@@ -82,6 +82,12 @@ describe("the CLI on bad input", () => {
     expect(r.stderr.trim().split("\n")).toEqual(["error: --target and --name go with --data FILE.csv (the points they describe)"])
   }, 30_000)
 
+  it("toy --data with --datasets: one line, exit 1", () => {
+    const r = cli("toy", "--data", "d.csv", "--datasets", "moons", "--backend", "cpu")
+    expect(r.status).toBe(1)
+    expect(r.stderr.trim().split("\n")).toEqual(["error: --datasets picks built-in datasets, --data runs on a file instead: pass one of them"])
+  }, 30_000)
+
   it("--log-level debug prints the full report with its stack trace", () => {
     const r = cli("evaluate", "--task", "pendulum-x", "--dataset", "/nonexistent/pendulum.hdf5", "--backend", "cpu", "--log-level", "debug")
     expect(r.status).toBe(1)
