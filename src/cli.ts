@@ -431,20 +431,46 @@ const tableCommand = Command.make("table", {
         yield* Console.log(`${task} seed ${seed}: every method's result file exists in ${c.resultsDir}, skipped (--fresh redoes it)`)
         continue
       }
-      yield* Effect.gen(function*() {
-        yield* Offline.trainCritic(c)
-        yield* Offline.trainSwg(c)
-        yield* Offline.trainIql(c)
-        if (c.evaluation.methods.includes("qgpo")) yield* Offline.trainQgpo(c)
-        if (c.evaluation.methods.some((m) => m.startsWith("d-dice"))) yield* Offline.trainDice(c)
-        if (c.evaluation.methods.includes("td3bc")) yield* Offline.trainTd3Bc(c)
-        const synthetic = SyntheticExperience.SyntheticAgents.flatMap((agent) =>
-          SyntheticExperience.DataSources.filter((source) => c.evaluation.methods.includes(SyntheticExperience.methodOf(agent, source)))
-            .map((source) => [agent, source] as const))
-        if (synthetic.length > 0) yield* OfflinePgd.trainTrajectory(c)
-        for (const [agent, source] of synthetic) yield* OfflinePgd.trainSynthetic(c, agent, source)
-      }).pipe(Effect.provide(offlineLayers(trainBackend)))
-      yield* Offline.evaluate(c).pipe(Effect.provide(offlineLayers(evalBackend)))
+      // Each group of methods is evaluated as soon as its models are trained, so an interrupted
+      // (task, seed) keeps the result files of the groups it finished (checkpoints may not outlive it).
+      const synthetic = SyntheticExperience.SyntheticAgents.flatMap((agent) =>
+        SyntheticExperience.DataSources.map((source) => ({ agent, source, method: SyntheticExperience.methodOf(agent, source) })))
+      const groups: ReadonlyArray<{ readonly methods: ReadonlyArray<string>; readonly stage: string }> = [
+        { methods: ["swg", "swg-r", "diffusion-bc", "idql", "iql"], stage: "swg" },
+        { methods: ["td3bc"], stage: "td3bc" },
+        { methods: ["d-dice", "d-dice-guide-only", "d-dice-select-only"], stage: "dice" },
+        { methods: ["qgpo"], stage: "qgpo" },
+        ...synthetic.map(({ method }) => ({ methods: [method], stage: method }))
+      ]
+      const train = (stage: string) =>
+        Effect.gen(function*() {
+          if (stage === "swg") {
+            yield* Offline.trainCritic(c)
+            yield* Offline.trainSwg(c)
+            yield* Offline.trainIql(c)
+          } else if (stage === "td3bc") {
+            yield* Offline.trainTd3Bc(c)
+          } else if (stage === "dice") {
+            yield* Offline.trainDice(c)
+          } else if (stage === "qgpo") {
+            yield* Offline.trainCritic(c)
+            yield* Offline.trainSwg(c)
+            yield* Offline.trainQgpo(c)
+          } else {
+            for (const s of synthetic.filter((x) => x.method === stage)) {
+              yield* OfflinePgd.trainTrajectory(c)
+              yield* OfflinePgd.trainSynthetic(c, s.agent, s.source)
+            }
+          }
+        })
+      for (const group of groups) {
+        const methods = c.evaluation.methods.filter((m) => group.methods.includes(m))
+        if (methods.length === 0) continue
+        const part = new Offline.OfflineConfig({ ...c, evaluation: new Offline.EvaluationConfig({ ...c.evaluation, methods }) })
+        if (yield* Offline.evaluated(part)) continue
+        yield* train(group.stage).pipe(Effect.provide(offlineLayers(trainBackend)))
+        yield* Offline.evaluate(part).pipe(Effect.provide(offlineLayers(evalBackend)))
+      }
     }
   }
   yield* buildResults(Option.getOrElse(results, () => "results"), runs)

@@ -4,6 +4,7 @@
 #   reference clip, hard expectile weights: the main table itself (every method of the preset);
 #   data-range clip: the same SWG model evaluated with the old clip (SWG, SWG-R);
 #   smooth expectile (κ = 3): a second SWG model on the same critic (SWG, SWG-R, diffusion BC).
+# The ablation arms run first (they need only the critic and the SWG model), then the table's stages.
 # Every stage resumes or is skipped when done, so the script can be re-run after an interruption.
 # Usage: ablations/swg-fidelity/run.sh [seeds] [tasks]   (from the repository root)
 set -euo pipefail
@@ -15,7 +16,11 @@ for s in ${seeds//,/ }; do
   for t in ${tasks//,/ }; do
     run=runs/$t/seed$s smooth=runs/sf-smooth/$t/seed$s
     a=(--task "$t" --seed "$s")
-    cli table --tasks "$t" --seeds "$s"
+    if [ ! -f $dir/data-range/$t/swg-r-seed$s.json ] || [ ! -f $dir/smooth/$t/diffusion-bc-seed$s.json ]; then
+      cli dataset generate --name "$t"   # from its pinned recipe in datasets/
+      cli train-critic "${a[@]}" --run-dir "$run"
+      cli train-swg "${a[@]}" --run-dir "$run"
+    fi
     if [ ! -f $dir/data-range/$t/swg-r-seed$s.json ]; then
       cli evaluate "${a[@]}" --config $dir/data-range.json --run-dir "$run" --results $dir/data-range --methods swg,swg-r
     fi
@@ -24,6 +29,7 @@ for s in ${seeds//,/ }; do
       cli train-swg "${a[@]}" --config $dir/smooth.json --run-dir "$smooth"
       cli evaluate "${a[@]}" --config $dir/smooth.json --run-dir "$smooth" --results $dir/smooth --methods swg,swg-r,diffusion-bc
     fi
+    cli table --tasks "$t" --seeds "$s"
   done
 done
 echo "[$(date +%T)] done"
