@@ -414,6 +414,7 @@ export const actDefaults = (c: OfflineConfig): Agent.ActDefaults => {
   const e = c.evaluation
   return {
     guidanceScale: e.guidanceScale, swgTemperature: 0, temperature: e.temperature, candidates: e.candidates, swgRRule: e.swgRRule,
+    swgWeightClip: c.swg.weightClip,
     qgpoGuidanceScale: c.qgpo.guidanceScale, qgpoTemperature: c.qgpo.temperature,
     diceCandidates: c.dice.candidates, diceGuidanceScale: c.dice.guidanceScale, diceSelection: DiceAgent.selectionFor(c.dice, c.task)
   }

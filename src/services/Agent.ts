@@ -333,6 +333,12 @@ export interface ActDefaults {
   readonly candidates: number
   /** How SWG-R picks among its candidates by ŵ₀. */
   readonly swgRRule: SwgAgent.Rule
+  /**
+   * The clip of SWG's ŵ₀ and of the iterate's weight coordinate (a sampling choice, not a trained one);
+   * absent: the one in the SWG checkpoint's config. `evaluate` passes its config's, so an evaluation
+   * config can sample a model trained under one clip with the other (issue #16's ablation).
+   */
+  readonly swgWeightClip?: SwgAgent.SwgAgentConfig["weightClip"]
   /** QGPO's guidance scale s and temperature; absent: those of its checkpoint's config. */
   readonly qgpoGuidanceScale?: number
   readonly qgpoTemperature?: number
@@ -456,7 +462,9 @@ export const fromRun = (
     const backend = yield* Backend
     const d = { ...defaultActDefaults, ...options.defaults }
     const fail = (reason: AgentErrorReason) => new AgentError({ method, runDir: run.runDir, reason })
-    const swg = run.swg
+    const swg = run.swg === undefined || d.swgWeightClip === undefined || d.swgWeightClip === run.swg.agent.config.weightClip
+      ? run.swg
+      : { ...run.swg, agent: { ...run.swg.agent, config: new SwgAgent.SwgAgentConfig({ ...run.swg.agent.config, weightClip: d.swgWeightClip }) } }
     const critic = run.critic
     const iql = run.iql
     const td3bc = run.td3bc

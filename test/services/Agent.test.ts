@@ -174,3 +174,19 @@ describe("AgentError", () => {
       }
     }), 60_000)
 })
+
+describe("Agent: SWG's weight clip is a sampling choice", () => {
+  const tiny = { runDir, method: "swg" as const }
+  const act = (swgWeightClip: "reference" | "data-range") =>
+    withAgent({ ...tiny, defaults: { ...Agent.defaultActDefaults, swgWeightClip } }, (agent) =>
+      agent.actWithWeights(observations, { key: Rng.named(3, "clip") }))
+
+  it.effect("the defaults' clip overrides the checkpoint's: data-range keeps every generated weight in the data's [0.3, 0.7], and the actions differ from the reference clip's", () =>
+    Effect.gen(function*() {
+      const dataRange = yield* act("data-range")
+      const reference = yield* act("reference")
+      // Expectile weights with τ = 0.7 take the values 0.3 and 0.7: the data-range clip.
+      for (const w of dataRange.weights!) expect(w >= Math.fround(0.3) && w <= Math.fround(0.7)).toBe(true)
+      expect(Array.from(dataRange.actions)).not.toEqual(Array.from(reference.actions))
+    }), 60_000)
+})
