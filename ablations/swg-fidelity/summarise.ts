@@ -2,7 +2,7 @@
  * The SWG fidelity ablation's table (issue #16): per task, SWG, SWG-R and diffusion BC under each arm,
  * as mean ± standard error over the seeds that have a result file, seeds in brackets. The reference
  * arm is the main table (results/); the other arms are this folder's data-range/ and smooth/.
- * Usage (from the repository root): node ablations/swg-fidelity/summarise.ts > ablations/swg-fidelity/results.md
+ * Usage (from the repository root; Node 24, as npm scripts get it): npx node ablations/swg-fidelity/summarise.ts > ablations/swg-fidelity/results.md
  */
 import { existsSync, readdirSync, readFileSync } from "node:fs"
 import { join } from "node:path"
