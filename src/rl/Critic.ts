@@ -1,6 +1,7 @@
 /**
  * In-sample value learning, one critic family with two kinds of value loss on
- * u = min(Q₁, Q₂)_target(s, a) − V(s): twin Q with Polyak-averaged targets, V with LayerNorm on its input.
+ * u = min(Q₁, Q₂)_target(s, a) − V(s): twin Q with Polyak-averaged targets, V with a LayerNorm (on its input as IQL,
+ * or after each hidden layer as Diffusion-DICE: `valueLayerNorm`).
  *   - IQL (Kostrikov et al. 2022; SWG Algorithm 3; IDQL's value losses): expectile, quantile or linex.
  *   - DICE (Diffusion-DICE, Mao et al. 2024, the Q/V form of its DICE objective with the soft-χ²
  *     divergence): V minimises mean[f*(u/α) + V(s)/α], so at the optimum mean_a w*(u/α) = 1 at every
@@ -18,6 +19,7 @@ import type { RngKey } from "../domain/Rng.ts"
 import * as Rng from "../domain/Rng.ts"
 import type { Tensor, TensorBackend } from "../domain/TensorBackend.ts"
 import type { WeightFunction } from "../domain/WeightFunction.ts"
+import * as Linear from "../nn/Linear.ts"
 import * as Mlp from "../nn/Mlp.ts"
 import * as Model from "../nn/Model.ts"
 import * as Optimizer from "../nn/Optimizer.ts"
@@ -49,6 +51,17 @@ export class CriticConfig extends Schema.Class<CriticConfig>("CriticConfig")({
    * Diffusion-DICE on locomotion (10 there); left out: 0, none.
    */
   ensemble: Schema.optionalKey(Config.NonNegativeInt),
+  /**
+   * Where V's LayerNorm goes: "input", on the state before the first layer (IQL's `value_layer_norm`, SWG-JAX);
+   * "hidden", after each hidden Dense layer and before its ReLU (Diffusion-DICE's value network, which has none on
+   * the input). Left out: "input", so IQL configs and checkpoints are unchanged.
+   */
+  valueLayerNorm: Schema.optionalKey(Schema.Literals(["input", "hidden"])),
+  /**
+   * AdamW's decoupled weight decay on Q, V and the ensemble (Diffusion-DICE: 1e-4 on all three; IQL uses Adam).
+   * Left out: 0.
+   */
+  weightDecay: Schema.optionalKey(Schema.Finite.check(Schema.isGreaterThanOrEqualTo(0))),
   /** Polyak rate of the target Qs. */
   polyak: Config.Probability.pipe(Config.withDefault(0.005)),
   lr: Config.PositiveFinite.pipe(Config.withDefault(3e-4)),
@@ -62,6 +75,16 @@ export const diceAlpha = (c: CriticConfig): number => c.diceAlpha ?? DEFAULT_DIC
 
 /** Members of the Q ensemble (0 when left out). */
 export const ensembleSize = (c: CriticConfig): number => c.ensemble ?? 0
+
+/** Where V's LayerNorm goes ("input" when left out). */
+export const valueLayerNorm = (c: CriticConfig): "input" | "hidden" => c.valueLayerNorm ?? "input"
+
+/** AdamW weight decay of the critic's networks (0 when left out). */
+export const weightDecay = (c: CriticConfig): number => c.weightDecay ?? 0
+
+/** LayerNorm ε: flax's default for IQL's input LayerNorm, torch's for Diffusion-DICE's hidden ones. */
+export const INPUT_LAYER_NORM_EPS = 1e-6
+export const HIDDEN_LAYER_NORM_EPS = 1e-5
 
 /**
  * The critic's τ and the weight function's τ differ. Both are the asymmetry τ of one loss: the
@@ -118,11 +141,18 @@ export const qSpecs = (c: CriticConfig, observationDim: number, actionDim: numbe
 export const ensembleSpecs = (c: CriticConfig, observationDim: number, actionDim: number): Array<Parameters.ParamSpec> =>
   Array.from({ length: ensembleSize(c) }, (_, i) => Mlp.specs(`e${i}`, qMlp(c, observationDim + actionDim))).flat()
 
-export const vSpecs = (c: CriticConfig, observationDim: number): Array<Parameters.ParamSpec> => [
-  { name: "v.ln.gamma", rows: 1, cols: observationDim, init: { kind: "ones" } },
-  { name: "v.ln.beta", rows: 1, cols: observationDim, init: { kind: "zeros" } },
-  ...Mlp.specs("v", vMlp(c, observationDim))
+const layerNormSpecs = (name: string, width: number): Array<Parameters.ParamSpec> => [
+  { name: `${name}.gamma`, rows: 1, cols: width, init: { kind: "ones" } },
+  { name: `${name}.beta`, rows: 1, cols: width, init: { kind: "zeros" } }
 ]
+
+/** V's parameters: the Dense layers v.0 … v.2 and either `v.ln` [1, S] on the input or `v.ln0`, `v.ln1` [1, hidden]. */
+export const vSpecs = (c: CriticConfig, observationDim: number): Array<Parameters.ParamSpec> => {
+  const mlp = vMlp(c, observationDim)
+  return valueLayerNorm(c) === "input"
+    ? [...layerNormSpecs("v.ln", observationDim), ...Mlp.specs("v", mlp)]
+    : [...Mlp.specs("v", mlp), ...mlp.widths.slice(0, -1).flatMap((w, i) => layerNormSpecs(`v.ln${i}`, w))]
+}
 
 export const create = (backend: TensorBackend, c: CriticConfig, observationDim: number, actionDim: number, key: RngKey): Critic => ({
   config: c,
@@ -156,9 +186,23 @@ export const ensembleValues = (p: Parameters.Bound, c: CriticConfig, observation
 /** min(Q₁, Q₂) as [B, 1]. */
 export const minQ = (t: Tape, q: Var): Var => t.binary("min", t.sliceCols(q, 0, 1), t.sliceCols(q, 1, 1))
 
-/** V(s) as [B, 1] (LayerNorm on the input, IQL's `value_layer_norm`). */
-export const value = (p: Parameters.Bound, c: CriticConfig, observations: Var): Var =>
-  Mlp.apply(p, "v", vMlp(c, observations.cols), p.tape.layerNorm(observations, p.get("v.ln.gamma"), p.get("v.ln.beta"), 1e-6))
+/**
+ * V(s) as [B, 1]: "input", Dense stack on LayerNorm(s) (IQL's `value_layer_norm`); "hidden", each hidden layer
+ * ReLU(LayerNorm(h·W + b)) (Diffusion-DICE's value network), then the output layer.
+ */
+export const value = (p: Parameters.Bound, c: CriticConfig, observations: Var): Var => {
+  const t = p.tape
+  const mlp = vMlp(c, observations.cols)
+  if (valueLayerNorm(c) === "input") {
+    return Mlp.apply(p, "v", mlp, t.layerNorm(observations, p.get("v.ln.gamma"), p.get("v.ln.beta"), INPUT_LAYER_NORM_EPS))
+  }
+  const last = mlp.widths.length - 1
+  const hidden = mlp.widths.slice(0, -1).reduce((h, _, i) => {
+    const normalised = t.layerNorm(Linear.apply(p, `v.${i}`, h), p.get(`v.ln${i}.gamma`), p.get(`v.ln${i}.beta`), HIDDEN_LAYER_NORM_EPS)
+    return t.unary(mlp.activation, normalised)
+  }, observations)
+  return Linear.apply(p, `v.${last}`, hidden)
+}
 
 /**
  * f*(y) of the soft-χ² divergence on a tape, written so both branches are always finite:
@@ -206,7 +250,8 @@ export const updateStep = (
   const c = critic.config
   const batch = MixedBatches.sample(B, data, c.batch, key, step, synthetic)
   const { observations: s, actions: a, rewards: r, masks: mask, nextObservations: s2 } = batch
-  const options = { lr: c.lr, adamw: { ...Optimizer.adamwDefaults, weightDecay: 0 }, emaRate: 0, rng: Rng.named(0, "critic") }
+  // IQL: Adam (no decay); Diffusion-DICE: AdamW with decay 1e-4 on V, Q and the ensemble
+  const options = { lr: c.lr, adamw: { ...Optimizer.adamwDefaults, weightDecay: weightDecay(c) }, emaRate: 0, rng: Rng.named(0, "critic") }
   const vLoss = Model.trainStep(B, critic.v, options, (p) => {
     const t = p.tape
     const target = new Parameters.Bound(t, critic.q.layout, critic.q.ema ?? critic.q.params)

@@ -45,8 +45,14 @@ export class DiceAgentConfig extends Schema.Class<DiceAgentConfig>("DiceAgentCon
 
 /** D-DICE's stages and evaluation in the offline pipeline (`train-dice`, methods d-dice, d-dice-guide-only, d-dice-select-only). */
 export class DiceOfflineConfig extends Schema.Class<DiceOfflineConfig>("DiceOfflineConfig")({
-  /** The DICE critic: its own checkpoint beside the IQL critic (α 0.5, a 10-Q ensemble for locomotion's selection). */
-  critic: Critic.CriticConfig.pipe(Config.withDefault({ valueLoss: "dice", diceAlpha: 0.5, ensemble: 10 })),
+  /**
+   * The DICE critic: its own checkpoint beside the IQL critic (α 0.5, a 10-Q ensemble for locomotion's selection),
+   * with the reference's value network (LayerNorm after each hidden layer) and AdamW weight decay 1e-4. The
+   * reference's batch is 512; the default keeps CriticConfig's 256 (a preset sets it).
+   */
+  critic: Critic.CriticConfig.pipe(
+    Config.withDefault({ valueLoss: "dice", diceAlpha: 0.5, ensemble: 10, valueLayerNorm: "hidden", weightDecay: 1e-4 })
+  ),
   criticSteps: Config.PositiveInt.pipe(Config.withDefault(1_000_000)),
   agent: DiceAgentConfig.pipe(Config.withDefault({})),
   /** Candidates K (the paper's is not published; the reference's CLI default is 1). */
