@@ -42,8 +42,8 @@ export class EnergyNetworkConfig extends Schema.Class<EnergyNetworkConfig>("Ener
   timeHidden: Int,
   /** Width of the body (QGPO: 256 offline, 512 on the toys). */
   hidden: Int,
-  /** Dense layers of the body, the scalar output layer included (QGPO: 4). */
-  layers: Int,
+  /** Hidden layers of the body, each `hidden` wide, before the scalar output layer (QGPO: 4 offline). */
+  hiddenLayers: Schema.Int.check(Schema.isGreaterThanOrEqualTo(0)),
   /** QGPO uses silu. */
   activation: Schema.Literals(Activations)
 }) {}
@@ -56,7 +56,7 @@ const timeMlp = (c: EnergyNetworkConfig): Mlp.MlpConfig => ({
 
 const body = (c: EnergyNetworkConfig): Mlp.MlpConfig => ({
   inputs: c.dataDim + c.conditionDim + c.timeHidden,
-  widths: [...Array.from({ length: c.layers - 1 }, () => c.hidden), 1],
+  widths: [...Array.from({ length: c.hiddenLayers }, () => c.hidden), 1],
   activation: c.activation as ActivationName
 })
 

@@ -268,7 +268,10 @@ export class QgpoConfigError extends Schema.TaggedError<QgpoConfigError>()("Qgpo
 }
 
 const energyConfig = (c: ToyConfig) =>
-  new Qgpo.EnergyNetworkConfig({ dataDim: 2, conditionDim: 1, timeFeatures: 32, timeHidden: 64, hidden: c.hidden, layers: c.layers, activation: "silu" })
+  // the body's size: `layers` counts the output layer, so layers − 1 hidden
+  new Qgpo.EnergyNetworkConfig({
+    dataDim: 2, conditionDim: 1, timeFeatures: 32, timeHidden: 64, hidden: c.hidden, hiddenLayers: c.layers - 1, activation: "silu"
+  })
 
 /** QGPO's intermediate energy f_φ(x_t, β, t) on a toy's training points, by the CEP loss over groups sharing t and β. */
 export const trainEnergy = Effect.fn("Toy.trainEnergy")(function*(

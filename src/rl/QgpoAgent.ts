@@ -7,7 +7,8 @@
  *        V(s') = Σ_j softmax_j(β_q·Q̄(s', a'_j))·Q̄(s', a'_j)   over the K support actions a'_j of s',
  *      Q̄ = min of the target twin Q (Polyak), mean over heads and batch of (Q_i − y)².
  *   3. The intermediate energy f_φ(a_t, s, t) by contrastive energy prediction (eq. 11): each state of the batch
- *      is a group of its K support actions sharing one t, with labels β·Q̄(s, a_j).
+ *      is a group of its K support actions sharing one t, with labels β·Q̄(s, a_j). As the reference: 4 hidden layers
+ *      of 256 (silu), plain Adam at 3e-4, no EMA (weight decay and an EMA copy are config options).
  *   4. Acting: the behaviour ε plus s·σ_t·∇_{a_t} f_φ (eq. 6), actions clipped to [−1, 1] every step.
  */
 import { Effect, Schema } from "effect"
@@ -52,11 +53,19 @@ export class QgpoAgentConfig extends Schema.Class<QgpoAgentConfig>("QgpoAgentCon
   polyak: Config.Probability.pipe(Config.withDefault(0.005)),
   /** Transitions per Q step. */
   qBatch: Config.PositiveInt.pipe(Config.withDefault(256)),
-  /** The energy network f_φ (QGPO: 4 × 256, silu). */
+  /** The energy network f_φ: width and number of hidden layers before the scalar output (QGPO: 4 hidden × 256, silu). */
   energyHidden: Config.PositiveInt.pipe(Config.withDefault(256)),
-  energyLayers: Config.PositiveInt.pipe(Config.withDefault(4)),
+  energyHiddenLayers: Config.PositiveInt.pipe(Config.withDefault(4)),
   energySteps: Config.PositiveInt.pipe(Config.withDefault(1_000_000)),
+  /** The energy network's optimiser: Adam at this rate (QGPO's `qt_optimizer`, lr 3e-4, no weight decay). */
   energyLr: Config.PositiveFinite.pipe(Config.withDefault(3e-4)),
+  /** AdamW's decoupled weight decay on the energy network; QGPO: 0 (plain Adam). */
+  energyWeightDecay: Schema.Finite.check(Schema.isGreaterThanOrEqualTo(0)).pipe(Config.withDefault(0)),
+  /**
+   * EMA rate of an averaged copy of the energy network that guidance then uses; left out: none, the guidance uses
+   * the trained weights, as QGPO does.
+   */
+  energyEmaRate: Schema.optionalKey(Config.PositiveFinite.check(Schema.isLessThanOrEqualTo(1))),
   /** States per CEP step (each with its K support actions). */
   energyBatch: Config.PositiveInt.pipe(Config.withDefault(256)),
   /** Guidance scale s (QGPO sweeps {0, 1, 2, 3, 5, 8, 10} on MuJoCo). */
@@ -83,7 +92,7 @@ export const create = (B: TensorBackend, c: QgpoAgentConfig, behaviour: SwgAgent
   const actionDim = behaviour.actionDim
   const energyNetwork = new Qgpo.EnergyNetworkConfig({
     dataDim: actionDim, conditionDim: observationDim, timeFeatures: 32, timeHidden: 64,
-    hidden: c.energyHidden, layers: c.energyLayers, activation: "silu"
+    hidden: c.energyHidden, hiddenLayers: c.energyHiddenLayers, activation: "silu"
   })
   const inputs = observationDim + actionDim
   return {
@@ -93,7 +102,7 @@ export const create = (B: TensorBackend, c: QgpoAgentConfig, behaviour: SwgAgent
     actionDim,
     q: Model.create(B, [...Mlp.specs("q1", qMlp(c, inputs)), ...Mlp.specs("q2", qMlp(c, inputs))], Rng.split(key, "q"), { ema: true }),
     energyNetwork,
-    energy: Model.create(B, Qgpo.specs(energyNetwork), Rng.split(key, "energy"), { ema: true })
+    energy: Model.create(B, Qgpo.specs(energyNetwork), Rng.split(key, "energy"), { ema: c.energyEmaRate !== undefined })
   }
 }
 
@@ -237,7 +246,9 @@ export const qStep = (B: TensorBackend, agent: QgpoAgent, data: QgpoData, key: R
 export const energyStep = (B: TensorBackend, agent: QgpoAgent, data: QgpoData, tables: Training.NoiseTables, key: RngKey, step: number): Tensor => {
   const c = agent.config
   return Model.trainStep(B, agent.energy, {
-    lr: c.energyLr, adamw: Optimizer.adamwDefaults, emaRate: 0.005, rng: Rng.named(0, "qgpo-energy")
+    // QGPO: Adam (decay 0), no EMA
+    lr: c.energyLr, adamw: { ...Optimizer.adamwDefaults, weightDecay: c.energyWeightDecay }, emaRate: c.energyEmaRate ?? 0,
+    rng: Rng.named(0, "qgpo-energy")
   }, (p) => {
     const index = B.randint(c.energyBatch, 1, Rng.at(Rng.split(key, "index"), step), data.transitions.observations.rows)
     const states = B.gatherRows(data.transitions.observations, repeatIndex(B, index, c.support))
@@ -253,7 +264,7 @@ export const targetQ = (B: TensorBackend, agent: QgpoAgent, observations: Tensor
   return qValues(bound, agent, bound.tape.leaf(observations), bound.tape.leaf(actions)).min.value
 }
 
-/** The energy f_φ(a_t, s, t) of z_t = [a_t, w_t] (actions only) for `condition` at a grid point. */
+/** The energy f_φ(a_t, s, t) of z_t = [a_t, w_t] (actions only) for `condition` at a grid point (its EMA copy if it has one). */
 const energyAt = (B: TensorBackend, agent: QgpoAgent, condition: Tensor, time: number): Qgpo.EnergyFunction => (tape: Tape, z: Var) =>
   Qgpo.apply(
     new Parameters.Bound(tape, agent.energy.layout, agent.energy.ema ?? agent.energy.params),

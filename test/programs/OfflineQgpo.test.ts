@@ -28,7 +28,7 @@ it.effect("trains QGPO on the SWG model of a tiny run and evaluates it as method
     const config = new Offline.OfflineConfig({
       ...base,
       qgpo: Schema.decodeSync(QgpoAgent.QgpoAgentConfig)({
-        support: 4, qHidden: 16, qSteps: 40, qBatch: 32, energyHidden: 32, energyLayers: 2, energySteps: 40, energyBatch: 16
+        support: 4, qHidden: 16, qSteps: 40, qBatch: 32, energyHidden: 32, energyHiddenLayers: 1, energySteps: 40, energyBatch: 16
       }),
       evaluation: new Offline.EvaluationConfig({ ...base.evaluation, episodes: 2, methods: ["qgpo"] }),
       checkpointEvery: 20, logEvery: 20

@@ -56,7 +56,7 @@ describe("offline QGPO on a one-step bandit", () => {
       B.dispose(SwgAgent.trainStep(B, behaviour, { z0, condition: transitions.observations }, tables, Rng.named(0, "bc"), step))
     }
     const config = Schema.decodeSync(QgpoAgent.QgpoAgentConfig)({
-      support: 8, beta: 10, qHidden: 32, qBatch: 64, qLr: 3e-3, energyHidden: 64, energyLayers: 3, energyBatch: 32, energyLr: 3e-3, guidanceScale: 1
+      support: 8, beta: 10, qHidden: 32, qBatch: 64, qLr: 3e-3, energyHidden: 64, energyHiddenLayers: 2, energyBatch: 32, energyLr: 1e-3, guidanceScale: 1
     })
     const agent = QgpoAgent.create(B, config, behaviour, 1, Rng.named(0, "qgpo"))
     const data = await Effect.runPromise(QgpoAgent.prepare(device, agent, transitions, Rng.named(0, "support")))
@@ -75,7 +75,8 @@ describe("offline QGPO on a one-step bandit", () => {
     }
     const guided = moments(await Effect.runPromise(QgpoAgent.act(device, agent, states, Rng.named(0, "act"), 1)))
     const unguided = moments(await Effect.runPromise(QgpoAgent.act(device, agent, states, Rng.named(0, "act"), 0)))
-    // Measured: guided mean 0.546, sd 0.149; unguided mean −0.001, sd 0.519 (uniform on [−1, 1]: 0 and 0.58).
+    // Measured (QGPO's optimiser: Adam at 1e-3, no EMA; guidance from the trained weights): guided mean 0.502, sd 0.171;
+    // unguided mean −0.001, sd 0.519 (uniform on [−1, 1]: 0 and 0.58). With AdamW, EMA 0.005 and lr 3e-3: 0.546, 0.149.
     expect(Math.abs(unguided.mean)).toBeLessThan(0.15)
     expect(unguided.sd).toBeGreaterThan(0.45)
     expect(Math.abs(guided.mean - 0.5)).toBeLessThan(0.1)

@@ -76,7 +76,7 @@ describe("QGPO's training rows", () => {
       B, new SwgAgent.SwgAgentConfig({ ...Schema.decodeSync(SwgAgent.SwgAgentConfig)({}), hidden: 8, blocks: 1, diffusionSteps: 3 }),
       S, 1, [0.2, 1], Rng.named(0, "behaviour")
     )
-    const config = Schema.decodeSync(QgpoAgent.QgpoAgentConfig)({ support: 4, qHidden: 8, qBatch: 16, energyHidden: 8, energyLayers: 2, energyBatch: 8 })
+    const config = Schema.decodeSync(QgpoAgent.QgpoAgentConfig)({ support: 4, qHidden: 8, qBatch: 16, energyHidden: 8, energyHiddenLayers: 1, energyBatch: 8 })
     const agent = QgpoAgent.create(B, config, behaviour, S, Rng.named(0, "qgpo"))
     const data = await Effect.runPromise(QgpoAgent.prepare(device, agent, subset, Rng.named(0, "support")))
     expect(data.support.rows).toBe(16 * 4)

@@ -1,0 +1,98 @@
+/**
+ * QGPO's energy network f_φ and its optimiser, as the reference (#15): 4 hidden layers of 256 (SiLU) before the scalar
+ * output; plain Adam (no weight decay) and no EMA copy, so guidance reads the trained weights. Decay and EMA stay
+ * reachable by config: a decay-only difference between two agents after one CEP step is exactly −lr·λ·θ₀ (decoupled
+ * AdamW; the gradients of the two agents are the same at the first step), and none without it.
+ */
+import { Effect, Schema } from "effect"
+import { describe, expect, it } from "vitest"
+import * as CpuBackend from "../../src/domain/cpu/CpuBackend.ts"
+import * as Rng from "../../src/domain/Rng.ts"
+import * as Qgpo from "../../src/diffusion/Qgpo.ts"
+import * as Training from "../../src/diffusion/Training.ts"
+import type { Device } from "../../src/rl/Device.ts"
+import * as QgpoAgent from "../../src/rl/QgpoAgent.ts"
+import * as SwgAgent from "../../src/rl/SwgAgent.ts"
+
+const B = CpuBackend.make()
+const device: Device<never> = { ops: B, read: (t) => Effect.promise(() => B.read(t)) }
+const S = 2
+const A = 1
+
+const behaviour = SwgAgent.create(
+  B, new SwgAgent.SwgAgentConfig({ ...Schema.decodeSync(SwgAgent.SwgAgentConfig)({}), hidden: 8, blocks: 1, diffusionSteps: 3 }),
+  S, A, [0.2, 1], Rng.named(0, "behaviour")
+)
+
+/** The body's Dense layers (name → [in, out]) of an energy network. */
+const bodyLayers = (network: Qgpo.EnergyNetworkConfig) =>
+  Qgpo.specs(network).filter((p) => p.name.startsWith("body.") && p.name.endsWith(".w")).map((p) => [p.rows, p.cols])
+
+describe("QGPO's energy network", () => {
+  it("the default is 4 hidden layers of 256 before the scalar output (the reference's 4 × 256)", () => {
+    const agent = QgpoAgent.create(B, Schema.decodeSync(QgpoAgent.QgpoAgentConfig)({}), behaviour, S, Rng.named(0, "qgpo"))
+    const inputs = A + S + agent.energyNetwork.timeHidden
+    expect(bodyLayers(agent.energyNetwork)).toEqual([[inputs, 256], [256, 256], [256, 256], [256, 256], [256, 1]])
+  })
+
+  it("hiddenLayers counts the hidden layers only (0: one Dense layer to the output)", () => {
+    const network = (hiddenLayers: number) =>
+      new Qgpo.EnergyNetworkConfig({ dataDim: 2, conditionDim: 1, timeFeatures: 8, timeHidden: 4, hidden: 5, hiddenLayers, activation: "silu" })
+    expect(bodyLayers(network(2))).toEqual([[7, 5], [5, 5], [5, 1]])
+    expect(bodyLayers(network(0))).toEqual([[7, 1]])
+  })
+
+  it("the default optimiser is Adam without weight decay and without an EMA copy", () => {
+    const c = Schema.decodeSync(QgpoAgent.QgpoAgentConfig)({})
+    expect(c.energyWeightDecay).toBe(0)
+    expect(c.energyEmaRate).toBeUndefined()
+    expect(QgpoAgent.create(B, c, behaviour, S, Rng.named(0, "qgpo")).energy.ema).toBeUndefined()
+    const averaged = Schema.decodeSync(QgpoAgent.QgpoAgentConfig)({ energyEmaRate: 0.005 })
+    expect(QgpoAgent.create(B, averaged, behaviour, S, Rng.named(0, "qgpo")).energy.ema).toBeDefined()
+  })
+})
+
+describe("QGPO's energy optimiser reaches the CEP step", () => {
+  const n = 12
+  const transitions = () => ({
+    observations: B.upload(Float32Array.from({ length: n * S }, (_, i) => Math.sin(i)), n, S),
+    actions: B.upload(Float32Array.from({ length: n }, (_, i) => 0.9 * Math.cos(i)), n, A),
+    rewards: B.upload(Float32Array.from({ length: n }, (_, i) => Math.sin(3 * i)), n, 1),
+    masks: B.fill(n, 1, 1),
+    nextObservations: B.upload(Float32Array.from({ length: n * S }, (_, i) => Math.cos(i)), n, S)
+  })
+
+  /** Energy parameters before and after one CEP step of an agent with `extra` config. */
+  const oneStep = async (extra: Record<string, number>) => {
+    const c = Schema.decodeSync(QgpoAgent.QgpoAgentConfig)({
+      support: 4, qHidden: 8, qBatch: 8, energyHidden: 8, energyHiddenLayers: 2, energyBatch: 4, energyLr: 1e-3, ...extra
+    })
+    const agent = QgpoAgent.create(B, c, behaviour, S, Rng.named(0, "qgpo"))
+    const data = await Effect.runPromise(QgpoAgent.prepare(device, agent, transitions(), Rng.named(0, "support")))
+    const before = await B.read(agent.energy.params)
+    B.dispose(QgpoAgent.energyStep(B, agent, data, Training.noiseTables(B, behaviour.schedule), Rng.named(0, "cep"), 0))
+    return { agent, before, after: await B.read(agent.energy.params) }
+  }
+
+  it("a decay-only difference: θ(λ) − θ(0) = −lr·λ·θ₀ after one step, and the default step is the undecayed one", async () => {
+    const lambda = 0.5
+    const [plain, decayed, explicitZero] = [await oneStep({}), await oneStep({ energyWeightDecay: lambda }), await oneStep({ energyWeightDecay: 0 })]
+    expect(Array.from(plain.before)).toEqual(Array.from(decayed.before))
+    let moved = 0
+    for (let i = 0; i < plain.after.length; i++) {
+      const want = -1e-3 * lambda * plain.before[i]
+      expect(Math.abs(decayed.after[i] - plain.after[i] - want), `entry ${i}`).toBeLessThanOrEqual(1e-7 + 1e-3 * Math.abs(want))
+      if (Math.abs(want) > 1e-6) moved++
+    }
+    expect(moved).toBeGreaterThan(20)
+    expect(Array.from(explicitZero.after)).toEqual(Array.from(plain.after))
+    expect(Array.from(plain.after)).not.toEqual(Array.from(plain.before))
+  })
+
+  it("with energyEmaRate the EMA copy moves by that rate towards the new weights", async () => {
+    const rate = 0.25
+    const { agent, before, after } = await oneStep({ energyEmaRate: rate })
+    const ema = await B.read(agent.energy.ema!)
+    for (let i = 0; i < ema.length; i += 7) expect(ema[i]).toBeCloseTo(before[i] + rate * (after[i] - before[i]), 6)
+  })
+})
