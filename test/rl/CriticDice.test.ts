@@ -8,7 +8,8 @@
  * semi-gradient equations to their fixed point; Q (min of the target heads) and V must be within 0.01 of it.
  * The fixed points of the α tested differ from each other by far more than that (checked below), and
  * from the IQL expectile fixed point, so a critic trained with another α or loss fails.
- * The Q ensemble is trained on the same target, so its mean must land on the same Q.
+ * The Q ensemble is trained on the same target, so its mean must land on the same Q. Both V forms are run: IQL's
+ * (LayerNorm on the input, Adam) and Diffusion-DICE's (LayerNorm after each hidden layer, AdamW with decay 1e-4).
  */
 import { describe, expect, it } from "vitest"
 import * as CpuBackend from "../../src/domain/cpu/CpuBackend.ts"
@@ -88,8 +89,15 @@ describe("DICE critic on a chain MDP", () => {
     }
   })
 
-  it.each(ALPHAS)("converges to the exact DICE fixed point (α = %s), ensemble included", async (alpha) => {
-    const base = { hidden: 16, discount: gamma, valueLoss: "dice", tau: 0.7, linexBeta: 1, diceAlpha: alpha, ensemble: 3, polyak: 0.1 } as const
+  // "input": V with IQL's input LayerNorm and Adam; "reference": Diffusion-DICE's V (LayerNorm after each hidden layer)
+  // and AdamW with weight decay 1e-4 on Q, V and the ensemble.
+  const FORMS = {
+    input: {},
+    reference: { valueLayerNorm: "hidden", weightDecay: 1e-4 }
+  } as const
+  it.each(ALPHAS.flatMap((alpha) => (["input", "reference"] as const).map((form) => [alpha, form] as const)))(
+    "converges to the exact DICE fixed point (α = %s, %s V and optimiser), ensemble included", async (alpha, form) => {
+    const base = { hidden: 16, discount: gamma, valueLoss: "dice", tau: 0.7, linexBeta: 1, diceAlpha: alpha, ensemble: 3, polyak: 0.1, ...FORMS[form] } as const
     const created = Critic.create(B, new Critic.CriticConfig({ ...base, lr: SCHEDULE[0][1], batch: SCHEDULE[0][2] }), STATES, 1, Rng.named(1, "critic"))
     expect(Critic.lossNames(created.config)).toEqual(["v_loss", "q_loss", "ensemble_loss"])
     const data = dataset()
