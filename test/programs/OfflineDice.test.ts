@@ -62,7 +62,8 @@ it.effect("trains D-DICE on Pendulum data and evaluates it and its two ablations
     const config = yield* Schema.decodeUnknownEffect(Offline.OfflineConfig)({
       task: "pendulum-noisy", dataset, runDir: join(dir, "run"), resultsDir: join(dir, "results"), seed: 0,
       dice: {
-        critic: { hidden: 16, batch: 64, valueLoss: "dice", ensemble: 2 }, criticSteps: 40, candidates: 3, guidanceScale: 1,
+        // the reference's V (LayerNorm after each hidden layer) and AdamW decay, through the checkpoint header and back
+        critic: { hidden: 16, batch: 64, valueLoss: "dice", ensemble: 2, valueLayerNorm: "hidden", weightDecay: 1e-4 }, criticSteps: 40, candidates: 3, guidanceScale: 1,
         agent: { hidden: 16, blocks: 1, behaviourSteps: 40, guidanceHidden: 16, guidanceLayers: 2, guidanceSteps: 40, copies: 4, batch: 64, lrDecaySteps: 40 }
       },
       evaluation: { episodes: 2, methods },
