@@ -37,6 +37,7 @@ import type { GpuError } from "../services/Gpu.ts"
 import { Progress } from "../services/Progress.ts"
 import * as ResultFile from "./ResultFile.ts"
 import * as ResumableLoop from "./ResumableLoop.ts"
+import * as StageConfig from "./StageConfig.ts"
 
 export const Methods = [
   "swg", "swg-r", "diffusion-bc", "idql", "iql", "qgpo", ...DiceSelect.DiceMethods, "td3bc", ...SyntheticExperience.SyntheticMethods
@@ -128,27 +129,76 @@ const diceBehaviourPath = (c: OfflineConfig) => `${c.runDir}/dice-behaviour.safe
 const dicePath = (c: OfflineConfig) => `${c.runDir}/dice-guidance.safetensors`
 const td3bcPath = (c: OfflineConfig) => `${c.runDir}/td3bc.safetensors`
 
+/**
+ * Each stage's config as its checkpoint records it, with the fields a resume or a skip may find changed (StageConfig):
+ * - the stage's own step count: a finished stage may be extended to more steps, and one that holds more steps than
+ *   asked is used as it is (its log line says how many);
+ * - settings read only when acting: SWG's `weightClip`, QGPO's `guidanceScale` and `temperature` (the evaluation
+ *   section, D-DICE's candidates, guidance scale and selection and the critic's step count are not in any header);
+ * - settings of a stage's sibling that the stage does not read: the QGPO Q does not read the energy network's, the
+ *   D-DICE behaviour model not the guidance network's, and the guidance network (trained on the data's actions and
+ *   the critic's ratios) not the behaviour model's step count.
+ * Everything the trained weights depend on is compared, `lrDecaySteps` included: SWG's and D-DICE's cosine horizon is
+ * a field of its own, so an extended stage keeps the schedule its first steps had, and a changed horizon would not.
+ * (IQL's horizon is `iql.steps` itself: an extended IQL actor continues on the stretched schedule.)
+ */
+export const criticStage = (c: OfflineConfig) => StageConfig.make(Critic.CriticConfig, c.critic)
+export const swgStage = (c: OfflineConfig) => StageConfig.make(SwgAgent.SwgAgentConfig, c.swg, ["steps", "weightClip"])
+export const iqlStage = (c: OfflineConfig) => StageConfig.make(IqlActor.IqlActorConfig, c.iql, ["steps"])
+const QGPO_ACTING = ["guidanceScale", "temperature"]
+const QGPO_ENERGY = ["energyHidden", "energyHiddenLayers", "energySteps", "energyLr", "energyWeightDecay", "energyEmaRate", "energyBatch"]
+export const qgpoQStage = (c: OfflineConfig) => StageConfig.make(QgpoAgent.QgpoAgentConfig, c.qgpo, ["qSteps", ...QGPO_ACTING, ...QGPO_ENERGY])
+export const qgpoEnergyStage = (c: OfflineConfig) => StageConfig.make(QgpoAgent.QgpoAgentConfig, c.qgpo, ["energySteps", ...QGPO_ACTING])
+export const diceCriticStage = (c: OfflineConfig) => StageConfig.make(Critic.CriticConfig, c.dice.critic)
+export const diceBehaviourStage = (c: OfflineConfig) =>
+  StageConfig.make(DiceAgent.DiceAgentConfig, c.dice.agent, ["behaviourSteps", "guidanceSteps", "guidanceHidden", "guidanceLayers", "copies"])
+export const diceGuidanceStage = (c: OfflineConfig) => StageConfig.make(DiceAgent.DiceAgentConfig, c.dice.agent, ["guidanceSteps", "behaviourSteps"])
+export const td3bcStage = (c: OfflineConfig) => StageConfig.make(Td3Bc.Td3BcConfig, c.td3bc, ["steps"])
+
 const newCritic = (c: OfflineConfig, ds: OfflineDataset.OfflineDataset) =>
   Effect.flatMap(Backend, (b) => b.run((B) => Critic.create(B, c.critic, ds.observationDim, ds.actionDim, Rng.named(c.seed, "critic"))))
 
+/** A checkpoint of a stage and the config it must have been trained with. */
+export interface StageCheckpoint {
+  readonly path: string
+  readonly config: StageConfig.StageConfig
+}
+
+/** The header config of the checkpoint at `path` if it loads (a missing or unreadable one: undefined). */
+const savedConfig = (path: string) =>
+  Effect.flatMap(Checkpoints, (checkpoints) =>
+    checkpoints.load(path).pipe(
+      Effect.map((saved) => ({ step: saved.header.step, config: saved.header.config }) as const),
+      Effect.orElseSucceed(() => undefined)
+    ))
+
 /**
- * True when `resume` is on and the stage's checkpoint already holds `steps` steps: the stage is
+ * True when `resume` is on and the stage's last checkpoint already holds `steps` steps: the stage is
  * done and is skipped without loading its data (a missing or unreadable checkpoint means not done;
- * the loop itself then reports a corrupt one).
+ * the loop itself then reports a corrupt one). The checkpoint, and those of the stage's earlier parts
+ * (`earlier`, where they exist), must have been trained with the current config: else `ConfigChanged`
+ * names the first field that differs, whether the stage is finished or would resume.
  */
-export const finished = (c: OfflineConfig, label: string, path: string, steps: number) =>
+export const finished = (c: OfflineConfig, label: string, last: StageCheckpoint, steps: number, earlier: ReadonlyArray<StageCheckpoint> = []) =>
   Effect.gen(function*() {
     if (!c.resume) return false
-    const checkpoints = yield* Checkpoints
-    const step = yield* checkpoints.load(path).pipe(Effect.map((saved) => saved.header.step), Effect.orElseSucceed(() => -1))
+    const { path } = last
+    const saved = yield* savedConfig(path)
+    if (saved === undefined) return false
+    yield* StageConfig.check(path, last.config, saved.config)
+    const step = saved.step
     if (step < steps) return false
+    for (const part of earlier) {
+      const other = yield* savedConfig(part.path)
+      if (other !== undefined) yield* StageConfig.check(part.path, part.config, other.config)
+    }
     yield* Console.log(`${label} ${c.task} seed ${c.seed}: done (${path} holds ${step} steps; --fresh retrains)`)
     return true
   })
 
 /** Stage 1: the IQL critic (Q, target Q, V). */
 export const trainCritic = Effect.fn("Offline.trainCritic")(function*(c: OfflineConfig) {
-  if (yield* finished(c, "critic", criticPath(c), c.criticSteps)) return
+  if (yield* finished(c, "critic", { path: criticPath(c), config: criticStage(c) }, c.criticSteps)) return
   const { prepared, device } = yield* loadData(c)
   const critic = yield* newCritic(c, prepared.train)
   const backend = yield* Backend
@@ -156,7 +206,7 @@ export const trainCritic = Effect.fn("Offline.trainCritic")(function*(c: Offline
     label: `critic ${c.task}`, totalSteps: c.criticSteps, checkpointPath: criticPath(c), checkpointEvery: c.checkpointEvery,
     resume: c.resume, logEvery: c.logEvery, models: { q: critic.q, v: critic.v },
     architecture: { kind: "iql-critic", observationDim: prepared.train.observationDim, actionDim: prepared.train.actionDim },
-    config: Schema.encodeSync(Critic.CriticConfig)(c.critic), seed: c.seed, lossNames: ["v_loss", "q_loss"],
+    config: criticStage(c), seed: c.seed, lossNames: ["v_loss", "q_loss"],
     step: (i) => Critic.updateStep(backend.ops, critic, device, Rng.named(c.seed, "critic-batch"), i)
   })
 })
@@ -166,6 +216,7 @@ export const loadCritic = Effect.fn("Offline.loadCritic")(function*(c: OfflineCo
   const checkpoints = yield* Checkpoints
   const critic = yield* newCritic(c, ds)
   const saved = yield* checkpoints.load(criticPath(c))
+  yield* StageConfig.check(criticPath(c), criticStage(c), saved.header.config)
   yield* ResumableLoop.restore(criticPath(c), { q: critic.q, v: critic.v }, saved.tensors, {})
   return critic
 })
@@ -219,7 +270,7 @@ export const criticReport = Effect.fn("Offline.criticReport")(function*(c: Offli
 
 /** Stage 2: weights from the critic, then the SWG diffusion model on z = [a, w]. */
 export const trainSwg = Effect.fn("Offline.trainSwg")(function*(c: OfflineConfig) {
-  if (yield* finished(c, "swg", swgPath(c), c.swg.steps)) return
+  if (yield* finished(c, "swg", { path: swgPath(c), config: swgStage(c) }, c.swg.steps)) return
   yield* Critic.checkWeightTau(c.critic, c.swg.weightFunction)
   const { prepared, device } = yield* loadData(c)
   const backend = yield* Backend
@@ -239,14 +290,14 @@ export const trainSwg = Effect.fn("Offline.trainSwg")(function*(c: OfflineConfig
     label: `swg ${c.task}`, totalSteps: c.swg.steps, checkpointPath: swgPath(c), checkpointEvery: c.checkpointEvery,
     resume: c.resume, logEvery: c.logEvery, models: { swg: agent.model },
     architecture: { kind: "swg", weightRange: [range[0], range[1]], observationDim: prepared.train.observationDim, actionDim: prepared.train.actionDim },
-    config: Schema.encodeSync(SwgAgent.SwgAgentConfig)(c.swg), seed: c.seed, lossNames: ["eps_loss"],
+    config: swgStage(c), seed: c.seed, lossNames: ["eps_loss"],
     step: (i) => SwgAgent.trainStep(B, agent, data, tables, Rng.named(c.seed, "swg"), i)
   })
 })
 
 /** Stage 2b: IQL's AWR actor. */
 export const trainIql = Effect.fn("Offline.trainIql")(function*(c: OfflineConfig) {
-  if (yield* finished(c, "iql actor", iqlPath(c), c.iql.steps)) return
+  if (yield* finished(c, "iql actor", { path: iqlPath(c), config: iqlStage(c) }, c.iql.steps)) return
   const { prepared, device } = yield* loadData(c)
   const backend = yield* Backend
   const critic = yield* loadCritic(c, prepared.train)
@@ -254,7 +305,7 @@ export const trainIql = Effect.fn("Offline.trainIql")(function*(c: OfflineConfig
   yield* ResumableLoop.run({
     label: `iql actor ${c.task}`, totalSteps: c.iql.steps, checkpointPath: iqlPath(c), checkpointEvery: c.checkpointEvery,
     resume: c.resume, logEvery: c.logEvery, models: { actor: actor.model },
-    architecture: { kind: "iql-actor" }, config: Schema.encodeSync(IqlActor.IqlActorConfig)(c.iql), seed: c.seed,
+    architecture: { kind: "iql-actor" }, config: iqlStage(c), seed: c.seed,
     lossNames: ["awr_loss"], step: (i) => IqlActor.updateStep(backend.ops, actor, critic, device, Rng.named(c.seed, "iql"), i)
   })
 })
@@ -266,7 +317,8 @@ export const trainIql = Effect.fn("Offline.trainIql")(function*(c: OfflineConfig
  * (qgpo.safetensors). Support sampling costs K·T behaviour-network calls per state.
  */
 export const trainQgpo = Effect.fn("Offline.trainQgpo")(function*(c: OfflineConfig) {
-  if (yield* finished(c, "qgpo", qgpoPath(c), c.qgpo.energySteps)) return
+  const qStage = { path: qgpoQPath(c), config: qgpoQStage(c) }
+  if (yield* finished(c, "qgpo", { path: qgpoPath(c), config: qgpoEnergyStage(c) }, c.qgpo.energySteps, [qStage])) return
   const { prepared, device } = yield* loadData(c)
   const backend = yield* Backend
   const B = backend.ops
@@ -281,16 +333,15 @@ export const trainQgpo = Effect.fn("Offline.trainQgpo")(function*(c: OfflineConf
   const data = yield* QgpoAgent.prepare(backend, agent, transitions, Rng.named(c.seed, "qgpo-support"))
   yield* Console.log(`qgpo ${c.task}: support sampled in ${(((yield* Clock.currentTimeMillis) - started) / 1000).toFixed(1)} s`)
   const architecture = { kind: "qgpo", observationDim: prepared.train.observationDim, actionDim: prepared.train.actionDim }
-  const config = Schema.encodeSync(QgpoAgent.QgpoAgentConfig)(c.qgpo)
   yield* ResumableLoop.run({
     label: `qgpo q ${c.task}`, totalSteps: c.qgpo.qSteps, checkpointPath: qgpoQPath(c), checkpointEvery: c.checkpointEvery,
-    resume: c.resume, logEvery: c.logEvery, models: { q: agent.q }, architecture, config, seed: c.seed, lossNames: ["q_loss"],
+    resume: c.resume, logEvery: c.logEvery, models: { q: agent.q }, architecture, config: qStage.config, seed: c.seed, lossNames: ["q_loss"],
     step: (i) => QgpoAgent.qStep(B, agent, data, Rng.named(c.seed, "qgpo-q"), i)
   })
   const tables = yield* backend.run((ops) => DiffusionTraining.noiseTables(ops, behaviour.schedule))
   yield* ResumableLoop.run({
     label: `qgpo energy ${c.task}`, totalSteps: c.qgpo.energySteps, checkpointPath: qgpoPath(c), checkpointEvery: c.checkpointEvery,
-    resume: c.resume, logEvery: c.logEvery, models: { q: agent.q, energy: agent.energy }, architecture, config, seed: c.seed,
+    resume: c.resume, logEvery: c.logEvery, models: { q: agent.q, energy: agent.energy }, architecture, config: qgpoEnergyStage(c), seed: c.seed,
     lossNames: ["cep_loss"], step: (i) => QgpoAgent.energyStep(B, agent, data, tables, Rng.named(c.seed, "qgpo-energy"), i)
   })
 })
@@ -300,7 +351,8 @@ export const trainQgpo = Effect.fn("Offline.trainQgpo")(function*(c: OfflineConf
  * behaviour model on the VP-SDE (dice-behaviour.safetensors), then the guidance network by IGL (dice-guidance.safetensors).
  */
 export const trainDice = Effect.fn("Offline.trainDice")(function*(c: OfflineConfig) {
-  if (yield* finished(c, "d-dice", dicePath(c), c.dice.agent.guidanceSteps)) return
+  const earlier = [{ path: diceCriticPath(c), config: diceCriticStage(c) }, { path: diceBehaviourPath(c), config: diceBehaviourStage(c) }]
+  if (yield* finished(c, "d-dice", { path: dicePath(c), config: diceGuidanceStage(c) }, c.dice.agent.guidanceSteps, earlier)) return
   const { prepared, device } = yield* loadData(c)
   const backend = yield* Backend
   const B = backend.ops
@@ -310,21 +362,20 @@ export const trainDice = Effect.fn("Offline.trainDice")(function*(c: OfflineConf
   const critic = yield* backend.run((ops) => Critic.create(ops, d.critic, prepared.train.observationDim, prepared.train.actionDim, Rng.named(c.seed, "dice-critic")))
   yield* ResumableLoop.run({
     ...loop, label: `dice critic ${c.task}`, totalSteps: d.criticSteps, checkpointPath: diceCriticPath(c), models: Critic.models(critic),
-    config: Schema.encodeSync(Critic.CriticConfig)(d.critic), lossNames: Critic.lossNames(d.critic),
+    config: diceCriticStage(c), lossNames: Critic.lossNames(d.critic),
     step: (i) => Critic.updateStep(B, critic, device, Rng.named(c.seed, "dice-critic-batch"), i)
   })
   const ratios = DiceAgent.ratios(critic, yield* readAdvantages(critic, device.observations, device.actions))
   const agent = yield* backend.run((ops) => DiceAgent.create(ops, d.agent, prepared.train.observationDim, prepared.train.actionDim, Rng.named(c.seed, "dice-init")))
-  const config = Schema.encodeSync(DiceAgent.DiceAgentConfig)(d.agent)
   yield* ResumableLoop.run({
     ...loop, label: `dice behaviour ${c.task}`, totalSteps: d.agent.behaviourSteps, checkpointPath: diceBehaviourPath(c),
-    models: { behaviour: agent.behaviour }, config, lossNames: ["score_loss"],
+    models: { behaviour: agent.behaviour }, config: diceBehaviourStage(c), lossNames: ["score_loss"],
     step: (i) => DiceAgent.behaviourStep(B, agent, device.actions, device.observations, Rng.named(c.seed, "dice-behaviour"), i)
   })
   const { onDevice, repeat } = yield* backend.run((ops) => ({ onDevice: ops.upload(Float32Array.from(ratios), ratios.length, 1), repeat: DiceAgent.repeatIndex(ops, agent) }))
   yield* ResumableLoop.run({
     ...loop, label: `dice guidance ${c.task}`, totalSteps: d.agent.guidanceSteps, checkpointPath: dicePath(c),
-    models: { guidance: agent.guidance }, config, lossNames: ["igl_loss"],
+    models: { guidance: agent.guidance }, config: diceGuidanceStage(c), lossNames: ["igl_loss"],
     step: (i) => DiceAgent.guidanceStep(B, agent, device.actions, device.observations, onDevice, repeat, Rng.named(c.seed, "dice-guidance"), i)
   })
 })
@@ -335,7 +386,7 @@ export const trainDice = Effect.fn("Offline.trainDice")(function*(c: OfflineConf
  * mean and std; the normaliser is saved with the agent (td3bc.safetensors).
  */
 export const trainTd3Bc = Effect.fn("Offline.trainTd3Bc")(function*(c: OfflineConfig) {
-  if (yield* finished(c, "td3bc", td3bcPath(c), c.td3bc.steps)) return
+  if (yield* finished(c, "td3bc", { path: td3bcPath(c), config: td3bcStage(c) }, c.td3bc.steps)) return
   const { prepared, device } = yield* loadData(c, "none")
   const backend = yield* Backend
   const { observationDim, actionDim } = prepared.train
@@ -344,7 +395,7 @@ export const trainTd3Bc = Effect.fn("Offline.trainTd3Bc")(function*(c: OfflineCo
   yield* ResumableLoop.run({
     label: `td3bc ${c.task}`, totalSteps: c.td3bc.steps, checkpointPath: td3bcPath(c), checkpointEvery: c.checkpointEvery,
     resume: c.resume, logEvery: c.logEvery, models: Td3Bc.models(agent),
-    architecture: { kind: "td3bc", observationDim, actionDim }, config: Schema.encodeSync(Td3Bc.Td3BcConfig)(c.td3bc), seed: c.seed,
+    architecture: { kind: "td3bc", observationDim, actionDim }, config: td3bcStage(c), seed: c.seed,
     lossNames: [...Td3Bc.LOSS_NAMES], step: (i) => Td3Bc.updateStep(backend.ops, agent, device, Rng.named(c.seed, "td3bc-batch"), i)
   })
 })

@@ -42,6 +42,7 @@ import { Backend } from "../services/Backend.ts"
 import { Checkpoints } from "../services/Checkpoints.ts"
 import { finished, loadData, type OfflineConfig } from "./Offline.ts"
 import * as ResumableLoop from "./ResumableLoop.ts"
+import * as StageConfig from "./StageConfig.ts"
 
 export const trajectoryPath = (c: OfflineConfig): string => `${c.runDir}/trajectory.safetensors`
 
@@ -55,9 +56,21 @@ export const trajectoryData = Effect.fn("OfflinePgd.trajectoryData")(function*(c
   return { raw, data: built.success }
 })
 
+/**
+ * The trajectory stage's config (the whole `pgd` section) with what it does not read exempt: its own step count (it
+ * may be extended), the sampler's settings and everything about generation and mixing. The synthetic stages read
+ * all of `pgd` (their data come from the trained model through the sampler) and exempt only their agent's steps.
+ */
+export const trajectoryStage = (c: OfflineConfig) =>
+  StageConfig.make(SyntheticExperience.PgdConfig, c.pgd, [
+    "model.steps",
+    ...["sigmaMin", "sigmaMax", "rho", "steps", "sChurn", "sTmin", "sTmax", "sNoise", "heun"].map((k) => `model.edm.${k}`),
+    "rolloutLength", "trajectories", "sampleBatch", "regenerateEvery", "syntheticShare", "guidance"
+  ])
+
 /** Stage: the trajectory model on the training windows (trajectory.safetensors). */
 export const trainTrajectory = Effect.fn("OfflinePgd.trainTrajectory")(function*(c: OfflineConfig) {
-  if (yield* finished(c, "trajectory", trajectoryPath(c), c.pgd.model.steps)) return
+  if (yield* finished(c, "trajectory", { path: trajectoryPath(c), config: trajectoryStage(c) }, c.pgd.model.steps)) return
   const { data } = yield* trajectoryData(c)
   const backend = yield* Backend
   const channels = Trajectories.channelCount(data.channels)
@@ -71,7 +84,7 @@ export const trainTrajectory = Effect.fn("OfflinePgd.trainTrajectory")(function*
     label: `trajectory ${c.task}`, totalSteps: c.pgd.model.steps, checkpointPath: trajectoryPath(c), checkpointEvery: c.checkpointEvery,
     resume: c.resume, logEvery: c.logEvery, models: { unet: model },
     architecture: { kind: "trajectory", ...data.channels, windowLength: length },
-    config: Schema.encodeSync(SyntheticExperience.PgdConfig)(c.pgd), seed: c.seed, lossNames: ["edm_loss"],
+    config: trajectoryStage(c), seed: c.seed, lossNames: ["edm_loss"],
     step: (i) => TrajectoryModel.trainStep(backend.ops, model, c.pgd.model, windows, length, i, Rng.named(c.seed, "trajectory"))
   })
   backend.ops.dispose(windows)
@@ -81,6 +94,7 @@ export const trainTrajectory = Effect.fn("OfflinePgd.trainTrajectory")(function*
 export const loadTrajectoryModel = Effect.fn("OfflinePgd.loadTrajectoryModel")(function*(c: OfflineConfig, channels: number) {
   const backend = yield* Backend
   const saved = yield* (yield* Checkpoints).load(trajectoryPath(c))
+  yield* StageConfig.check(trajectoryPath(c), trajectoryStage(c), saved.header.config)
   const model = yield* backend.run((B) => TrajectoryModel.create(B, c.pgd.model, channels, Rng.named(c.seed, "trajectory-init")))
   yield* ResumableLoop.restore(trajectoryPath(c), { unet: model }, saved.tensors, {})
   return model
@@ -110,7 +124,7 @@ interface SyntheticLearner {
   readonly guide: Model.Model
   readonly target: PolicyGuidance.TargetPolicy
   readonly step: (i: number, synthetic: MixedBatches.Synthetic) => Tensor
-  readonly config: Schema.Json
+  readonly config: StageConfig.StageConfig
 }
 
 /** What the learners need of the real data. */
@@ -120,6 +134,15 @@ interface Td3BcInputs {
   readonly device: Critic.DeviceTransitions
   readonly normaliser: Td3Bc.Normaliser
 }
+
+/** The synthetic stages' configs: the agent's sections and `pgd`, the agent's step count exempt (it may be extended). */
+const Td3BcSynthetic = Schema.Struct({ td3bc: Td3Bc.Td3BcConfig, pgd: SyntheticExperience.PgdConfig })
+const IqlSynthetic = Schema.Struct({ critic: Critic.CriticConfig, iql: IqlActor.IqlActorConfig, pgd: SyntheticExperience.PgdConfig })
+export const td3bcSyntheticStage = (c: OfflineConfig) => StageConfig.make(Td3BcSynthetic, { td3bc: c.td3bc, pgd: c.pgd }, ["td3bc.steps"])
+export const iqlSyntheticStage = (c: OfflineConfig) => StageConfig.make(IqlSynthetic, { critic: c.critic, iql: c.iql, pgd: c.pgd }, ["iql.steps"])
+/** The stage config of a synthetic run of `agent`. */
+export const syntheticStage = (c: OfflineConfig, agent: SyntheticExperience.SyntheticAgent) =>
+  agent === "td3bc" ? td3bcSyntheticStage(c) : iqlSyntheticStage(c)
 
 const td3bcLearner = (B: TensorBackend, c: OfflineConfig, train: Td3BcInputs): SyntheticLearner => {
   const agent = Td3Bc.create(B, c.td3bc, train.observationDim, train.actionDim, Rng.named(c.seed, "td3bc-init"), train.normaliser)
@@ -131,7 +154,7 @@ const td3bcLearner = (B: TensorBackend, c: OfflineConfig, train: Td3BcInputs): S
     guide,
     target: td3bcTarget(agent, guide),
     step: (i, synthetic) => Td3Bc.updateStep(B, agent, train.device, Rng.named(c.seed, "td3bc-batch"), i, synthetic),
-    config: { td3bc: Schema.encodeSync(Td3Bc.Td3BcConfig)(c.td3bc), pgd: Schema.encodeSync(SyntheticExperience.PgdConfig)(c.pgd) }
+    config: td3bcSyntheticStage(c)
   }
 }
 
@@ -153,11 +176,7 @@ const iqlLearner = (B: TensorBackend, c: OfflineConfig, train: Omit<Td3BcInputs,
       B.dispose(actorLoss)
       return out
     },
-    config: {
-      critic: Schema.encodeSync(Critic.CriticConfig)(c.critic),
-      iql: Schema.encodeSync(IqlActor.IqlActorConfig)(c.iql),
-      pgd: Schema.encodeSync(SyntheticExperience.PgdConfig)(c.pgd)
-    }
+    config: iqlSyntheticStage(c)
   }
 }
 
@@ -179,7 +198,7 @@ export const trainSynthetic = Effect.fn("OfflinePgd.trainSynthetic")(function*(
   const method = SyntheticExperience.methodOf(agent, source)
   const path = Agent.runFiles(c.runDir).synthetic(method)
   const steps = syntheticSteps(c, agent)
-  if (yield* finished(c, method, path, steps)) return
+  if (yield* finished(c, method, { path, config: syntheticStage(c, agent) }, steps)) return
   const convention = agent === "td3bc" ? "none" : OfflineData.rewardConvention(c.task)
   const { prepared, device } = yield* loadData(c, convention)
   const { raw, data } = yield* trajectoryData(c)

@@ -10,6 +10,7 @@ import { Backend } from "../services/Backend.ts"
 import { type CheckpointHeader, Checkpoints, decodeHeaderField, type LossRecord } from "../services/Checkpoints.ts"
 import { Progress } from "../services/Progress.ts"
 import type * as Safetensors from "../domain/Safetensors.ts"
+import * as StageConfig from "./StageConfig.ts"
 
 /** The checkpoint at `path` does not fit the models it is restored into: `tensor` is missing or has another layout. */
 export class CheckpointMismatch extends Schema.TaggedError<CheckpointMismatch>()("CheckpointMismatch", {
@@ -37,9 +38,13 @@ export interface LoopOptions {
   readonly logEvery: number
   /** The trained models, by name (their names key the checkpoint's tensors). */
   readonly models: Readonly<Record<string, Model.Model>>
-  /** Architecture and config (JSON), stored in the checkpoint header. */
+  /** Architecture (JSON), stored in the checkpoint header. */
   readonly architecture: Schema.Json
-  readonly config: Schema.Json
+  /**
+   * The stage's config, stored in the header; a checkpoint resumed from must have been trained with it (outside its
+   * exempt fields), else the run fails with `ConfigChanged` before anything is restored.
+   */
+  readonly config: StageConfig.StageConfig
   readonly seed: number
   /** Records one step and returns its losses [1, k] (read only every `logEvery` steps). */
   readonly step: (index: number) => Tensor
@@ -103,7 +108,7 @@ const header = (
 ): CheckpointHeader => ({
   format: "dgrl-checkpoint/1",
   architecture: { models: o.architecture, adamSteps },
-  config: o.config,
+  config: o.config.encoded,
   step,
   rng: { seed: o.seed, counter: step },
   createdBy: `dgrl ${o.label}`,
@@ -130,6 +135,7 @@ export const run = Effect.fn("ResumableLoop.run")(function*(o: LoopOptions) {
       Effect.catchTag("CheckpointError", (e) => (e.reason._tag === "NotFound" ? Effect.succeed(undefined) : Effect.fail(e)))
     )
     if (existing !== undefined) {
+      yield* StageConfig.check(o.checkpointPath, o.config, existing.header.config)
       const { adamSteps } = yield* decodeHeaderField(o.checkpointPath, "architecture", LoopArchitecture, existing.header.architecture)
       yield* restore(o.checkpointPath, o.models, existing.tensors, adamSteps)
       start = existing.header.step

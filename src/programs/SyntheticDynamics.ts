@@ -26,6 +26,7 @@ import * as Td3Bc from "../rl/Td3Bc.ts"
 import { loadData, type OfflineConfig } from "./Offline.ts"
 import * as OfflinePgd from "./OfflinePgd.ts"
 import * as ResumableLoop from "./ResumableLoop.ts"
+import * as StageConfig from "./StageConfig.ts"
 
 /** The trained agents whose actor can be the guidance target. */
 export const TargetPolicies = ["td3bc", "iql", ...SyntheticExperience.SyntheticMethods] as const
@@ -109,7 +110,8 @@ export const trainDynamicsEnsemble = Effect.fn("SyntheticDynamics.trainDynamicsE
     label: `dynamics ensemble ${c.task}`, totalSteps: config.steps, checkpointPath: ensemblePath(c), checkpointEvery: c.checkpointEvery,
     resume: c.resume, logEvery: c.logEvery, models: { ensemble: ensemble.model },
     architecture: { kind: "dynamics-ensemble", observationDim: ensemble.observationDim, actionDim: ensemble.actionDim },
-    config: Schema.encodeSync(DynamicsEnsemble.DynamicsEnsembleConfig)(config), seed: c.seed, lossNames: ["mse"],
+    // Its step count is exempt: a finished ensemble may be extended.
+    config: StageConfig.make(DynamicsEnsemble.DynamicsEnsembleConfig, config, ["steps"]), seed: c.seed, lossNames: ["mse"],
     step: (i) => DynamicsEnsemble.trainStep(backend.ops, ensemble, device, Rng.named(c.seed, "dynamics-ensemble"), i)
   })
   return ensemble

@@ -6,11 +6,12 @@ import { mkdtemp } from "node:fs/promises"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { it } from "@effect/vitest"
-import { Effect, Exit, Layer } from "effect"
+import { Effect, Exit, Layer, Schema } from "effect"
 import fc from "fast-check"
 import { expect } from "vitest"
 import * as Rng from "../../src/domain/Rng.ts"
 import * as ResumableLoop from "../../src/programs/ResumableLoop.ts"
+import * as StageConfig from "../../src/programs/StageConfig.ts"
 import * as Critic from "../../src/rl/Critic.ts"
 import { Backend } from "../../src/services/Backend.ts"
 import { Checkpoints } from "../../src/services/Checkpoints.ts"
@@ -18,6 +19,8 @@ import { Progress } from "../../src/services/Progress.ts"
 
 const layers = Layer.mergeAll(Backend.layerCpu, Checkpoints.layer, Progress.layerSilent)
 const TOTAL = 24
+/** A stage without config fields. */
+const noConfig = StageConfig.make(Schema.Struct({}), {})
 
 /** A fresh "process": new critic and data, a loop that dies at `killAt` (if given). */
 const attempt = (path: string, resume: boolean, killAt: number | undefined) =>
@@ -34,7 +37,7 @@ const attempt = (path: string, resume: boolean, killAt: number | undefined) =>
     }
     const exit = yield* Effect.exit(ResumableLoop.run({
       label: "critic", totalSteps: TOTAL, checkpointPath: path, checkpointEvery: 5, resume, logEvery: 10,
-      models: { q: critic.q, v: critic.v }, architecture: {}, config: {}, seed: 0, lossNames: ["v", "q"],
+      models: { q: critic.q, v: critic.v }, architecture: {}, config: StageConfig.make(Critic.CriticConfig, config), seed: 0, lossNames: ["v", "q"],
       step: (i) => {
         if (i === killAt) throw new Error(`killed at step ${i}`)
         return Critic.updateStep(B, critic, data, Rng.named(6, "batch"), i)
@@ -76,7 +79,7 @@ it.effect("logs each loss as the mean over its window, also across a resume insi
         const { ops: B } = yield* Backend
         return yield* ResumableLoop.run({
           label: "window", totalSteps: 24, checkpointPath: path, checkpointEvery: 4, resume, logEvery: 10,
-          models: {}, architecture: {}, config: {}, seed: 0, lossNames: ["a", "b"],
+          models: {}, architecture: {}, config: noConfig, seed: 0, lossNames: ["a", "b"],
           step: (i) => {
             if (i === killAt) throw new Error(`killed at step ${i}`)
             return B.upload(Float32Array.from([i, 2 * i]), 1, 2)
@@ -108,7 +111,7 @@ it.effect("resuming from a checkpoint that does not fit the models fails with a 
     }
     const resume = ResumableLoop.run({
       label: "critic", totalSteps: 4, checkpointPath: path, checkpointEvery: 2, resume: true, logEvery: 2,
-      models: { v: critic.v }, architecture: {}, config: {}, seed: 0, lossNames: ["v"], step: () => B.zeros(1, 1)
+      models: { v: critic.v }, architecture: {}, config: noConfig, seed: 0, lossNames: ["v"], step: () => B.zeros(1, 1)
     })
     const { tensors } = yield* ResumableLoop.snapshot({ v: critic.v })
 
@@ -131,4 +134,38 @@ it.effect("resuming from a checkpoint that does not fit the models fails with a 
     expect(invalid._tag).toBe("CheckpointError")
     expect(invalid.message).toContain(path)
     expect(invalid.message).toContain("architecture.adamSteps.v")
+  }).pipe(Effect.provide(layers)))
+
+it.effect("resuming a checkpoint trained with another config fails with ConfigChanged naming the field, before anything is restored", () =>
+  Effect.gen(function*() {
+    const dir = yield* Effect.promise(() => mkdtemp(join(tmpdir(), "changed-")))
+    const path = join(dir, "c.safetensors")
+    const { ops: B } = yield* Backend
+    const trained = new Critic.CriticConfig({ hidden: 8, discount: 0.9, valueLoss: "expectile", tau: 0.7, linexBeta: 1, polyak: 0.05, lr: 1e-3, batch: 4 })
+    const loop = (config: Critic.CriticConfig, totalSteps: number, critic = Critic.create(B, config, 3, 2, Rng.named(1, "critic"))) =>
+      ResumableLoop.run({
+        label: "critic", totalSteps, checkpointPath: path, checkpointEvery: 2, resume: true, logEvery: 2,
+        models: Critic.models(critic), architecture: {}, config: StageConfig.make(Critic.CriticConfig, config, ["batch"]), seed: 0,
+        lossNames: Critic.lossNames(config), step: () => B.zeros(1, Critic.lossNames(config).length)
+      }).pipe(Effect.as(critic))
+    yield* loop(trained, 2)
+    const before = yield* Checkpoints.use((c) => c.load(path))
+
+    // V's LayerNorm placement changed: the typed error names the field and both values; the model keeps its init
+    const changed = new Critic.CriticConfig({ ...trained, valueLayerNorm: "hidden" })
+    const fresh = Critic.create(B, changed, 3, 2, Rng.named(1, "critic"))
+    const init = yield* Backend.use((b) => b.read(fresh.v.params))
+    const error = yield* Effect.flip(loop(changed, 4, fresh))
+    expect(error).toBeInstanceOf(StageConfig.ConfigChanged)
+    expect(error).toMatchObject({ path, field: "valueLayerNorm", checkpoint: "absent", current: `"hidden"` })
+    expect(error.message).toContain("--fresh")
+    expect(yield* Backend.use((b) => b.read(fresh.v.params))).toEqual(init)
+    expect((yield* Checkpoints.use((c) => c.load(path))).header.step).toBe(before.header.step)
+
+    // τ changed
+    expect(yield* Effect.flip(loop(new Critic.CriticConfig({ ...trained, tau: 0.9 }), 4))).toMatchObject({ field: "tau", checkpoint: "0.7", current: "0.9" })
+
+    // an exempt field (here the batch) may change, and so may the step count: the stage resumes to 4 steps
+    yield* loop(new Critic.CriticConfig({ ...trained, batch: 8 }), 4)
+    expect((yield* Checkpoints.use((c) => c.load(path))).header.step).toBe(4)
   }).pipe(Effect.provide(layers)))
