@@ -6,6 +6,7 @@ import { NodeRuntime, NodeServices } from "@effect/platform-node"
 import { Console, Effect, Layer, Option, Schema } from "effect"
 import { Command, Flag } from "effect/cli"
 import { BenchConfig, type BenchResult, bench } from "./programs/Bench.ts"
+import * as ConfigFile from "./programs/ConfigFile.ts"
 import { Checkpoints } from "./services/Checkpoints.ts"
 import { readJson, writeJsonAtomically } from "./services/Files.ts"
 import { Plots } from "./services/Plots.ts"
@@ -125,13 +126,25 @@ const benchCommand = Command.make(
 
 /**
  * A preset JSON (presets/<program>-<name>.json) or a config file, merged under the flag overrides: a JSON object,
- * whose fields the program's config Schema then decodes.
+ * whose fields the program's config Schema then decodes strictly (`decodeConfig`).
  */
 const loadConfig = (program: string, preset: string, file: Option.Option<string>) =>
   readJson(
     Option.getOrElse(file, () => new URL(`../presets/${program}-${preset}.json`, import.meta.url).pathname),
     Schema.Record(Schema.String, Schema.Unknown)
   ).pipe(Effect.mapError((e) => new ConfigFileError({ program, preset, cause: e.message })))
+
+/**
+ * The preset or config file merged with the flags, `raw`, decoded by `schema`: a key no setting reads (the flags add
+ * none) is an `UnknownConfigKey` naming the file.
+ */
+const decodeConfig = <S extends Schema.Codec<unknown, unknown, never, never>>(
+  schema: S,
+  raw: unknown,
+  program: string,
+  preset: string,
+  file: Option.Option<string>
+) => ConfigFile.decodeStrict(schema, raw, Option.getOrElse(file, () => `presets/${program}-${preset}.json`))
 
 const listFlag = (name: string, description: string) =>
   Flag.String(name).pipe(Flag.withDescription(description), Flag.optional)
@@ -171,7 +184,7 @@ const toyCommand = Command.make(
     // With --data the file is the only dataset: the config records no built-in one.
     const datasetList = Option.isSome(data) ? Option.some([]) : splitList(datasets, (s) => s)
     const overrides = present({ ...flags, datasets: datasetList, betas: splitList(betas, Number) })
-    const decoded = yield* Schema.decodeUnknownEffect(ToyConfig)({ ...base, ...overrides })
+    const decoded = yield* decodeConfig(ToyConfig, { ...base, ...overrides }, "toy", preset, config)
     const sources = Option.isSome(data)
       ? [yield* ToySource.fromFiles({ data: data.value, target: Option.getOrUndefined(target), name: Option.getOrUndefined(name), betas: decoded.betas })]
       : undefined
@@ -193,7 +206,7 @@ const banditCommand = Command.make(
   },
   Effect.fn(function*({ backend, preset, config, ...flags }) {
     const base = yield* loadConfig("bandit", preset, config)
-    const decoded = yield* Schema.decodeUnknownEffect(BanditConfig)({ ...base, ...present(flags) })
+    const decoded = yield* decodeConfig(BanditConfig, { ...base, ...present(flags) }, "bandit", preset, config)
     yield* bandit(decoded).pipe(Effect.provide([Backend.layer(backend), Plots.layer, Progress.layer]))
   })
 ).pipe(Command.withDescription("Diffusion-DICE's 2-D bandit: D-DICE, guide-only, select-only and SWG on the same data; figure and metrics.json"))
@@ -264,7 +277,7 @@ const offlineConfig = (f: OfflineFlags, stepsField: "criticSteps" | "swg" | "iql
     if (Option.isSome(f.steps) && (stepsField === "swg" || stepsField === "iql" || stepsField === "td3bc")) {
       raw[stepsField] = { ...(base[stepsField] as object | undefined), steps: f.steps.value }
     }
-    return yield* Schema.decodeUnknownEffect(OfflineConfig)(raw)
+    return yield* decodeConfig(OfflineConfig, raw, "offline", f.preset, f.config)
   })
 
 const offlineLayers = (backend: BackendChoice) =>

@@ -7,10 +7,12 @@ import { spawnSync } from "node:child_process"
 import { existsSync, mkdtempSync, writeFileSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
-import { Cause, Schema } from "effect"
+import { Cause, Effect, Schema } from "effect"
 import { CliError } from "effect/cli"
 import { describe, expect, it } from "vitest"
-import { CheckpointError, Corrupted } from "../../src/services/Checkpoints.ts"
+import { CheckpointError, Checkpoints, Corrupted } from "../../src/services/Checkpoints.ts"
+import * as Offline from "../../src/programs/Offline.ts"
+import * as Critic from "../../src/rl/Critic.ts"
 import { NotFound } from "../../src/services/Files.ts"
 import { DatasetError } from "../../src/data/DatasetStore.ts"
 import * as FailureReport from "../../src/programs/FailureReport.ts"
@@ -26,6 +28,9 @@ const cli = (...args: Array<string>) => {
 }
 
 const STACK_LINE = /^\s+at /m
+
+/** An offline config with every default. */
+const baseConfig = () => Schema.decodeUnknownSync(Offline.OfflineConfig)({ task: "t", dataset: "d", runDir: "r" })
 
 describe("the CLI on bad input", () => {
   it("a missing dataset file: one line naming the file and how to make it, exit 1", () => {
@@ -52,6 +57,38 @@ describe("the CLI on bad input", () => {
     expect(lines).toHaveLength(1)
     expect(lines[0]).toContain(`["evaluation"]["episodes"]`)
     expect(r.stderr).not.toMatch(STACK_LINE)
+  }, 30_000)
+
+  it("a config file with a key no setting reads: one line naming the file and the key's path, exit 1", () => {
+    const dir = mkdtempSync(join(tmpdir(), "failure-"))
+    const file = join(dir, "typo.json")
+    writeFileSync(file, JSON.stringify({ critic: { hidden: 64, valueLayernorm: "hidden" } }))
+    const r = cli("train-critic", "--task", "pendulum-x", "--config", file, "--run-dir", dir, "--backend", "cpu")
+    expect(r.status).toBe(1)
+    expect(r.stderr.trim().split("\n")).toEqual([
+      `error: config ${file}: no setting reads the key critic.valueLayernorm (check its spelling, or remove it)`
+    ])
+    expect(existsSync(join(dir, "critic.safetensors"))).toBe(false)
+  }, 30_000)
+
+  it("a finished stage trained with another config: one line naming the checkpoint, the field and both values, exit 1", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "failure-"))
+    const file = join(dir, "config.json")
+    writeFileSync(file, JSON.stringify({ criticSteps: 10, critic: { hidden: 64 } }))
+    const path = join(dir, "critic.safetensors")
+    const trained = Schema.decodeUnknownSync(Critic.CriticConfig)({ hidden: 64, tau: 0.9 })
+    await Effect.runPromise(Checkpoints.use((c) => c.save(path, {
+      header: {
+        format: "dgrl-checkpoint/1", architecture: {}, config: Offline.criticStage(new Offline.OfflineConfig({ ...baseConfig(), critic: trained })).encoded,
+        step: 10, rng: { seed: 0, counter: 10 }, createdBy: "test"
+      },
+      tensors: []
+    })).pipe(Effect.provide(Checkpoints.layer)))
+    const r = cli("train-critic", "--task", "pendulum-x", "--config", file, "--run-dir", dir, "--backend", "cpu", "--dataset", "/nonexistent/p.hdf5")
+    expect(r.status).toBe(1)
+    expect(r.stderr.trim().split("\n")).toEqual([
+      `error: checkpoint ${path} was trained with tau = 0.9, the config now has 0.7; --fresh retrains the stage (or set tau back to use the checkpoint)`
+    ])
   }, 30_000)
 
   it("a corrupt checkpoint: one line naming the file and saying how to recover, exit 1", () => {
