@@ -146,7 +146,8 @@ export const criticStage = (c: OfflineConfig) => StageConfig.make(Critic.CriticC
 export const swgStage = (c: OfflineConfig) => StageConfig.make(SwgAgent.SwgAgentConfig, c.swg, ["steps", "weightClip"])
 export const iqlStage = (c: OfflineConfig) => StageConfig.make(IqlActor.IqlActorConfig, c.iql, ["steps"])
 const QGPO_ACTING = ["guidanceScale", "temperature"]
-const QGPO_ENERGY = ["energyHidden", "energyHiddenLayers", "energySteps", "energyLr", "energyWeightDecay", "energyEmaRate", "energyBatch"]
+// `energyLayers`: the energy network's depth before it became `energyHiddenLayers` (#15), still in older Q headers.
+const QGPO_ENERGY = ["energyHidden", "energyHiddenLayers", "energyLayers", "energySteps", "energyLr", "energyWeightDecay", "energyEmaRate", "energyBatch"]
 export const qgpoQStage = (c: OfflineConfig) => StageConfig.make(QgpoAgent.QgpoAgentConfig, c.qgpo, ["qSteps", ...QGPO_ACTING, ...QGPO_ENERGY])
 export const qgpoEnergyStage = (c: OfflineConfig) => StageConfig.make(QgpoAgent.QgpoAgentConfig, c.qgpo, ["energySteps", ...QGPO_ACTING])
 export const diceCriticStage = (c: OfflineConfig) => StageConfig.make(Critic.CriticConfig, c.dice.critic)

@@ -102,6 +102,14 @@ describe("a finished stage", () => {
       yield* writeCheckpoint(join(c.runDir, "qgpo.safetensors"), Offline.qgpoEnergyStage(c), STEPS)
       yield* writeCheckpoint(join(c.runDir, "qgpo-q.safetensors"), Offline.qgpoQStage(patched(c, { qgpo: { qLr: 1e-3 } })), STEPS)
       expect(yield* Effect.flip(Offline.trainQgpo(c))).toMatchObject({ _tag: "ConfigChanged", path: join(c.runDir, "qgpo-q.safetensors"), field: "qLr" })
+      // a Q trained before the energy network's depth was renamed (energyLayers → energyHiddenLayers) is still the Q asked for,
+      // an energy network trained then is not (its depth meant another count)
+      const q = Offline.qgpoQStage(c)
+      const withOldKey = (stage: StageConfig.StageConfig) => ({ ...stage, encoded: { ...(stage.encoded as object), energyLayers: 4 } })
+      yield* writeCheckpoint(join(c.runDir, "qgpo-q.safetensors"), withOldKey(q), STEPS)
+      yield* Offline.trainQgpo(c)
+      yield* writeCheckpoint(join(c.runDir, "qgpo.safetensors"), withOldKey(Offline.qgpoEnergyStage(c)), STEPS)
+      expect(yield* Effect.flip(Offline.trainQgpo(c))).toMatchObject({ _tag: "ConfigChanged", path: join(c.runDir, "qgpo.safetensors"), field: "energyLayers" })
       yield* writeCheckpoint(join(c.runDir, "dice-guidance.safetensors"), Offline.diceGuidanceStage(c), STEPS)
       yield* writeCheckpoint(join(c.runDir, "dice-critic.safetensors"), Offline.diceCriticStage(patched(c, { dice: { critic: { valueLayerNorm: "input" } } })), STEPS)
       expect(yield* Effect.flip(Offline.trainDice(c))).toMatchObject({
