@@ -31,6 +31,7 @@ import * as FailureReport from "./programs/FailureReport.ts"
 import { PgdToyConfig, pgdToy } from "./programs/PgdToy.ts"
 import * as OfflinePgd from "./programs/OfflinePgd.ts"
 import * as SyntheticDynamics from "./programs/SyntheticDynamics.ts"
+import * as PgdLikelihood from "./programs/PgdLikelihood.ts"
 import * as SyntheticExperience from "./rl/SyntheticExperience.ts"
 import { TrajectoryModelConfig } from "./diffusion/TrajectoryModel.ts"
 import * as Serve from "./programs/Serve.ts"
@@ -350,6 +351,25 @@ const dynamicsErrorCommand = Command.make("dynamics-error", {
     "dynamics ensemble rolled out under the same actor) against mujoco-js; table and plot"
 ))
 
+const pgdLikelihoodCommand = Command.make("pgd-likelihood", {
+  ...offlineFlags,
+  trajectories: optionalInt("trajectories", "trajectories per λ and real windows (default 256)"),
+  target: Flag.String("target").pipe(Flag.withDescription(`the agent whose actor is the target: ${SyntheticDynamics.TargetPolicies.join(", ")} (default td3bc)`), Flag.optional),
+  lambdas: listFlag("lambdas", "comma-separated guidance coefficients λ (default 0,0.03,0.1,0.3,1)"),
+  withoutDynamics: Flag.Boolean("without-dynamics").pipe(Flag.withDescription("leave the dynamics error out"), Flag.withDefault(false)),
+  out: Flag.String("out").pipe(Flag.withDescription("output directory (default out/pgd-likelihood/<task>/seed<seed>)"), Flag.optional)
+}, Effect.fn(function*({ backend, trajectories, target, lambdas, withoutDynamics, out, ...f }) {
+  const c = yield* offlineConfig(f, undefined)
+  const p = yield* Schema.decodeUnknownEffect(PgdLikelihood.PgdLikelihoodConfig)({
+    ...present({ trajectories, target, lambdas: splitList(lambdas, Number) }), withoutDynamics,
+    outDir: Option.getOrElse(out, () => `out/pgd-likelihood/${c.task}/seed${c.seed}`)
+  })
+  yield* PgdLikelihood.pgdLikelihood(c, p).pipe(Effect.provide(offlineLayers(backend)))
+})).pipe(Command.withDescription(
+  "Policy-Guided Diffusion: the target policy's mean log-likelihood of synthetic actions at each λ (same noise at every λ), beside the " +
+    "real data's and with the dynamics error of the same transitions; table and metrics.json (train-trajectory and the target's stage first)"
+))
+
 const evaluateCommand = Command.make("evaluate", {
   ...offlineFlags,
   methods: listFlag("methods", "comma-separated: swg,swg-r,diffusion-bc,idql,iql,qgpo,d-dice,d-dice-guide-only,d-dice-select-only,td3bc,td3bc-unguided,td3bc-pgd,iql-unguided,iql-pgd (default all but qgpo, d-dice*, td3bc and the PGD agents)"),
@@ -570,7 +590,7 @@ const root = Command.make("dgrl").pipe(
     trainCriticCommand, trainSwgCommand, trainBaselineCommand, trainQgpoCommand, trainDiceCommand, trainTd3BcCommand, trainTrajectoryCommand, trainSyntheticCommand, evaluateCommand, sweepCommand, resultsCommand, tableCommand,
     criticReportCommand,
     behaviourFitCommand,
-    serveCommand, pgdToyCommand, dynamicsErrorCommand
+    serveCommand, pgdToyCommand, dynamicsErrorCommand, pgdLikelihoodCommand
   ]),
   Command.withDescription("diffusion-guided offline reinforcement learning on WebGPU")
 )

@@ -150,7 +150,7 @@ export const table = (sources: ReadonlyArray<SourceErrors>): string => {
   ].join("\n") + "\n"
 }
 
-const locomotionTask = (task: string): Locomotion.Task | undefined => {
+export const locomotionTask = (task: string): Locomotion.Task | undefined => {
   const m = /^(halfcheetah|hopper|walker2d)-/.exec(task)
   return m === null ? undefined : (m[1] as Locomotion.Task)
 }

@@ -13,8 +13,6 @@ import { it } from "@effect/vitest"
 import { Effect, Layer, Schema } from "effect"
 import { expect } from "vitest"
 import { DatasetStore } from "../../src/data/DatasetStore.ts"
-import * as OfflineDataset from "../../src/data/OfflineDataset.ts"
-import * as Rng from "../../src/domain/Rng.ts"
 import { Environments } from "../../src/env/Environments.ts"
 import * as Offline from "../../src/programs/Offline.ts"
 import * as OfflinePgd from "../../src/programs/OfflinePgd.ts"
@@ -24,41 +22,9 @@ import { Backend } from "../../src/services/Backend.ts"
 import { Checkpoints } from "../../src/services/Checkpoints.ts"
 import { Plots } from "../../src/services/Plots.ts"
 import { Progress } from "../../src/services/Progress.ts"
+import { hopperDataset } from "../fixtures/TinyHopper.ts"
 
 const layers = Layer.mergeAll(Backend.layerCpu, Checkpoints.layer, DatasetStore.layer, Environments.layer, Progress.layerSilent, Plots.layer)
-const [EPISODES, LENGTH] = [6, 24]
-
-/** Episodes of a ~ U(−0.3, 0.3) on hopper from reset, stored episode after episode, each ending in a timeout. */
-const hopperDataset = Effect.scoped(Effect.gen(function*() {
-  const env = yield* (yield* Environments).locomotion({ task: "hopper", batch: EPISODES })
-  const { observationDim: S, actionDim: A } = env
-  const rows = EPISODES * LENGTH
-  const observations = new Float32Array(rows * S)
-  const next = new Float32Array(rows * S)
-  const actions = new Float32Array(rows * A)
-  const rewards = new Float32Array(rows)
-  const timeouts = new Uint8Array(rows)
-  let obs = env.reset(5)
-  for (let t = 0; t < LENGTH; t++) {
-    const a = new Float64Array(EPISODES * A)
-    Rng.fillUniform(Rng.at(Rng.named(1, "hopper-tiny"), t), a)
-    for (let k = 0; k < a.length; k++) a[k] = 0.3 * (2 * a[k] - 1)
-    const step = env.step(a)
-    for (let j = 0; j < EPISODES; j++) {
-      const row = j * LENGTH + t
-      observations.set(obs.subarray(j * S, (j + 1) * S), row * S)
-      next.set(step.observations.subarray(j * S, (j + 1) * S), row * S)
-      actions.set(a.subarray(j * A, (j + 1) * A), row * A)
-      rewards[row] = step.rewards[j]
-      timeouts[row] = t === LENGTH - 1 ? 1 : 0
-      expect(step.terminated[j], "the hopper stays up").toBe(0)
-    }
-    obs = step.observations
-  }
-  return OfflineDataset.make({
-    observations, actions, rewards, terminals: new Uint8Array(rows), timeouts, nextObservations: next, observationDim: S, actionDim: A
-  })
-}))
 
 it.effect("dynamics error by position: real windows ≈ 0, synthetic ones not; typed errors", () =>
   Effect.gen(function*() {
