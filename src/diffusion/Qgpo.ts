@@ -144,6 +144,27 @@ export const cepLoss = (tape: Tape, f: Var, labels: Tensor, g: Grouping): Var =>
 }
 
 /**
+ * The floor of the CEP loss on a batch: the mean over groups of the entropy H_g = − Σ_{i∈g} p_i·log p_i of the
+ * target p = softmax_g(β·e) (`energies` e [G·K, 1]: the toys' e, offline Q̄), in nats, between 0 (one point takes
+ * all the weight) and log K (equal energies). The cross-entropy of eq. 11 is H(p) + KL(p ‖ softmax_g(f)), so the
+ * loss minus this floor is the mean KL of the model's group softmax from the target: ≥ 0, and 0 only where f
+ * matches β·e up to a constant per group. At t > 0 the noised x_t hides part of which x₀ it came from, so even
+ * f* keeps some KL there; the floor is met only as the noise vanishes. No tape (a diagnostic, [1, 1]).
+ * With z = β·e − max_g, log p_i = z_i − log Σ_g exp(z), so H_g = log Σ_g exp(z) − Σ_{i∈g} p_i·z_i (finite for any spread).
+ */
+export const targetEntropy = (backend: TensorBackend, energies: Tensor, beta: number, g: Grouping): Tensor => {
+  checkColumn("Qgpo.targetEntropy", "energies", energies, g)
+  const B = backend
+  const scaled = B.affine(energies, beta, 0)
+  const z = B.binary("sub", scaled, groupMax(B, scaled, g))
+  const e = B.unary("exp", z)
+  const sums = B.matmul(g.indicator, e, { transA: true }).out
+  const p = B.binary("div", e, B.matmul(g.indicator, sums).out)
+  const total = B.binary("sub", B.reduce("sum", "all", B.unary("log", sums)), B.reduce("sum", "all", B.binary("mul", p, z)))
+  return B.affine(total, 1 / g.groups, 0)
+}
+
+/**
  * The CEP loss of one batch: clean points x₀ [G·K, D] with labels [G·K, 1] and conditions [G·K, C] (or none);
  * one step t ~ U{0..T−1} per group (drawn from `key`), ε ~ N(0, I) per row.
  */

@@ -13,7 +13,8 @@ import { Plots } from "../services/Plots.ts"
 
 /**
  * The checkpoints of the offline stages (programs/Offline.ts), by file name. QGPO's Q stage (qgpo-q) logs the Q loss;
- * its energy stage (qgpo) saves Q beside the energy network and logs the CEP loss. PGD's trajectory model logs the EDM loss,
+ * its energy stage (qgpo) saves Q beside the energy network and logs the CEP loss, its floor on the batch (the targets'
+ * entropy) and the KL gap between them. PGD's trajectory model logs the EDM loss,
  * its TD3+BC runs TD3+BC's losses, its IQL runs the critic's and the actor's, the dynamics ensemble its MSE.
  */
 export const stages = {

@@ -343,7 +343,7 @@ export const trainQgpo = Effect.fn("Offline.trainQgpo")(function*(c: OfflineConf
   yield* ResumableLoop.run({
     label: `qgpo energy ${c.task}`, totalSteps: c.qgpo.energySteps, checkpointPath: qgpoPath(c), checkpointEvery: c.checkpointEvery,
     resume: c.resume, logEvery: c.logEvery, models: { q: agent.q, energy: agent.energy }, architecture, config: qgpoEnergyStage(c), seed: c.seed,
-    lossNames: ["cep_loss"], step: (i) => QgpoAgent.energyStep(B, agent, data, tables, Rng.named(c.seed, "qgpo-energy"), i)
+    lossNames: QgpoAgent.ENERGY_LOSS_NAMES, step: (i) => QgpoAgent.energyStep(B, agent, data, tables, Rng.named(c.seed, "qgpo-energy"), i)
   })
 })
 

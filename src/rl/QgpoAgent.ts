@@ -242,21 +242,31 @@ export const qStep = (B: TensorBackend, agent: QgpoAgent, data: QgpoData, key: R
   })
 }
 
-/** One CEP step: `energyBatch` states, each a group of its K support actions with labels β·Q̄(s, a_j). */
-export const energyStep = (B: TensorBackend, agent: QgpoAgent, data: QgpoData, tables: Training.NoiseTables, key: RngKey, step: number): Tensor => {
-  const c = agent.config
-  return Model.trainStep(B, agent.energy, {
-    // QGPO: Adam (decay 0), no EMA
-    lr: c.energyLr, adamw: { ...Optimizer.adamwDefaults, weightDecay: c.energyWeightDecay }, emaRate: c.energyEmaRate ?? 0,
-    rng: Rng.named(0, "qgpo-energy")
-  }, (p) => {
+/** The columns `energyStep` returns, in order (the offline stage's learning curve). */
+export const ENERGY_LOSS_NAMES = ["cep_loss", "target_entropy", "kl_gap"] as const
+
+/**
+ * One CEP step: `energyBatch` states, each a group of its K support actions with labels β·Q̄(s, a_j). Returns [1, 3]:
+ * the CEP loss, its floor on the batch (the mean entropy of the targets softmax(β·Q̄), `Qgpo.targetEntropy`; log K when
+ * Q̄ is flat over a state's support actions) and the gap between them, the mean KL from the targets to the model's
+ * softmax over f (≥ 0; a gap that does not fall means the energy does not learn, whatever the loss's level).
+ */
+export const energyStep = (B: TensorBackend, agent: QgpoAgent, data: QgpoData, tables: Training.NoiseTables, key: RngKey, step: number): Tensor =>
+  B.scope(() => {
+    const c = agent.config
     const index = B.randint(c.energyBatch, 1, Rng.at(Rng.split(key, "index"), step), data.transitions.observations.rows)
     const states = B.gatherRows(data.transitions.observations, repeatIndex(B, index, c.support))
     const actions = B.gatherRows(data.support, supportIndex(B, index, c.support, data.ramp))
-    const labels = B.affine(targetQ(B, agent, states, actions), c.beta, 0)
-    return Qgpo.cepLossOn(p, agent.energyNetwork, tables, actions, labels, states, data.energyGroups, Rng.at(Rng.split(key, "cep"), step))
+    const q = targetQ(B, agent, states, actions)
+    const labels = B.affine(q, c.beta, 0)
+    const loss = Model.trainStep(B, agent.energy, {
+      // QGPO: Adam (decay 0), no EMA
+      lr: c.energyLr, adamw: { ...Optimizer.adamwDefaults, weightDecay: c.energyWeightDecay }, emaRate: c.energyEmaRate ?? 0,
+      rng: Rng.named(0, "qgpo-energy")
+    }, (p) => Qgpo.cepLossOn(p, agent.energyNetwork, tables, actions, labels, states, data.energyGroups, Rng.at(Rng.split(key, "cep"), step)))
+    const floor = Qgpo.targetEntropy(B, q, c.beta, data.energyGroups)
+    return B.concatCols([loss, floor, B.binary("sub", loss, floor)])
   })
-}
 
 /** Q̄(s, a) [B, 1] (target twin, min) for host-side checks. */
 export const targetQ = (B: TensorBackend, agent: QgpoAgent, observations: Tensor, actions: Tensor): Tensor => {

@@ -151,6 +151,63 @@ describe("the contrastive energy prediction loss", () => {
   })
 })
 
+describe("the CEP loss's floor (the targets' entropy)", () => {
+  it("is the mean over groups of H(softmax(β·e)), by hand: β = 2, targets (1/4, 1/4, 1/2) and (1/7, 3/7, 3/7)", () => {
+    // group 0: β·e = (0, 0, ln 2), H = 2·(1/4)·ln 4 + (1/2)·ln 2 = (3/2)·ln 2
+    // group 1: β·e = 2 + (0, ln 3, ln 3), H = (1/7)·ln 7 + 2·(3/7)·ln(7/3) = ln 7 − (6/7)·ln 3
+    const energies = [0, 0, Math.LN2 / 2, 1, 1 + Math.log(3) / 2, 1 + Math.log(3) / 2]
+    const want = (1.5 * Math.LN2 + Math.log(7) - (6 / 7) * Math.log(3)) / 2
+    const got = valuesOf(Qgpo.targetEntropy(B, column(energies), 2, Qgpo.grouping(B, 2, 3)))
+    expect(got).toHaveLength(1)
+    expect(Math.abs(got[0] - want)).toBeLessThan(1e-12)
+    // the same labels at β = 1 (a β left out) or −2 (the target's sign flipped) have other entropies
+    expect(Math.abs(valuesOf(Qgpo.targetEntropy(B, column(energies), 1, Qgpo.grouping(B, 2, 3)))[0] - want)).toBeGreaterThan(0.01)
+    expect(Math.abs(valuesOf(Qgpo.targetEntropy(B, column(energies), -2, Qgpo.grouping(B, 2, 3)))[0] - want)).toBeGreaterThan(0.01)
+  })
+
+  it("is log K for equal energies and 0 for one dominant point, finite at β·e ≈ 1e4", () => {
+    const g = Qgpo.grouping(B, 2, 4)
+    const flat = valuesOf(Qgpo.targetEntropy(B, column([3, 3, 3, 3, -1, -1, -1, -1]), 3, g))[0]
+    expect(Math.abs(flat - Math.log(4))).toBeLessThan(1e-12)
+    const sharp = valuesOf(Qgpo.targetEntropy(B, column([0, 0, 5e3, 0, 1, 1, 1, 4e3]), 3, g))[0]
+    expect(Number.isFinite(sharp)).toBe(true)
+    expect(Math.abs(sharp)).toBeLessThan(1e-12)
+  })
+
+  it("the CEP loss minus it is the KL from softmax(labels) to softmax(f): ≥ 0, 0 at f = β·e + c per group (f64)", () => {
+    fc.assert(fc.property(fc.record({
+      groups: fc.integer({ min: 1, max: 4 }),
+      size: fc.integer({ min: 2, max: 9 }),
+      seed: fc.nat(),
+      beta: fc.double({ min: 0.1, max: 10, noNaN: true })
+    }), ({ beta, groups, seed, size }) => {
+      const n = groups * size
+      const u = new Float64Array(2 * n)
+      Rng.fillUniform(Rng.named(seed, "floor"), u)
+      const f = Array.from({ length: n }, (_, i) => 4 * (2 * u[i] - 1))
+      const e = Array.from({ length: n }, (_, i) => 2 * u[n + i] - 1)
+      const g = Qgpo.grouping(B, groups, size)
+      const labels = e.map((v) => beta * v)
+      const floor = valuesOf(Qgpo.targetEntropy(B, column(e), beta, g))[0]
+      const loss = (fs: Array<number>) => {
+        const tape = new Tape(B)
+        return valuesOf(Qgpo.cepLoss(tape, tape.leaf(column(fs)), column(labels), g).value)[0]
+      }
+      let kl = 0
+      for (let k = 0; k < groups; k++) {
+        const p = softmaxHost(labels, k * size, size)
+        const q = softmaxHost(f, k * size, size)
+        for (let i = 0; i < size; i++) kl += p[i] * Math.log(p[i] / q[i])
+      }
+      kl /= groups
+      expect(Math.abs(loss(f) - floor - kl)).toBeLessThan(1e-10)
+      expect(kl).toBeGreaterThanOrEqual(0)
+      const matched = labels.map((v, i) => v + Math.floor(i / size) * 1.5 - 0.25)
+      expect(Math.abs(loss(matched) - floor)).toBeLessThan(1e-10)
+    }), { numRuns: 40 })
+  })
+})
+
 /** n points in [−1, 1]² with energies in [0, 1], all on a 1/64 grid. */
 const pointSet = (seed: number, n: number): { set: PointSet; energies: Array<number> } => {
   const u = new Float64Array(3 * n)

@@ -53,7 +53,7 @@ it.effect("finds the curves of every offline stage: critic, SWG, IQL's actor, TD
       "critic.safetensors": ["v_loss", "q_loss"], "swg.safetensors": ["eps_loss"], "iql-actor.safetensors": ["awr_loss"],
       "td3bc.safetensors": ["critic_loss", "actor_loss"], "dice-critic.safetensors": ["v_loss", "q_loss"],
       "dice-behaviour.safetensors": ["score_loss"], "dice-guidance.safetensors": ["igl_loss"],
-      "qgpo-q.safetensors": ["q_loss"], "qgpo.safetensors": ["cep_loss"], "trajectory.safetensors": ["edm_loss"],
+      "qgpo-q.safetensors": ["q_loss"], "qgpo.safetensors": ["cep_loss", "target_entropy", "kl_gap"], "trajectory.safetensors": ["edm_loss"],
       "td3bc-unguided.safetensors": ["critic_loss", "actor_loss"], "td3bc-pgd.safetensors": ["critic_loss", "actor_loss"],
       "iql-unguided.safetensors": ["v_loss", "q_loss", "awr_loss"], "iql-pgd.safetensors": ["v_loss", "q_loss", "awr_loss"],
       "dynamics-ensemble.safetensors": ["mse"]

@@ -1,7 +1,8 @@
 /**
  * QGPO as an offline method on the tiny Pendulum run (CPU backend): `trainQgpo` samples the support actions from the
  * run's SWG model, trains the softmax-backup Q and the energy network into the run directory (skipped when done),
- * and `evaluate` with method "qgpo" rolls it out and writes its result file.
+ * its learning curve holding the CEP loss, its floor and their gap, and `evaluate` with method "qgpo" rolls it out and
+ * writes its result file.
  */
 import { mkdtemp, readdir, stat } from "node:fs/promises"
 import { tmpdir } from "node:os"
@@ -38,6 +39,17 @@ it.effect("trains QGPO on the SWG model of a tiny run and evaluates it as method
     const files = yield* Effect.promise(() => readdir(config.runDir))
     expect(files).toContain("qgpo-q.safetensors")
     expect(files).toContain("qgpo.safetensors")
+    // the energy stage's learning curve: the CEP loss, its floor (the targets' entropy, in [0, ln K]) and their gap
+    const curve = (yield* (yield* Checkpoints).load(join(config.runDir, "qgpo.safetensors"))).header.losses ?? []
+    expect(curve.map((r) => r.step)).toEqual([20, 40])
+    for (const { values } of curve) {
+      expect(Object.keys(values)).toEqual(["cep_loss", "target_entropy", "kl_gap"])
+      const [cep, entropy, gap] = [values.cep_loss!, values.target_entropy!, values.kl_gap!]
+      expect(entropy).toBeGreaterThan(0)
+      expect(entropy).toBeLessThanOrEqual(Math.log(4) + 1e-6)
+      expect(gap).toBeGreaterThanOrEqual(0)
+      expect(Math.abs(cep - entropy - gap)).toBeLessThan(1e-5)
+    }
     const trained = (yield* Effect.promise(() => stat(join(config.runDir, "qgpo.safetensors")))).mtimeMs
     yield* Offline.trainQgpo(config) // done: skipped, the checkpoint untouched
     expect((yield* Effect.promise(() => stat(join(config.runDir, "qgpo.safetensors")))).mtimeMs).toBe(trained)

@@ -89,6 +89,39 @@ describe("QGPO's energy optimiser reaches the CEP step", () => {
     expect(Array.from(plain.after)).not.toEqual(Array.from(plain.before))
   })
 
+  it("a step reports [CEP loss, the batch's target entropy H(softmax(β·Q̄)), their gap]; the entropy matches the host at β", async () => {
+    const beta = 3
+    const c = Schema.decodeSync(QgpoAgent.QgpoAgentConfig)({ support: 4, beta, qHidden: 8, qBatch: 8, energyHidden: 8, energyHiddenLayers: 2, energyBatch: 4 })
+    const agent = QgpoAgent.create(B, c, behaviour, S, Rng.named(0, "qgpo"))
+    // the target Q̄ with its weights tripled (Q̄ × 81 through four layers), so that Q̄ spreads over the support actions
+    B.write(agent.q.ema!, (await B.read(agent.q.params)).map((v) => 3 * v))
+    const data = await Effect.runPromise(QgpoAgent.prepare(device, agent, transitions(), Rng.named(0, "support")))
+    const key = Rng.named(0, "cep")
+    const step = 3
+    // the batch energyStep draws: energyBatch states, each with its K support actions
+    const index = await B.read(B.randint(4, 1, Rng.at(Rng.split(key, "index"), step), n))
+    const rows = Float32Array.from({ length: 16 }, (_, i) => index[Math.floor(i / 4)])
+    const support = Float32Array.from({ length: 16 }, (_, i) => 4 * index[Math.floor(i / 4)] + (i % 4))
+    const q = await B.read(QgpoAgent.targetQ(
+      B, agent, B.gatherRows(data.transitions.observations, B.upload(rows, 16, 1)), B.gatherRows(data.support, B.upload(support, 16, 1))
+    ))
+    let entropy = 0
+    for (let g = 0; g < 4; g++) {
+      const z = Array.from({ length: 4 }, (_, j) => beta * q[4 * g + j])
+      const m = Math.max(...z)
+      const sum = z.reduce((a, v) => a + Math.exp(v - m), 0)
+      for (const v of z) entropy -= (Math.exp(v - m) / sum) * (v - m - Math.log(sum)) / 4
+    }
+    // the targets are far from uniform, so a β left out or doubled changes the entropy
+    expect(entropy).toBeLessThan(Math.log(4) - 0.05)
+    const out = await B.read(QgpoAgent.energyStep(B, agent, data, Training.noiseTables(B, behaviour.schedule), key, step))
+    expect(out).toHaveLength(QgpoAgent.ENERGY_LOSS_NAMES.length)
+    const [loss, floor, gap] = out
+    expect(Math.abs(floor - entropy)).toBeLessThan(1e-4)
+    expect(Math.abs(gap - (loss - floor))).toBeLessThan(1e-6)
+    expect(gap).toBeGreaterThan(0)
+  })
+
   it("with energyEmaRate the EMA copy moves by that rate towards the new weights", async () => {
     const rate = 0.25
     const { agent, before, after } = await oneStep({ energyEmaRate: rate })
