@@ -26,11 +26,18 @@ const files = (dir: string): Array<string> =>
 /** A relative specifier ending in .ts, quoted: `"./a/b.ts"` or `'../c.ts'` (not .d.ts). */
 const relativeTs = /(["'])(\.{1,2}\/[^"'\n]*?)(?<!\.d)\.ts\1/g
 
+/** A WebGPU type (GPUDevice, GPUBuffer, …): declared by @webgpu/types, which the sources get from tsconfig's `types`. */
+const webGpuType = /\bGPU[A-Z]\w*\b/
+const webGpuReference = `/// <reference types="@webgpu/types" />\n`
+
 let rewritten = 0
 for (const file of files(dist)) {
   if (!file.endsWith(".js") && !file.endsWith(".d.ts")) continue
   const text = readFileSync(file, "utf8")
-  const out = text.replace(relativeTs, (_, quote: string, stem: string) => `${quote}${stem}.js${quote}`)
+  let out = text.replace(relativeTs, (_, quote: string, stem: string) => `${quote}${stem}.js${quote}`)
+  // A declaration naming a WebGPU type references @webgpu/types itself (a dependency), so a consumer
+  // type-checking our declarations (skipLibCheck off) finds GPUDevice without configuring anything.
+  if (file.endsWith(".d.ts") && webGpuType.test(out.replace(/\/\*[\s\S]*?\*\//g, ""))) out = webGpuReference + out
   if (out !== text) {
     writeFileSync(file, out)
     rewritten++

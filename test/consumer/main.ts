@@ -8,6 +8,10 @@ import { Agent, Backend, Checkpoints } from "diffusion-guided-rl"
 import { Rng } from "diffusion-guided-rl/tensor"
 import { Effect, Layer } from "effect"
 
+// The WebGPU types our declarations use (the Gpu service's device) reach the application through the
+// package: this line does not type-check unless the declarations bring @webgpu/types with them.
+const noDevice: GPUDevice | undefined = undefined
+
 const runDir = process.argv[2]
 if (runDir === undefined) throw new Error("usage: node main.ts RUN_DIR")
 
@@ -34,7 +38,8 @@ const checks = {
   actions: result.actions.length === result.rows * result.actionDim && result.actions.every((a) => Number.isFinite(a) && Math.abs(a) <= 1),
   weights: result.weights.length === result.rows,
   wrongWidth: result.wrongWidth === "ObservationWidth",
-  internalHidden: internal === "ERR_PACKAGE_PATH_NOT_EXPORTED"
+  internalHidden: internal === "ERR_PACKAGE_PATH_NOT_EXPORTED",
+  gpuTypes: noDevice === undefined
 }
 console.log(JSON.stringify({ ...result, internal, checks }))
 process.exit(Object.values(checks).every(Boolean) ? 0 : 1)
