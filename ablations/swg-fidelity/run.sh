@@ -3,7 +3,8 @@
 # (issue #16) beside it, per (seed, task):
 #   reference clip, hard expectile weights: the main table itself (every method of the preset);
 #   data-range clip: the same SWG model evaluated with the old clip (SWG, SWG-R);
-#   smooth expectile (κ = 3): a second SWG model on the same critic (SWG, SWG-R, diffusion BC).
+#   smooth expectile (κ = 3): a second SWG model on the same critic (SWG, SWG-R, diffusion BC);
+#   and the guidance-scale sweep ρ ∈ {1, 5, …, 30} of the main table's SWG model (into ablations/rho-sweep).
 # The ablation arms run first (they need only the critic and the SWG model), then the table's stages.
 # Every stage resumes or is skipped when done, so the script can be re-run after an interruption.
 # Usage: ablations/swg-fidelity/run.sh [seeds] [tasks]   (from the repository root)
@@ -30,6 +31,9 @@ for s in ${seeds//,/ }; do
       cli evaluate "${a[@]}" --config $dir/smooth.json --run-dir "$smooth" --results $dir/smooth --methods swg,swg-r,diffusion-bc
     fi
     cli table --tasks "$t" --seeds "$s"
+    if [ ! -f ablations/rho-sweep/$t/swg-rho30-seed$s.json ]; then
+      cli sweep "${a[@]}" --run-dir "$run" --results ablations/rho-sweep
+    fi
   done
 done
 echo "[$(date +%T)] done"
