@@ -91,6 +91,26 @@ export const sameShape = (op: string, a: Shape, b: Shape): void => {
   if (a.rows !== b.rows || a.cols !== b.cols) fail(op, `shapes differ: ${show(a)} and ${show(b)}`)
 }
 
+/** Where a tensor's elements live: its storage (any identity) and [start, end) within it. */
+export interface StorageRange {
+  readonly storage: unknown
+  readonly start: number
+  readonly end: number
+}
+
+/** copyIntoMany: no two destinations may share elements (the order of the copies would matter). */
+export const disjointDestinations = (op: string, dsts: ReadonlyArray<Shape & StorageRange>): void => {
+  const sorted = [...dsts.keys()].sort((i, j) => dsts[i].start - dsts[j].start)
+  for (let a = 0; a < sorted.length; a++) {
+    for (let b = a + 1; b < sorted.length && dsts[sorted[b]].start < dsts[sorted[a]].end; b++) {
+      const [i, j] = [sorted[a], sorted[b]].sort((x, y) => x - y)
+      if (dsts[i].storage === dsts[j].storage) {
+        fail(op, `destinations ${i} ${show(dsts[i])} and ${j} ${show(dsts[j])} share storage`)
+      }
+    }
+  }
+}
+
 export const reduceShape = (x: Shape, axis: ReduceAxis): Shape =>
   axis === "rows" ? { rows: 1, cols: x.cols } : axis === "cols" ? { rows: x.rows, cols: 1 } : { rows: 1, cols: 1 }
 

@@ -138,6 +138,12 @@ export interface TensorBackend {
   scatterAddRows(dy: Tensor, indices: Tensor, rows: number): Tensor
   /** Copies src into dst (same shape), e.g. a gradient into a model's flat gradient buffer. */
   copyInto(dst: Tensor, src: Tensor): void
+  /**
+   * copyInto for every [dst, src] pair, in as few dispatches as the backend can (the GPU: one per
+   * 7 pairs whose destinations share a buffer), e.g. all of a model's gradients into its flat
+   * gradient buffer. Destinations must not share elements with one another (ShapeError).
+   */
+  copyIntoMany(pairs: ReadonlyArray<readonly [dst: Tensor, src: Tensor]>): void
 
   // ---- normalisation and regularisation ---------------------------------------------------------
   /** Per-row layer normalisation with optional affine [1, cols] gamma and beta. */

@@ -37,6 +37,8 @@ import { compileKernel, type Kernel, type KernelSpec } from "./Kernel.ts"
 import { adamwSpec, encodeAdamw } from "./kernels/adamw.ts"
 import { binarySpec, broadcastStrides, encodeBinary } from "./kernels/binary.ts"
 import { conv1dSpec, encodeConv1d } from "./kernels/conv1d.ts"
+import { type CopyPart, copyManySpec, encodeCopyMany } from "./kernels/copyMany.ts"
+import { COPY_MANY_PARTS } from "./kernels/copyMany.wgsl.ts"
 import { dropoutSpec, encodeDropout } from "./kernels/dropout.ts"
 import { emaSpec, encodeEma } from "./kernels/ema.ts"
 import { encodeFill, fillSpec } from "./kernels/fill.ts"
@@ -126,6 +128,7 @@ export const kernelSpecs = (matmul: MatmulVariant): ReadonlyArray<KernelSpec> =>
   binarySpec,
   reduceSpec,
   stridedCopySpec,
+  copyManySpec,
   fillSpec,
   gatherRowsSpec,
   scatterAddRowsSpec,
@@ -524,7 +527,48 @@ export const make = (device: GPUDevice, options: GpuBackendOptions): GpuBackend 
     const src = asGpu("copyInto", srcT)
     Ops.sameShape("copyInto", dst, src)
     checkDisjoint("copyInto", [dst], [src])
-    copy(src, dst, dst, [src.cols, 1])
+    if (src.buffer !== dst.buffer) return copy(src, dst, dst, [src.cols, 1])
+    // Disjoint views of one buffer: WebGPU rejects a buffer bound writable and readable in one dispatch.
+    const staged = alloc("copyInto", src.rows, src.cols)
+    copy(src, staged, staged, [src.cols, 1])
+    copy(staged, dst, dst, [src.cols, 1])
+    pool.release(staged.allocation)
+  }
+
+  /**
+   * Pairs whose destinations share a buffer go COPY_MANY_PARTS at a time into one copyMany dispatch,
+   * the destination bound once as the span of their views; a pair whose source lives in that buffer
+   * is copied on its own (copyInto: staged, since WebGPU rejects a buffer bound writable and readable
+   * in one dispatch; overlapping views are a ShapeError).
+   */
+  const copyIntoMany = (pairs: ReadonlyArray<readonly [Tensor, Tensor]>): void => {
+    const op = "copyIntoMany"
+    const copies = pairs.map(([d, s]) => [asGpu(op, d), asGpu(op, s)] as const)
+    for (const [dst, src] of copies) Ops.sameShape(op, dst, src)
+    Ops.disjointDestinations(op, copies.map(([dst]) => ({
+      rows: dst.rows, cols: dst.cols, storage: dst.buffer, start: dst.offset, end: dst.offset + dst.size
+    })))
+    const byBuffer = new Map<GPUBuffer, Array<readonly [GpuTensor, GpuTensor]>>()
+    for (const [dst, src] of copies) {
+      if (src.buffer === dst.buffer) {
+        copyInto(dst, src)
+        continue
+      }
+      const list = byBuffer.get(dst.buffer)
+      if (list === undefined) byBuffer.set(dst.buffer, [[dst, src]])
+      else list.push([dst, src])
+    }
+    for (const list of byBuffer.values()) {
+      for (let i = 0; i < list.length; i += COPY_MANY_PARTS) {
+        const chunk = list.slice(i, i + COPY_MANY_PARTS)
+        // Views start at multiples of 64 elements, owners at 0: the span's offset is 256-byte aligned.
+        const start = Math.min(...chunk.map(([dst]) => dst.offset))
+        const end = Math.max(...chunk.map(([dst]) => dst.offset + dst.size))
+        const span: Binding = { buffer: chunk[0][0].buffer, offset: start * 4, size: Math.ceil((end - start) / 4) * 16 }
+        const parts: Array<CopyPart> = chunk.map(([dst, src]) => ({ src: bind4(src), n: src.size, dstOffset: dst.offset - start }))
+        encodeCopyMany(recorder, kernel("copyMany"), parts, span, placeholders.read)
+      }
+    }
   }
 
   // ---- normalisation and regularisation ---------------------------------------------------------
@@ -828,6 +872,7 @@ export const make = (device: GPUDevice, options: GpuBackendOptions): GpuBackend 
     gatherRows,
     scatterAddRows,
     copyInto,
+    copyIntoMany,
     layerNorm,
     layerNormBackward,
     dropout,

@@ -133,6 +133,6 @@ export class Bound {
     const params = this.all()
     const grads = this.tape.grad(loss, params)
     const targets = views(B, this.layoutOf, gradFlat)
-    this.layoutOf.specs.forEach((s, i) => B.copyInto(targets.get(s.name)!, grads[i]))
+    B.copyIntoMany(this.layoutOf.specs.map((s, i) => [targets.get(s.name)!, grads[i]] as const))
   }
 }

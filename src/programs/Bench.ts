@@ -7,20 +7,12 @@
  */
 import { Clock, Console, Effect, Schema } from "effect"
 import * as Config from "../domain/Config.ts"
-import * as NoiseSchedule from "../domain/NoiseSchedule.ts"
 import * as Rng from "../domain/Rng.ts"
-import * as SamplerSteps from "../domain/SamplerSteps.ts"
 import { median } from "../domain/Statistics.ts"
 import * as ProfiledBackend from "../domain/ProfiledBackend.ts"
 import * as BenchCpuPreset from "./BenchCpuPreset.ts"
+import * as BenchSwg from "./BenchSwg.ts"
 import type { Tensor, TensorBackend } from "../domain/TensorBackend.ts"
-import * as EpsNetwork from "../diffusion/EpsNetwork.ts"
-import * as Sampler from "../diffusion/Sampler.ts"
-import * as Swg from "../diffusion/Swg.ts"
-import * as SwgPolicy from "../diffusion/SwgPolicy.ts"
-import * as Training from "../diffusion/Training.ts"
-import * as Model from "../nn/Model.ts"
-import * as Optimizer from "../nn/Optimizer.ts"
 import { Backend } from "../services/Backend.ts"
 
 export class BenchConfig extends Schema.Class<BenchConfig>("BenchConfig")({
@@ -40,6 +32,8 @@ export interface BenchResult {
   readonly trainStepsPerSec: { readonly b256: number; readonly b1024: number | null }
   readonly guidedSampleMs: { readonly b1: number; readonly b32: number; readonly b1024: number | null }
   readonly dispatchesPerTrainStep: number
+  /** Dispatches (GPU) or ops (CPU, WASM) of one guided-sampling call at batch 1 divided by its 15 steps (setup included). */
+  readonly dispatchesPerSampleStep: number
   readonly parameters: number
   readonly cpuPreset: CpuPresetResult
 }
@@ -54,9 +48,9 @@ export interface CpuPresetResult {
   readonly guidedSampleMs: Record<string, number>
 }
 
-/** SWG's D4RL network on a 6-dim action, 17-dim state task (halfcheetah-like). */
-export const ACTION_DIM = 6
-export const STATE_DIM = 17
+/** SWG's D4RL network on a 6-dim action, 17-dim state task (halfcheetah-like): see BenchSwg.ts. */
+export const ACTION_DIM = BenchSwg.ACTION_DIM
+export const STATE_DIM = BenchSwg.STATE_DIM
 
 export const bench = Effect.fn("bench")(function*(config: BenchConfig) {
   const backend = yield* Backend
@@ -92,8 +86,8 @@ export const bench = Effect.fn("bench")(function*(config: BenchConfig) {
 
   yield* Console.log(`benchmarking ${B.description}`)
   const matmul1024Gflops = config.quick ? null : yield* matmulGflops(1024, 1024, 1024)
-  // mish, as the PyTorch peer script (the same network in PyTorch) and IDQL's LN-ResNet use.
-  const network = EpsNetwork.swgActor(ACTION_DIM, STATE_DIM, "mish")
+  const swg = BenchSwg.make(B)
+  const network = swg.network
   const inputs = network.dataDim + network.conditionDim + network.timeHidden
   const shapes: Record<string, readonly [number, number, number]> = {
     "256x280x256 (input layer)": [256, inputs, 256],
@@ -104,20 +98,7 @@ export const bench = Effect.fn("bench")(function*(config: BenchConfig) {
   const matmulShapesGflops: Record<string, number> = {}
   for (const [name, [m, k, n]] of Object.entries(shapes)) matmulShapesGflops[name] = yield* matmulGflops(m, k, n)
 
-  // Training: a random dataset of z = (a, w) and states, resident on the device.
-  const rows = 4096
-  const data: Training.DiffusionData = {
-    z0: B.uniform(rows, network.dataDim, Rng.named(3, "z0")),
-    condition: B.normal(rows, STATE_DIM, Rng.named(4, "states"))
-  }
-  const tables = Training.noiseTables(B, NoiseSchedule.swg(15))
-  const model = Model.create(B, EpsNetwork.specs(network), Rng.named(5, "init"), { ema: true })
-  let step = 0
-  const trainStep = (batch: number, X: TensorBackend = B) => () => {
-    step++
-    return Model.trainStep(X, model, { lr: 3e-4, adamw: Optimizer.adamwDefaults, emaRate: 1e-3, rng: Rng.at(Rng.named(6, "dropout"), step) }, (p) =>
-      Training.epsLoss(p, network, tables, data, batch, Rng.at(Rng.named(7, "batch"), step)))
-  }
+  const trainStep = (batch: number, X: TensorBackend = B) => () => swg.trainStep(batch, X)
   const stepsPerSec = (batch: number) =>
     Effect.gen(function*() {
       const n = 3
@@ -138,30 +119,23 @@ export const bench = Effect.fn("bench")(function*(config: BenchConfig) {
   const b1024 = config.quick ? null : yield* stepsPerSec(1024)
 
   // Guided sampling: 15 DDPM steps with SWG guidance (forward + gradient w.r.t. z_t each step).
-  const grid = SamplerSteps.discreteGrid(NoiseSchedule.swg(15))
-  const clip: Sampler.Clip = {
-    lo: B.upload(Float32Array.from([...Array(ACTION_DIM).fill(-1), 1e-4]), 1, network.dataDim),
-    hi: B.upload(Float32Array.from([...Array(ACTION_DIM).fill(1), 1]), 1, network.dataDim)
-  }
-  const sample = (batch: number, condition: Tensor, X: TensorBackend = B) =>
-    SwgPolicy.sample({
-      backend: X, network, layout: model.layout, params: model.ema ?? model.params, condition, rows: batch, grid,
-      sampler: new Sampler.Ddpm({ temperature: 0 }), guidance: Swg.boundedWeights(1), initialScale: 0, clip,
-      key: Rng.named(9, "sample")
-    })
   const sampleMs = (batch: number) =>
     Effect.gen(function*() {
       const condition = B.normal(batch, STATE_DIM, Rng.named(8, "state"))
-      const ms = yield* time(() =>
-        SwgPolicy.sample({
-          backend: B, network, layout: model.layout, params: model.ema ?? model.params, condition, rows: batch, grid,
-          sampler: new Sampler.Ddpm({ temperature: 0 }), guidance: Swg.boundedWeights(1), initialScale: 0, clip,
-          key: Rng.named(9, "sample")
-        })
-      )
+      const ms = yield* time(() => swg.sample(condition))
       B.dispose(condition)
       return ms
     })
+  const dispatchesPerSampleStep = yield* Effect.gen(function*() {
+    const condition = B.normal(1, STATE_DIM, Rng.named(8, "state"))
+    const start = B.stats().dispatches
+    const z = swg.sample(condition)
+    const count = B.stats().dispatches - start
+    yield* backend.read(z)
+    B.dispose(z)
+    B.dispose(condition)
+    return count / swg.samplingSteps
+  })
   const cpuPreset = yield* cpuPresetRuns(B, time)
   const result: BenchResult = {
     backend: B.kind,
@@ -171,15 +145,17 @@ export const bench = Effect.fn("bench")(function*(config: BenchConfig) {
     trainStepsPerSec: { b256, b1024 },
     guidedSampleMs: { b1: yield* sampleMs(1), b32: yield* sampleMs(32), b1024: config.quick ? null : yield* sampleMs(1024) },
     dispatchesPerTrainStep,
-    parameters: model.layout.count,
+    dispatchesPerSampleStep,
+    parameters: swg.parameters,
     cpuPreset: cpuPreset.result
   }
   yield* Console.log(table(result))
   if (config.profile) {
-    yield* profileRuns(B, trainStep, sample)
+    yield* profileRuns(B, trainStep, swg.sample)
     yield* profileCpuPreset(B, cpuPreset.workloads)
   }
   cpuPreset.workloads.dispose()
+  swg.dispose()
   return result
 })
 
@@ -242,7 +218,7 @@ const profileCpuPreset = (B: TensorBackend, w: BenchCpuPreset.CpuPresetWorkloads
 const profileRuns = (
   B: TensorBackend,
   trainStep: (batch: number, X: TensorBackend) => () => Tensor,
-  sample: (batch: number, condition: Tensor, X: TensorBackend) => Tensor
+  sample: (condition: Tensor, X: TensorBackend) => Tensor
 ) =>
   Effect.gen(function*() {
     const profiler = ProfiledBackend.profile(B)
@@ -260,9 +236,9 @@ const profileRuns = (
     yield* Console.log(`\n${ProfiledBackend.markdown("SWG training step, batch 256", profiler.report(), steps)}`)
     for (const batch of [1, 32]) {
       const condition = B.normal(batch, STATE_DIM, Rng.named(8, "state"))
-      yield* run(() => sample(batch, condition, X))
+      yield* run(() => sample(condition, X))
       profiler.reset()
-      yield* run(() => sample(batch, condition, X))
+      yield* run(() => sample(condition, X))
       yield* Console.log(`\n${ProfiledBackend.markdown(`guided sampling (15 steps), batch ${batch}`, profiler.report(), 1)}`)
       B.dispose(condition)
     }
@@ -279,6 +255,7 @@ export const table = (r: BenchResult): string =>
     `| SWG train steps/s, batch 256 (${(r.parameters / 1e6).toFixed(2)}M params) | ${fmt(r.trainStepsPerSec.b256, 2)} |`,
     `| SWG train steps/s, batch 1024 | ${fmt(r.trainStepsPerSec.b1024, 2)} |`,
     `| dispatches per train step | ${r.dispatchesPerTrainStep} |`,
+    `| dispatches per guided-sampling step (batch 1) | ${fmt(r.dispatchesPerSampleStep)} |`,
     `| guided sampling, 15 steps, batch 1 (ms) | ${fmt(r.guidedSampleMs.b1)} |`,
     `| guided sampling, 15 steps, batch 32 (ms) | ${fmt(r.guidedSampleMs.b32)} |`,
     `| guided sampling, 15 steps, batch 1024 (ms) | ${fmt(r.guidedSampleMs.b1024)} |`,

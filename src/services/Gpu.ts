@@ -5,7 +5,8 @@
  * device is destroyed (Dawn loses in-flight work when it is garbage-collected, as measured here), requests
  * the adapter's largest storage-buffer limits and the optional features it offers, picks the matmul
  * kernel by adapter (register-blocked on software adapters such as lavapipe, workgroup-tiled on real
- * GPUs), and fails with ShaderCompilation naming the kernel when any pipeline does not compile.
+ * GPUs), enables Dawn toggles (DEFAULT_TOGGLES unless DGRL_DAWN_TOGGLES or the options say
+ * otherwise), and fails with ShaderCompilation naming the kernel when any pipeline does not compile.
  */
 import { Context, Effect, Layer, Schema } from "effect"
 import * as GpuBackend from "../gpu/GpuBackend.ts"
@@ -37,8 +38,13 @@ export class ReadbackFailed extends Schema.TaggedError<ReadbackFailed>()("Readba
   message: Schema.String
 }) {}
 
+/** DGRL_DAWN_TOGGLES names a toggle that is not a DawnToggle. */
+export class UnknownToggle extends Schema.TaggedError<UnknownToggle>()("UnknownToggle", {
+  toggle: Schema.String
+}) {}
+
 /** What went wrong with the GPU. */
-export const GpuErrorReason = Schema.Union([AdapterUnavailable, DeviceLost, ShaderCompilation, OutOfMemory, ReadbackFailed])
+export const GpuErrorReason = Schema.Union([AdapterUnavailable, DeviceLost, ShaderCompilation, OutOfMemory, ReadbackFailed, UnknownToggle])
 export type GpuErrorReason = typeof GpuErrorReason.Type
 
 /** The Gpu service's one error, with a tagged `reason`. */
@@ -53,6 +59,7 @@ export class GpuError extends Schema.TaggedError<GpuError>()("GpuError", {
       case "ShaderCompilation": return `kernel ${r.kernel} failed to compile: ${r.message}`
       case "OutOfMemory": return `out of GPU memory: ${r.message}`
       case "ReadbackFailed": return `reading a tensor back failed: ${r.message}`
+      case "UnknownToggle": return `DGRL_DAWN_TOGGLES: unknown Dawn toggle "${r.toggle}" (known: ${DawnToggle.literals.join(", ")})`
     }
   }
 }
@@ -63,7 +70,45 @@ export interface GpuOptions {
   readonly matmul?: GpuBackend.MatmulVariant
   /** Rewrites kernel specs before compiling (tests inject broken shaders with it). */
   readonly patch?: (spec: KernelSpec) => KernelSpec
+  /**
+   * Dawn toggles to enable on the instance (and so on its device); by default those DGRL_DAWN_TOGGLES
+   * lists when it is set ("" for none), else DEFAULT_TOGGLES.
+   */
+  readonly toggles?: ReadonlyArray<DawnToggle>
 }
+
+/**
+ * Dawn toggles that trade checks for speed. `skip_validation` skips WebGPU's validation of API
+ * calls (an invalid call is then undefined behaviour instead of an error), `disable_robustness`
+ * drops the index clamps Dawn adds to shaders, `disable_workgroup_init` the zeroing of workgroup
+ * memory, and `disable_lazy_clear_for_mapped_at_creation_buffer` the zeroing of buffers created
+ * mapped. Dawn ignores a name it does not know, hence the closed list.
+ */
+export const DawnToggle = Schema.Literals([
+  "skip_validation",
+  "disable_robustness",
+  "disable_workgroup_init",
+  "disable_lazy_clear_for_mapped_at_creation_buffer"
+])
+export type DawnToggle = typeof DawnToggle.Type
+
+/**
+ * The toggles a GPU device gets unless told otherwise: our kernels clamp or check their own indices
+ * and write workgroup memory before reading it, so Dawn's shader clamps and zeroing are dead weight.
+ * Interleaved on lavapipe they made the cpu preset's SWG step 8–32 % faster in CPU time (README,
+ * "Levers 1 and 2 on lavapipe"); skip_validation is left out: with it an invalid shader aborts the
+ * process instead of failing with ShaderCompilation.
+ */
+export const DEFAULT_TOGGLES: ReadonlyArray<DawnToggle> = ["disable_robustness", "disable_workgroup_init"]
+
+/** The toggles a comma-separated list (DGRL_DAWN_TOGGLES) names; UnknownToggle for a name not in DawnToggle. */
+export const parseToggles = (list: string | undefined): Effect.Effect<ReadonlyArray<DawnToggle>, GpuError> =>
+  Effect.forEach((list ?? "").split(",").map((t) => t.trim()).filter((t) => t !== ""), (toggle) =>
+    Schema.is(DawnToggle)(toggle) ? Effect.succeed(toggle) : fail(new UnknownToggle({ toggle })))
+
+/** The `create()` options of Dawn's Node bindings that enable `toggles`. */
+export const dawnOptions = (toggles: ReadonlyArray<DawnToggle>): Array<string> =>
+  toggles.length === 0 ? [] : [`enable-dawn-features=${toggles.join(",")}`]
 
 /** Dawn instances kept reachable while their device lives (see the module comment). */
 const instances = new Set<GPU>()
@@ -117,9 +162,11 @@ const make = Effect.fnUntraced(function*(options: GpuOptions) {
     catch: (e) => new GpuError({ reason: new AdapterUnavailable({ message: `cannot load Dawn (webgpu): ${String(e)}` }) })
   })
   Object.assign(globalThis, dawn.globals)
+  const listed = process.env.DGRL_DAWN_TOGGLES
+  const toggles = options.toggles ?? (listed === undefined ? DEFAULT_TOGGLES : yield* parseToggles(listed))
   const gpu = yield* Effect.acquireRelease(
     Effect.sync(() => {
-      const instance = dawn.create([])
+      const instance = dawn.create(dawnOptions(toggles))
       instances.add(instance)
       return instance
     }),
@@ -168,7 +215,9 @@ const make = Effect.fnUntraced(function*(options: GpuOptions) {
   const adapterDescription = describeAdapter(info)
   const { backend, compilation } = GpuBackend.make(device, {
     matmul,
-    description: `${adapterDescription} (${isSoftware ? "software" : "hardware"}, ${matmul} matmul)`,
+    description: `${adapterDescription} (${isSoftware ? "software" : "hardware"}, ${matmul} matmul${
+      toggles.length === 0 ? "" : `, Dawn toggles ${toggles.join(",")}`
+    })`,
     ...(options.patch === undefined ? {} : { patch: options.patch })
   })
   const failures = yield* Effect.promise(() => compilation)

@@ -1016,6 +1016,19 @@ export const make = (options: WasmBackendOptions = {}): WasmBackend => {
       written(dst)
       dst.data.set(src.data)
     },
+    copyIntoMany: (pairs) => {
+      const op = "copyIntoMany"
+      const copies = pairs.map(([d, s]) => [as(op, d), as(op, s)] as const)
+      for (const [dst, src] of copies) Ops.sameShape(op, dst, src)
+      Ops.disjointDestinations(op, copies.map(([dst]) => ({
+        rows: dst.rows, cols: dst.cols, storage: "memory", start: dst.address, end: dst.address + 4 * dst.size
+      })))
+      for (const [dst, src] of copies) {
+        ops++
+        written(dst)
+        dst.data.set(src.data)
+      }
+    },
     layerNorm,
     layerNormBackward,
     dropout,

@@ -4,10 +4,10 @@
  * ShapeError before anything reaches Dawn, and a broken kernel fails the layer naming it.
  */
 import { assert } from "@effect/vitest"
-import { Effect, Exit, Layer } from "effect"
+import { Context, Effect, Exit, Layer } from "effect"
 import { ShapeError } from "../../src/domain/Ops.ts"
 import type { Tensor, TensorBackend } from "../../src/domain/TensorBackend.ts"
-import { Gpu, GpuError } from "../../src/services/Gpu.ts"
+import { dawnOptions, Gpu, GpuError } from "../../src/services/Gpu.ts"
 import { cpu, describeGpu, randomData } from "../fixtures/GpuTest.ts"
 import { assertClose, tolerances } from "../fixtures/Tolerance.ts"
 
@@ -183,5 +183,41 @@ describeGpu("engine", (it) => {
       assert.strictEqual(error.reason._tag, "ShaderCompilation")
       if (error.reason._tag === "ShaderCompilation") assert.strictEqual(error.reason.kernel, "layerNorm")
       assert.include(error.message, "layerNorm")
+    }))
+
+  it.effect("Dawn toggles (the option or DGRL_DAWN_TOGGLES) reach the device: with skip_validation an invalid buffer is no validation error", () =>
+    Effect.gen(function*() {
+      const invalidBufferError = (layer: Layer.Layer<Gpu, GpuError>) =>
+        Effect.scoped(Effect.gen(function*() {
+          const { device } = Context.get(yield* Layer.build(layer), Gpu)
+          device.pushErrorScope("validation")
+          // MAP_READ may only be combined with COPY_DST.
+          device.createBuffer({ size: 16, usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.STORAGE })
+          return yield* Effect.promise(() => device.popErrorScope())
+        }))
+      const saved = process.env.DGRL_DAWN_TOGGLES
+      try {
+        delete process.env.DGRL_DAWN_TOGGLES
+        const description = (layer: Layer.Layer<Gpu, GpuError>) =>
+          Effect.map(Effect.scoped(Layer.build(layer)), (context) => Context.get(context, Gpu).backend.description)
+        assert.include(yield* description(Gpu.layer), "Dawn toggles disable_robustness,disable_workgroup_init", "the default toggles")
+        assert.isNotNull(yield* invalidBufferError(Gpu.layer), "the default toggles keep validation")
+        assert.notInclude(yield* description(Gpu.layerWith({ toggles: [] })), "Dawn toggles")
+        process.env.DGRL_DAWN_TOGGLES = ""
+        assert.notInclude(yield* description(Gpu.layer), "Dawn toggles", "DGRL_DAWN_TOGGLES= means none")
+        assert.isNull(yield* invalidBufferError(Gpu.layerWith({ toggles: ["skip_validation"] })), "skip_validation reached Dawn")
+        process.env.DGRL_DAWN_TOGGLES = "disable_robustness, skip_validation"
+        assert.isNull(yield* invalidBufferError(Gpu.layer), "DGRL_DAWN_TOGGLES reached Dawn")
+        assert.include(yield* description(Gpu.layer), "Dawn toggles disable_robustness,skip_validation")
+        process.env.DGRL_DAWN_TOGGLES = "skip_validation,no_such_toggle"
+        const error = yield* Effect.flip(Effect.scoped(Layer.build(Gpu.layer)))
+        assert.strictEqual(error.reason._tag, "UnknownToggle")
+        assert.include(error.message, `unknown Dawn toggle "no_such_toggle"`)
+      } finally {
+        if (saved === undefined) delete process.env.DGRL_DAWN_TOGGLES
+        else process.env.DGRL_DAWN_TOGGLES = saved
+      }
+      assert.deepStrictEqual(dawnOptions(["skip_validation", "disable_robustness"]), ["enable-dawn-features=skip_validation,disable_robustness"])
+      assert.deepStrictEqual(dawnOptions([]), [])
     }))
 })

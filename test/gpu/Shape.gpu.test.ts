@@ -1,13 +1,15 @@
 /**
  * Reductions and data movement against the CPU backend: reduce (sum and mean over rows, columns
  * and all, including lengths that need several passes), broadcastTo, concatCols, sliceCols,
- * padCols, gatherRows, scatterAddRows, copyInto, fill, upload / write / read.
+ * padCols, gatherRows, scatterAddRows, copyInto, copyIntoMany (several parts per dispatch), fill,
+ * upload / write / read.
  */
 import { assert } from "@effect/vitest"
 import { Effect } from "effect"
 import fc from "fast-check"
+import { ShapeError } from "../../src/domain/Ops.ts"
 import { Gpu } from "../../src/services/Gpu.ts"
-import { compare, describeGpu, input, randomData, runs } from "../fixtures/GpuTest.ts"
+import { compare, cpu, describeGpu, input, randomData, runs } from "../fixtures/GpuTest.ts"
 import { assertClose, tolerances } from "../fixtures/Tolerance.ts"
 
 const dim = fc.integer({ min: 1, max: 150 })
@@ -122,5 +124,68 @@ describeGpu("data movement", (it) => {
           { numRuns: runs(20) }
         )
       )
+    }))
+
+  it.effect("copyIntoMany of 1..20 tensors into views of a flat tensor matches the CPU, one dispatch per 7", () =>
+    Effect.gen(function*() {
+      const { backend: B, device } = yield* Gpu
+      device.pushErrorScope("validation")
+      // Parts up to 3 × 1500 elements (several workgroups of 1024), at offsets with gaps that must keep their values.
+      const part = fc.tuple(fc.integer({ min: 1, max: 3 }), fc.integer({ min: 1, max: 1500 }), fc.integer({ min: 0, max: 2 }))
+      yield* Effect.promise(() =>
+        fc.assert(
+          fc.asyncProperty(fc.array(part, { minLength: 1, maxLength: 20 }), seed, async (parts, s) => {
+            const offsets: Array<number> = []
+            let size = 0
+            for (const [rows, cols, gap] of parts) {
+              size += 64 * gap
+              offsets.push(size)
+              size += Math.ceil((rows * cols) / 64) * 64
+            }
+            const inputs = [input(s, 1, size), ...parts.map(([rows, cols], i) => input(s + i + 1, rows, cols))]
+            let dispatches = 0
+            await compare(B, inputs, (X, [flat, ...sources]) => {
+              const before = X.stats().dispatches
+              // In reverse, so the destinations are not in the order of the buffer.
+              X.copyIntoMany(sources.map((src, i) => [X.view(flat, offsets[i], src.rows, src.cols), src] as const).reverse())
+              if (X === B) dispatches = X.stats().dispatches - before
+              return [flat]
+            }, tolerances.elementwise, `copyIntoMany of ${parts.length} parts, seed ${s}`)
+            assert.strictEqual(dispatches, Math.ceil(parts.length / 7), `dispatches for ${parts.length} parts`)
+          }),
+          { numRuns: runs(25) }
+        )
+      )
+      B.flush()
+      const error = yield* Effect.promise(() => device.popErrorScope())
+      assert.isNull(error, `Dawn reported ${error?.message}`)
+    }))
+
+  it.effect("copyIntoMany (and copyInto) copy a source that lives in the destination's buffer; overlapping destinations are a ShapeError", () =>
+    Effect.gen(function*() {
+      const { backend: B, device } = yield* Gpu
+      device.pushErrorScope("validation")
+      for (const X of [B, cpu]) {
+        const flat = X.upload(Float32Array.from({ length: 256 }, (_, i) => i), 1, 256)
+        const other = X.upload(Float32Array.from({ length: 10 }, (_, i) => -i), 2, 5)
+        X.copyIntoMany([[X.view(flat, 0, 2, 5), X.view(flat, 128, 2, 5)], [X.view(flat, 64, 2, 5), other]])
+        const got = yield* Effect.promise(() => X.read(flat))
+        const want = Float32Array.from({ length: 256 }, (_, i) => (i < 10 ? 128 + i : i >= 64 && i < 74 ? -(i - 64) : i))
+        assertClose(got, want, tolerances.elementwise, `${X.kind}: a source inside the destination's buffer`)
+        const thrown = (() => {
+          try {
+            X.copyIntoMany([[X.view(flat, 0, 2, 40), X.upload(new Float32Array(80), 2, 40)], [X.view(flat, 64, 2, 5), other]])
+          } catch (e) {
+            return e
+          }
+        })()
+        assert.instanceOf(thrown, ShapeError, `${X.kind}: overlapping destinations`)
+        assert.match((thrown as ShapeError).message, /destinations 0 \[2, 40\] and 1 \[2, 5\] share storage/)
+        X.dispose(flat)
+        X.dispose(other)
+      }
+      B.flush()
+      const error = yield* Effect.promise(() => device.popErrorScope())
+      assert.isNull(error, `Dawn reported ${error?.message}`)
     }))
 })

@@ -572,6 +572,16 @@ export const make = (options: CpuBackendOptions = {}): TensorBackend => {
       Ops.sameShape("copyInto", dst, src)
       dst.data.set(src.data)
     },
+    copyIntoMany: (pairs) => {
+      const op = "copyIntoMany"
+      const copies = pairs.map(([d, s]) => [asCpu(op, d), asCpu(op, s)] as const)
+      for (const [dst, src] of copies) Ops.sameShape(op, dst, src)
+      Ops.disjointDestinations(op, copies.map(([dst]) => ({
+        rows: dst.rows, cols: dst.cols, storage: dst.data.buffer,
+        start: dst.data.byteOffset, end: dst.data.byteOffset + dst.data.byteLength
+      })))
+      for (const [dst, src] of copies) dst.data.set(src.data)
+    },
     layerNorm,
     layerNormBackward,
     dropout,
