@@ -59,7 +59,8 @@ export const lossByStep = async (
       const time = B.fill(z0.rows, 1, t)
       const prediction = EpsNetwork.apply(p, network, p.tape.leaf(zt), p.tape.leaf(condition), p.tape.leaf(time))
       const error = B.binary("sub", prediction.value, eps)
-      return B.reduce("mean", "cols", B.binary("mul", error, error))
+      // Over the rows: one mean per coordinate ([1, D]); "cols" would give one per row and keep the first D rows.
+      return B.reduce("mean", "rows", B.binary("mul", error, error))
     })
     const perColumn = await B.read(squared)
     B.dispose(squared)

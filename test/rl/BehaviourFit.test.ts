@@ -1,6 +1,12 @@
+import { Schema } from "effect"
 import { describe, expect, it } from "vitest"
+import * as CpuBackend from "../../src/domain/cpu/CpuBackend.ts"
+import * as NoiseSchedule from "../../src/domain/NoiseSchedule.ts"
 import * as Rng from "../../src/domain/Rng.ts"
+import * as EpsNetwork from "../../src/diffusion/EpsNetwork.ts"
+import * as Model from "../../src/nn/Model.ts"
 import * as BehaviourFit from "../../src/rl/BehaviourFit.ts"
+import * as SwgAgent from "../../src/rl/SwgAgent.ts"
 
 const normals = (n: number, key: Rng.RngKey): Float64Array => {
   const u = new Float64Array(2 * n)
@@ -9,6 +15,33 @@ const normals = (n: number, key: Rng.RngKey): Float64Array => {
 }
 
 describe("BehaviourFit", () => {
+  it("lossByStep averages each coordinate's (ε̂ − ε)² over all rows, not each row over its coordinates", async () => {
+    // An untrained SWG network on 64 different rows: the reference computes ε̂ for every row and averages
+    // (ε̂ − ε)² per column here; averaging each row instead (and reading the first A + 1 rows) disagrees.
+    const B = CpuBackend.make()
+    const S = 3
+    const A = 2
+    const n = 64
+    const agent = SwgAgent.create(B, new SwgAgent.SwgAgentConfig({ ...Schema.decodeSync(SwgAgent.SwgAgentConfig)({}), hidden: 16, blocks: 2, diffusionSteps: 4 }), S, A, [0, 1], Rng.named(2, "init"))
+    const z0 = B.upload(Float32Array.from(normals(n * (A + 1), Rng.named(3, "z0"))), n, A + 1)
+    const condition = B.upload(Float32Array.from(normals(n * S, Rng.named(3, "s"))), n, S)
+    const key = Rng.named(3, "noise")
+    const losses = await BehaviourFit.lossByStep(B, agent.model, agent.network, agent.schedule, z0, condition, key)
+    const { alpha, sigma } = NoiseSchedule.scales(agent.schedule)
+    const eps = B.normal(n, A + 1, key)
+    const [z, e] = [await B.read(z0), await B.read(eps)]
+    expect(losses).toHaveLength(4)
+    for (let t = 0; t < 4; t++) {
+      const zt = B.upload(Float32Array.from(z, (v, i) => alpha[t] * v + sigma[t] * e[i]), n, A + 1)
+      const p = Model.bind(B, agent.model)
+      const prediction = await B.read(EpsNetwork.apply(p, agent.network, p.tape.leaf(zt), p.tape.leaf(condition), p.tape.leaf(B.fill(n, 1, t))).value)
+      const column = (d: number) => Array.from({ length: n }, (_, i) => (prediction[i * (A + 1) + d] - e[i * (A + 1) + d]) ** 2).reduce((a, b) => a + b) / n
+      expect(losses[t].sigma).toBeCloseTo(sigma[t], 6)
+      expect(losses[t].action).toBeCloseTo((column(0) + column(1)) / A, 4)
+      expect(losses[t].weight).toBeCloseTo(column(A), 4)
+    }
+  })
+
   it("nearestRows finds the k nearest rows in the scaled distance, nearest first", () => {
     const dim = 3
     const n = 500
