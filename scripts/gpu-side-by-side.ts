@@ -18,6 +18,7 @@
 import { parseArgs } from "node:util"
 import { resolve } from "node:path"
 import { loadavg } from "node:os"
+import { median } from "../src/domain/Statistics.ts"
 import { ManagedRuntime } from "effect"
 
 const { values } = parseArgs({
@@ -161,10 +162,6 @@ for (let rep = 0; rep < Number(values.reps); rep++) {
       samples.set(key, [...(samples.get(key) ?? []), await once(e, name)])
     }
   }
-}
-const median = (xs: Array<number>) => {
-  const s = [...xs].sort((a, b) => a - b)
-  return s.length % 2 === 1 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2
 }
 const show = (job: Job, ms: number): string =>
   job.unit === "GFLOP/s" ? (job.flops! / ms / 1e6).toFixed(2) : job.unit === "steps/s" ? (1000 / ms).toFixed(2) : ms.toFixed(1)

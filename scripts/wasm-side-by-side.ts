@@ -14,6 +14,7 @@
 import { parseArgs } from "node:util"
 import { resolve } from "node:path"
 import { loadavg } from "node:os"
+import { median } from "../src/domain/Statistics.ts"
 
 const { values } = parseArgs({
   options: {
@@ -75,10 +76,6 @@ for (let rep = 0; rep < Number(values.reps); rep++) {
       samples.set(key, [...(samples.get(key) ?? []), await once(e, name)])
     }
   }
-}
-const median = (xs: Array<number>) => {
-  const s = [...xs].sort((a, b) => a - b)
-  return s.length % 2 === 1 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2
 }
 console.log(`| workload | ${labels.join(" | ")} |`)
 console.log(`| --- | ${labels.map(() => "---").join(" | ")} |`)
