@@ -142,7 +142,7 @@ const td3bcPath = (c: OfflineConfig) => `${c.runDir}/td3bc.safetensors`
  * a field of its own, so an extended stage keeps the schedule its first steps had, and a changed horizon would not.
  * (IQL's horizon is `iql.steps` itself: an extended IQL actor continues on the stretched schedule.)
  */
-export const criticStage = (c: OfflineConfig) => StageConfig.make(Critic.CriticConfig, c.critic)
+export const criticStage = (c: OfflineConfig) => StageConfig.make(Critic.CriticConfig, criticConfig(c))
 export const swgStage = (c: OfflineConfig) => StageConfig.make(SwgAgent.SwgAgentConfig, c.swg, ["steps", "weightClip"])
 export const iqlStage = (c: OfflineConfig) => StageConfig.make(IqlActor.IqlActorConfig, c.iql, ["steps"])
 const QGPO_ACTING = ["guidanceScale", "temperature"]
@@ -156,8 +156,11 @@ export const diceBehaviourStage = (c: OfflineConfig) =>
 export const diceGuidanceStage = (c: OfflineConfig) => StageConfig.make(DiceAgent.DiceAgentConfig, c.dice.agent, ["guidanceSteps", "behaviourSteps"])
 export const td3bcStage = (c: OfflineConfig) => StageConfig.make(Td3Bc.Td3BcConfig, c.td3bc, ["steps"])
 
+/** The IQL critic's config: `critic`, with V's LayerNorm resolved for the task where it is left out (OfflineData.criticConfig). */
+export const criticConfig = (c: OfflineConfig): Critic.CriticConfig => OfflineData.criticConfig(c.critic, c.task)
+
 const newCritic = (c: OfflineConfig, ds: OfflineDataset.OfflineDataset) =>
-  Effect.flatMap(Backend, (b) => b.run((B) => Critic.create(B, c.critic, ds.observationDim, ds.actionDim, Rng.named(c.seed, "critic"))))
+  Effect.flatMap(Backend, (b) => b.run((B) => Critic.create(B, criticConfig(c), ds.observationDim, ds.actionDim, Rng.named(c.seed, "critic"))))
 
 /** A checkpoint of a stage and the config it must have been trained with. */
 export interface StageCheckpoint {

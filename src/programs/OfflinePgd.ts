@@ -40,7 +40,7 @@ import * as Td3Bc from "../rl/Td3Bc.ts"
 import * as Agent from "../services/Agent.ts"
 import { Backend } from "../services/Backend.ts"
 import { Checkpoints } from "../services/Checkpoints.ts"
-import { finished, loadData, type OfflineConfig } from "./Offline.ts"
+import { criticConfig, finished, loadData, type OfflineConfig } from "./Offline.ts"
 import * as ResumableLoop from "./ResumableLoop.ts"
 import * as StageConfig from "./StageConfig.ts"
 
@@ -139,7 +139,7 @@ interface Td3BcInputs {
 const Td3BcSynthetic = Schema.Struct({ td3bc: Td3Bc.Td3BcConfig, pgd: SyntheticExperience.PgdConfig })
 const IqlSynthetic = Schema.Struct({ critic: Critic.CriticConfig, iql: IqlActor.IqlActorConfig, pgd: SyntheticExperience.PgdConfig })
 export const td3bcSyntheticStage = (c: OfflineConfig) => StageConfig.make(Td3BcSynthetic, { td3bc: c.td3bc, pgd: c.pgd }, ["td3bc.steps"])
-export const iqlSyntheticStage = (c: OfflineConfig) => StageConfig.make(IqlSynthetic, { critic: c.critic, iql: c.iql, pgd: c.pgd }, ["iql.steps"])
+export const iqlSyntheticStage = (c: OfflineConfig) => StageConfig.make(IqlSynthetic, { critic: criticConfig(c), iql: c.iql, pgd: c.pgd }, ["iql.steps"])
 /** The stage config of a synthetic run of `agent`. */
 export const syntheticStage = (c: OfflineConfig, agent: SyntheticExperience.SyntheticAgent) =>
   agent === "td3bc" ? td3bcSyntheticStage(c) : iqlSyntheticStage(c)
@@ -159,7 +159,7 @@ const td3bcLearner = (B: TensorBackend, c: OfflineConfig, train: Td3BcInputs): S
 }
 
 const iqlLearner = (B: TensorBackend, c: OfflineConfig, train: Omit<Td3BcInputs, "normaliser">): SyntheticLearner => {
-  const critic = Critic.create(B, c.critic, train.observationDim, train.actionDim, Rng.named(c.seed, "critic"))
+  const critic = Critic.create(B, criticConfig(c), train.observationDim, train.actionDim, Rng.named(c.seed, "critic"))
   const actor = IqlActor.create(B, c.iql, train.observationDim, train.actionDim, Rng.named(c.seed, "iql-actor"))
   const guide = Model.create(B, actor.model.layout.specs, Rng.named(c.seed, "iql-guide"))
   return {

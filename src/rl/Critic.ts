@@ -1,7 +1,7 @@
 /**
  * In-sample value learning, one critic family with two kinds of value loss on
- * u = min(Q₁, Q₂)_target(s, a) − V(s): twin Q with Polyak-averaged targets, V with a LayerNorm (on its input as IQL,
- * or after each hidden layer as Diffusion-DICE: `valueLayerNorm`).
+ * u = min(Q₁, Q₂)_target(s, a) − V(s): twin Q with Polyak-averaged targets, V with a LayerNorm on its input (SWG-JAX),
+ * after each hidden layer (Diffusion-DICE) or none (IQL's own code): `valueLayerNorm`.
  *   - IQL (Kostrikov et al. 2022; SWG Algorithm 3; IDQL's value losses): expectile, quantile or linex.
  *   - DICE (Diffusion-DICE, Mao et al. 2024, the Q/V form of its DICE objective with the soft-χ²
  *     divergence): V minimises mean[f*(u/α) + V(s)/α], so at the optimum mean_a w*(u/α) = 1 at every
@@ -52,11 +52,14 @@ export class CriticConfig extends Schema.Class<CriticConfig>("CriticConfig")({
    */
   ensemble: Schema.optionalKey(Config.NonNegativeInt),
   /**
-   * Where V's LayerNorm goes: "input", on the state before the first layer (IQL's `value_layer_norm`, SWG-JAX);
+   * Where V's LayerNorm goes: "input", on the state before the first layer (SWG-JAX's `value_layer_norm`);
    * "hidden", after each hidden Dense layer and before its ReLU (Diffusion-DICE's value network, which has none on
-   * the input). Left out: "input", so IQL configs and checkpoints are unchanged.
+   * the input); "none", a plain MLP (IQL's own `ValueCritic`). LayerNorm over the state's features makes V(c·s + d) =
+   * V(s) for every c > 0 and d: on maze2d's 4-dimensional (x, y, ẋ, ẏ) V then cannot tell the cell (1, 1) at rest
+   * from (3, 3) at rest. Left out: "input", so IQL configs and checkpoints are unchanged (the offline pipeline
+   * resolves it per task: `Offline.criticConfig`).
    */
-  valueLayerNorm: Schema.optionalKey(Schema.Literals(["input", "hidden"])),
+  valueLayerNorm: Schema.optionalKey(Schema.Literals(["input", "hidden", "none"])),
   /**
    * AdamW's decoupled weight decay on Q, V and the ensemble (Diffusion-DICE: 1e-4 on all three; IQL uses Adam).
    * Left out: 0.
@@ -77,7 +80,7 @@ export const diceAlpha = (c: CriticConfig): number => c.diceAlpha ?? DEFAULT_DIC
 export const ensembleSize = (c: CriticConfig): number => c.ensemble ?? 0
 
 /** Where V's LayerNorm goes ("input" when left out). */
-export const valueLayerNorm = (c: CriticConfig): "input" | "hidden" => c.valueLayerNorm ?? "input"
+export const valueLayerNorm = (c: CriticConfig): "input" | "hidden" | "none" => c.valueLayerNorm ?? "input"
 
 /** AdamW weight decay of the critic's networks (0 when left out). */
 export const weightDecay = (c: CriticConfig): number => c.weightDecay ?? 0
@@ -146,12 +149,17 @@ const layerNormSpecs = (name: string, width: number): Array<Parameters.ParamSpec
   { name: `${name}.beta`, rows: 1, cols: width, init: { kind: "zeros" } }
 ]
 
-/** V's parameters: the Dense layers v.0 … v.2 and either `v.ln` [1, S] on the input or `v.ln0`, `v.ln1` [1, hidden]. */
+/** V's parameters: the Dense layers v.0 … v.2 and `v.ln` [1, S] on the input, `v.ln0`, `v.ln1` [1, hidden], or no LayerNorm. */
 export const vSpecs = (c: CriticConfig, observationDim: number): Array<Parameters.ParamSpec> => {
   const mlp = vMlp(c, observationDim)
-  return valueLayerNorm(c) === "input"
-    ? [...layerNormSpecs("v.ln", observationDim), ...Mlp.specs("v", mlp)]
-    : [...Mlp.specs("v", mlp), ...mlp.widths.slice(0, -1).flatMap((w, i) => layerNormSpecs(`v.ln${i}`, w))]
+  switch (valueLayerNorm(c)) {
+    case "input":
+      return [...layerNormSpecs("v.ln", observationDim), ...Mlp.specs("v", mlp)]
+    case "hidden":
+      return [...Mlp.specs("v", mlp), ...mlp.widths.slice(0, -1).flatMap((w, i) => layerNormSpecs(`v.ln${i}`, w))]
+    case "none":
+      return Mlp.specs("v", mlp)
+  }
 }
 
 export const create = (backend: TensorBackend, c: CriticConfig, observationDim: number, actionDim: number, key: RngKey): Critic => ({
@@ -187,13 +195,15 @@ export const ensembleValues = (p: Parameters.Bound, c: CriticConfig, observation
 export const minQ = (t: Tape, q: Var): Var => t.binary("min", t.sliceCols(q, 0, 1), t.sliceCols(q, 1, 1))
 
 /**
- * V(s) as [B, 1]: "input", Dense stack on LayerNorm(s) (IQL's `value_layer_norm`); "hidden", each hidden layer
- * ReLU(LayerNorm(h·W + b)) (Diffusion-DICE's value network), then the output layer.
+ * V(s) as [B, 1]: "input", Dense stack on LayerNorm(s) (SWG-JAX's `value_layer_norm`); "hidden", each hidden layer
+ * ReLU(LayerNorm(h·W + b)) (Diffusion-DICE's value network), then the output layer; "none", the Dense stack on s.
  */
 export const value = (p: Parameters.Bound, c: CriticConfig, observations: Var): Var => {
   const t = p.tape
   const mlp = vMlp(c, observations.cols)
-  if (valueLayerNorm(c) === "input") {
+  const norm = valueLayerNorm(c)
+  if (norm === "none") return Mlp.apply(p, "v", mlp, observations)
+  if (norm === "input") {
     return Mlp.apply(p, "v", mlp, t.layerNorm(observations, p.get("v.ln.gamma"), p.get("v.ln.beta"), INPUT_LAYER_NORM_EPS))
   }
   const last = mlp.widths.length - 1

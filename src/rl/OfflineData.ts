@@ -1,11 +1,13 @@
 /**
  * From a D4RL-layout dataset to what the IQL-family agents train on (as IQL's and SWG's reference code do):
  * `qlearning_dataset` transitions, actions clipped to ±(1 − 1e-5), mask = 1 − terminal, locomotion
- * rewards scaled by 1000/(max return − min return), a random 5 % held out; then on the device.
+ * rewards scaled by 1000/(max return − min return), a random 5 % held out; then on the device. Also the per-task
+ * choice of the IQL critic's V LayerNorm (`criticConfig`).
  */
 import * as OfflineDataset from "../data/OfflineDataset.ts"
 import * as Rng from "../domain/Rng.ts"
 import type { TensorBackend } from "../domain/TensorBackend.ts"
+import * as Critic from "./Critic.ts"
 import type { DeviceTransitions } from "./Critic.ts"
 
 /** How rewards are transformed before learning. */
@@ -19,6 +21,18 @@ export interface Prepared {
 /** The reward convention of a D4RL task name: locomotion tasks are rescaled, maze2d rewards are kept. */
 export const rewardConvention = (task: string): RewardConvention =>
   /^(halfcheetah|hopper|walker2d|ant)-/.test(task) ? "locomotion" : "none"
+
+/**
+ * Where the IQL critic's V puts its LayerNorm on a task whose config leaves it out: "none" (IQL's own value network) on
+ * maze2d, whose state (x, y, ẋ, ẏ) has 4 features: a LayerNorm over them leaves V only the state's shape, V(c·s + d)
+ * = V(s), so the goal cell (1, 1) at rest and (3, 3) at rest get one value (docs/methods.md §6.2); "input" (SWG-JAX's)
+ * elsewhere, on the locomotion states the reference ran it on.
+ */
+export const valueLayerNormOf = (task: string): "input" | "none" => (/^maze2d-/.test(task) ? "none" : "input")
+
+/** The IQL critic's config on `task`: `c`, with V's LayerNorm set by `valueLayerNormOf` where `c` leaves it out. */
+export const criticConfig = (c: Critic.CriticConfig, task: string): Critic.CriticConfig =>
+  c.valueLayerNorm !== undefined || valueLayerNormOf(task) === "input" ? c : new Critic.CriticConfig({ ...c, valueLayerNorm: valueLayerNormOf(task) })
 
 export const prepare = (ds: OfflineDataset.OfflineDataset, convention: RewardConvention, seed: number, holdout = 0.05): Prepared => {
   const transitions = OfflineDataset.clipActions(OfflineDataset.qlearningTransitions(ds))

@@ -1,7 +1,9 @@
 /**
- * The critic's V network in its two forms and the critic's weight decay (#9):
- *   - "input" (IQL): LayerNorm on the state, then Dense–ReLU–Dense–ReLU–Dense;
- *   - "hidden" (Diffusion-DICE's value network): each hidden layer ReLU(LayerNorm(h·W + b)), no LayerNorm on the input.
+ * The critic's V network in its three forms and the critic's weight decay (#9):
+ *   - "input" (SWG-JAX): LayerNorm on the state, then Dense–ReLU–Dense–ReLU–Dense;
+ *   - "hidden" (Diffusion-DICE's value network): each hidden layer ReLU(LayerNorm(h·W + b)), no LayerNorm on the input;
+ *   - "none" (IQL's own ValueCritic): Dense–ReLU–Dense–ReLU–Dense on the state.
+ * "input" makes V(c·s + d) = V(s): the reason maze2d's critic takes "none" (test/programs/MazeCritic.test.ts).
  * The parameter shapes and V(s) are checked against a forward pass written here on the host; the weight decay against
  * the decoupled AdamW step: two critics from the same initialisation on the same batch, one with decay λ, differ after
  * the first step by exactly −lr·λ·θ₀ (Adam's first step is the same in both where the gradients agree).
@@ -101,6 +103,36 @@ describe("the critic's V network", () => {
     })
     const got = await vOf(critic)
     want.forEach((v, i) => expect(got[i]).toBeCloseTo(v, 4))
+  })
+
+  it("\"none\" (IQL's ValueCritic): the Dense layers only, V(s) = W₂·ReLU(W₁·ReLU(W₀s + b₀) + b₁) + b₂", async () => {
+    expect(shapes(config({ valueLayerNorm: "none" }))).toEqual({
+      "v.0.w": [S, H], "v.0.b": [1, H], "v.1.w": [H, H], "v.1.b": [1, H], "v.2.w": [H, 1], "v.2.b": [1, 1]
+    })
+    const critic = Critic.create(B, config({ valueLayerNorm: "none" }), S, A, Rng.named(0, "critic"))
+    randomise(critic.v, 3)
+    const get = await named(critic.v)
+    const want = STATES.map((s) => {
+      const h1 = relu(dense(relu(dense(s, get("v.0.w"), get("v.0.b"))), get("v.1.w"), get("v.1.b")))
+      return dense(h1, get("v.2.w"), get("v.2.b"))[0]
+    })
+    const got = await vOf(critic)
+    want.forEach((v, i) => expect(got[i]).toBeCloseTo(v, 4))
+  })
+
+  it("\"input\" gives every state s and 2·s + 1 one value (its LayerNorm removes each state's mean and scale); \"none\" and \"hidden\" do not", async () => {
+    const moved = STATES.map((s) => s.map((x) => 2 * x + 1))
+    const gaps = async (norm: "input" | "hidden" | "none") => {
+      const critic = Critic.create(B, config({ valueLayerNorm: norm }), S, A, Rng.named(0, "critic"))
+      randomise(critic.v, 4)
+      const p = Model.bind(B, critic.v, critic.v.params)
+      const v = (xs: ReadonlyArray<ReadonlyArray<number>>) =>
+        B.read(Critic.value(p, critic.config, p.tape.leaf(B.upload(Float32Array.from(xs.flat()), xs.length, S))).value)
+      const [a, b] = [await v(STATES), await v(moved)]
+      return Array.from(a, (x, i) => Math.abs(x - b[i]))
+    }
+    for (const gap of await gaps("input")) expect(gap).toBeLessThan(1e-4)
+    for (const norm of ["none", "hidden"] as const) expect(Math.max(...await gaps(norm))).toBeGreaterThan(0.1)
   })
 
   it("D-DICE's critic default is the hidden form with weight decay 1e-4; IQL's default is unchanged and encodes as before", () => {
