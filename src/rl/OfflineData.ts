@@ -23,12 +23,13 @@ export const rewardConvention = (task: string): RewardConvention =>
   /^(halfcheetah|hopper|walker2d|ant)-/.test(task) ? "locomotion" : "none"
 
 /**
- * Where the IQL critic's V puts its LayerNorm on a task whose config leaves it out: "none" (IQL's own value network) on
- * maze2d, whose state (x, y, ẋ, ẏ) has 4 features: a LayerNorm over them leaves V only the state's shape, V(c·s + d)
- * = V(s), so the goal cell (1, 1) at rest and (3, 3) at rest get one value (docs/methods.md §6.2); "input" (SWG-JAX's)
- * elsewhere, on the locomotion states the reference ran it on.
+ * Where the IQL critic's V puts its LayerNorm on a task whose config leaves it out: "input" (SWG-JAX's) on the
+ * locomotion tasks the reference ran it on; "none" (IQL's own value network) everywhere else. A LayerNorm over the
+ * input leaves V only the state's shape, V(c·s + d) = V(s): on maze2d's (x, y, ẋ, ẏ) the goal cell (1, 1) at rest and
+ * (3, 3) at rest get one value (docs/methods.md §6.2), and Pendulum's (cos θ, sin θ, θ̇) keeps one degree of freedom
+ * of three. On 11–17 locomotion features it removes two.
  */
-export const valueLayerNormOf = (task: string): "input" | "none" => (/^maze2d-/.test(task) ? "none" : "input")
+export const valueLayerNormOf = (task: string): "input" | "none" => (rewardConvention(task) === "locomotion" ? "input" : "none")
 
 /** The IQL critic's config on `task`: `c`, with V's LayerNorm set by `valueLayerNormOf` where `c` leaves it out. */
 export const criticConfig = (c: Critic.CriticConfig, task: string): Critic.CriticConfig =>

@@ -71,11 +71,12 @@ describe("the IQL critic on maze2d", () => {
       expect(Math.abs(v[0] - v[1])).toBeGreaterThan(1e-3)
     }).pipe(Effect.provide(layers)))
 
-  it("the synthetic stages' IQL critic is maze2d's too; other tasks keep SWG-JAX's input LayerNorm, encoded as before", async () => {
+  it("the synthetic stages' IQL critic is maze2d's too, Pendulum's has none; locomotion keeps SWG-JAX's input LayerNorm, encoded as before", async () => {
     const critic = await presetCritic()
     const maze = configFor("maze2d-medium-v1", critic, "/nowhere")
     expect((OfflinePgd.iqlSyntheticStage(maze).encoded as { critic: Record<string, unknown> }).critic.valueLayerNorm).toBe("none")
     expect((Offline.criticStage(maze).encoded as Record<string, unknown>).valueLayerNorm).toBe("none")
+    expect(Critic.valueLayerNorm(Offline.criticConfig(configFor("pendulum-swingup-mixed", critic, "/nowhere")))).toBe("none")
     for (const task of ["hopper-medium-replay-v2", "halfcheetah-medium-v2", "walker2d-medium-expert-v2"]) {
       const c = configFor(task, critic, "/nowhere")
       expect(Critic.valueLayerNorm(Offline.criticConfig(c))).toBe("input")
