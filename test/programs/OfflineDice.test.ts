@@ -1,5 +1,5 @@
 /**
- * Diffusion-DICE in the offline pipeline on the tiny Pendulum dataset of Offline.test.ts (CPU backend): `trainDice`
+ * Diffusion-DICE in the offline pipeline on the tiny Pendulum dataset of test/fixtures/TinyRun.ts (CPU backend): `trainDice`
  * writes its three checkpoints, `evaluate` runs d-dice and both ablations and writes their result files; without
  * the D-DICE checkpoints evaluation fails with a CheckpointError naming the missing file.
  */
@@ -7,50 +7,11 @@ import { mkdtemp, readdir } from "node:fs/promises"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { it } from "@effect/vitest"
-import { Effect, Layer, Schema } from "effect"
+import { Effect, Schema } from "effect"
 import { expect } from "vitest"
-import * as OfflineDataset from "../../src/data/OfflineDataset.ts"
 import { DatasetStore } from "../../src/data/DatasetStore.ts"
-import * as Rng from "../../src/domain/Rng.ts"
-import { Environments } from "../../src/env/Environments.ts"
-import * as Pendulum from "../../src/env/Pendulum.ts"
 import * as Offline from "../../src/programs/Offline.ts"
-import { Backend } from "../../src/services/Backend.ts"
-import { Checkpoints } from "../../src/services/Checkpoints.ts"
-import { Progress } from "../../src/services/Progress.ts"
-
-const layers = Layer.mergeAll(Backend.layerCpu, Checkpoints.layer, Progress.layerSilent, DatasetStore.layer, Environments.layer)
-
-/** 8 episodes of a noisy proportional controller on Pendulum, in the D4RL layout. */
-const pendulumDataset = (): OfflineDataset.OfflineDataset => {
-  const env = Pendulum.make({ batch: 8 })
-  const obs: Array<number> = []
-  const actions: Array<number> = []
-  const rewards: Array<number> = []
-  const next: Array<number> = []
-  const timeouts: Array<number> = []
-  let o = env.reset(3)
-  const noise = new Float64Array(8)
-  for (let t = 0; t < env.maxEpisodeSteps; t++) {
-    Rng.fillUniform(Rng.at(Rng.named(4, "behaviour"), t), noise)
-    const a = Float64Array.from({ length: 8 }, (_, i) => Math.max(-1, Math.min(1, -0.5 * o[3 * i + 2] + (2 * noise[i] - 1))))
-    const r = env.step(a)
-    for (let i = 0; i < 8; i++) {
-      obs.push(o[3 * i], o[3 * i + 1], o[3 * i + 2])
-      next.push(r.observations[3 * i], r.observations[3 * i + 1], r.observations[3 * i + 2])
-      actions.push(a[i])
-      rewards.push(r.rewards[i])
-      timeouts.push(t === env.maxEpisodeSteps - 1 ? 1 : 0)
-    }
-    o = r.observations
-  }
-  const n = rewards.length
-  return OfflineDataset.make({
-    observations: Float32Array.from(obs), actions: Float32Array.from(actions), rewards: Float32Array.from(rewards),
-    terminals: new Uint8Array(n), timeouts: Uint8Array.from(timeouts), nextObservations: Float32Array.from(next),
-    observationDim: 3, actionDim: 1
-  })
-}
+import { offlineLayers, pendulumDataset } from "../fixtures/TinyRun.ts"
 
 const methods = ["d-dice", "d-dice-guide-only", "d-dice-select-only"] as const
 
@@ -84,4 +45,4 @@ it.effect("trains D-DICE on Pendulum data and evaluates it and its two ablations
     expect(written.sort()).toEqual(["d-dice-guide-only-seed0.json", "d-dice-seed0.json", "d-dice-select-only-seed0.json", "data-seed0.json"])
     // D-DICE methods are not in the default evaluation (the table does not train them unless asked)
     expect(Offline.DefaultMethods.some((m) => m.startsWith("d-dice"))).toBe(false)
-  }).pipe(Effect.provide(layers)), 180_000)
+  }).pipe(Effect.provide(offlineLayers)), 180_000)

@@ -17,19 +17,14 @@ import { it } from "@effect/vitest"
 import { Effect, Exit, Layer } from "effect"
 import { expect } from "vitest"
 import { DatasetStore } from "../../src/data/DatasetStore.ts"
-import * as OfflineDataset from "../../src/data/OfflineDataset.ts"
-import { Environments } from "../../src/env/Environments.ts"
 import * as Offline from "../../src/programs/Offline.ts"
 import * as OfflinePgd from "../../src/programs/OfflinePgd.ts"
 import * as SyntheticExperience from "../../src/rl/SyntheticExperience.ts"
 import * as Agent from "../../src/services/Agent.ts"
-import { Backend } from "../../src/services/Backend.ts"
 import { Checkpoints } from "../../src/services/Checkpoints.ts"
 import { Progress } from "../../src/services/Progress.ts"
-import { OBSERVATION_DIM, pendulumDataset, tinyConfig } from "../fixtures/TinyRun.ts"
+import { OBSERVATION_DIM, offlineLayers, pendulumDatasetByEpisode, tinyConfig } from "../fixtures/TinyRun.ts"
 
-const base = Layer.mergeAll(Backend.layerCpu, Checkpoints.layer, DatasetStore.layer, Environments.layer)
-const layers = Layer.mergeAll(base, Progress.layerSilent)
 /** A Progress whose tracker dies when a loop reports step `at`: a kill after the checkpoint before it. */
 const killedAt = (at: number) =>
   Layer.succeed(Progress, Progress.of({
@@ -37,23 +32,6 @@ const killedAt = (at: number) =>
   }))
 
 const STEPS = 30
-
-/** The fixture's 8 Pendulum episodes of 200 steps, stored episode after episode (the fixture interleaves them by step). */
-const episodeMajor = (): OfflineDataset.OfflineDataset => {
-  const ds = pendulumDataset()
-  const [episodes, steps] = [8, 200]
-  const order = Array.from({ length: episodes * steps }, (_, j) => (j % steps) * episodes + Math.floor(j / steps))
-  const rows = <T extends Float32Array | Uint8Array>(x: T, width: number): T => {
-    const out = new (x.constructor as new(n: number) => T)(x.length)
-    order.forEach((from, to) => out.set(x.subarray(from * width, (from + 1) * width), to * width))
-    return out
-  }
-  return OfflineDataset.make({
-    observations: rows(ds.observations, OBSERVATION_DIM), actions: rows(ds.actions, 1), rewards: rows(ds.rewards, 1),
-    terminals: rows(ds.terminals, 1), timeouts: rows(ds.timeouts, 1), nextObservations: rows(ds.nextObservations!, OBSERVATION_DIM),
-    observationDim: OBSERVATION_DIM, actionDim: 1
-  })
-}
 
 const configIn = (dir: string) =>
   Effect.map(tinyConfig(dir, STEPS), (c) =>
@@ -85,7 +63,7 @@ it.effect("trains the trajectory model and PGD's agents resumably, evaluates and
     const store = yield* DatasetStore
     const whole = yield* configIn(yield* Effect.promise(() => mkdtemp(join(tmpdir(), "offline-pgd-"))))
     const split = yield* configIn(yield* Effect.promise(() => mkdtemp(join(tmpdir(), "offline-pgd-"))))
-    for (const c of [whole, split]) yield* store.write(c.dataset, episodeMajor())
+    for (const c of [whole, split]) yield* store.write(c.dataset, pendulumDatasetByEpisode())
 
     // The synthetic stage needs the trajectory model first: a CheckpointError naming it.
     const missing = yield* Effect.flip(OfflinePgd.trainSynthetic(whole, "td3bc", "pgd"))
@@ -136,13 +114,13 @@ it.effect("trains the trajectory model and PGD's agents resumably, evaluates and
       expect(actions.length).toBe(2)
       for (const a of actions) expect(Math.abs(a)).toBeLessThanOrEqual(1)
     }
-  }).pipe(Effect.provide(layers)), 300_000)
+  }).pipe(Effect.provide(offlineLayers)), 300_000)
 
 it.effect("a dataset too short for one window is a TrajectoriesTooShort error", () =>
   Effect.gen(function*() {
     const c = yield* configIn(yield* Effect.promise(() => mkdtemp(join(tmpdir(), "offline-pgd-"))))
-    yield* (yield* DatasetStore).write(c.dataset, episodeMajor())
+    yield* (yield* DatasetStore).write(c.dataset, pendulumDatasetByEpisode())
     const long = new Offline.OfflineConfig({ ...c, pgd: new SyntheticExperience.PgdConfig({ ...c.pgd, windowLength: 256 }) })
     const error = yield* Effect.flip(OfflinePgd.trainTrajectory(long))
     expect(error).toMatchObject({ _tag: "TrajectoriesTooShort", windowLength: 256, longestEpisode: 200 })
-  }).pipe(Effect.provide(layers)))
+  }).pipe(Effect.provide(offlineLayers)))

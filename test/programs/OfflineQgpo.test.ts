@@ -8,18 +8,12 @@ import { mkdtemp, readdir, stat } from "node:fs/promises"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { it } from "@effect/vitest"
-import { Effect, Layer, Schema } from "effect"
+import { Effect, Schema } from "effect"
 import { expect } from "vitest"
-import { DatasetStore } from "../../src/data/DatasetStore.ts"
-import { Environments } from "../../src/env/Environments.ts"
 import * as Offline from "../../src/programs/Offline.ts"
 import * as QgpoAgent from "../../src/rl/QgpoAgent.ts"
-import { Backend } from "../../src/services/Backend.ts"
 import { Checkpoints } from "../../src/services/Checkpoints.ts"
-import { Progress } from "../../src/services/Progress.ts"
-import { tinyConfig, trainTinyRun } from "../fixtures/TinyRun.ts"
-
-const layers = Layer.mergeAll(Backend.layerCpu, Checkpoints.layer, Progress.layerSilent, DatasetStore.layer, Environments.layer)
+import { offlineLayers, tinyConfig, trainTinyRun } from "../fixtures/TinyRun.ts"
 
 it.effect("trains QGPO on the SWG model of a tiny run and evaluates it as method qgpo", () =>
   Effect.gen(function*() {
@@ -61,4 +55,4 @@ it.effect("trains QGPO on the SWG model of a tiny run and evaluates it as method
     expect(qgpo.returnMean).toBeGreaterThan(-16.3 * 200)
     expect(qgpo.clipShare).toBeGreaterThanOrEqual(0)
     expect(yield* Effect.promise(() => readdir(join(dir, "results", "pendulum-noisy")))).toContain("qgpo-seed0.json")
-  }).pipe(Effect.provide(layers)), 300_000)
+  }).pipe(Effect.provide(offlineLayers)), 300_000)

@@ -11,22 +11,18 @@ import { mkdtemp, readdir } from "node:fs/promises"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { it } from "@effect/vitest"
-import { Effect, Layer } from "effect"
+import { Effect } from "effect"
 import { expect } from "vitest"
 import { DatasetStore } from "../../src/data/DatasetStore.ts"
 import * as OfflineDataset from "../../src/data/OfflineDataset.ts"
-import { Environments } from "../../src/env/Environments.ts"
 import * as Mlp from "../../src/nn/Mlp.ts"
 import * as Parameters from "../../src/nn/Parameters.ts"
 import * as Offline from "../../src/programs/Offline.ts"
 import * as OfflineData from "../../src/rl/OfflineData.ts"
 import * as Agent from "../../src/services/Agent.ts"
-import { Backend } from "../../src/services/Backend.ts"
 import { Checkpoints } from "../../src/services/Checkpoints.ts"
-import { Progress } from "../../src/services/Progress.ts"
-import { ACTION_DIM, OBSERVATION_DIM, pendulumDataset, tinyConfig } from "../fixtures/TinyRun.ts"
+import { ACTION_DIM, OBSERVATION_DIM, offlineLayers, pendulumDataset, tinyConfig } from "../fixtures/TinyRun.ts"
 
-const layers = Layer.mergeAll(Backend.layerCpu, Checkpoints.layer, Progress.layerSilent, DatasetStore.layer, Environments.layer)
 const HIDDEN = 16
 const STEPS = 40
 
@@ -110,4 +106,4 @@ it.effect("trains TD3+BC (resumably), evaluates it and serves it through the Age
     // Trained, not the initialisation; and the normaliser matters: without it the actions differ.
     expect(Math.max(...expected.map(Math.abs))).toBeGreaterThan(1e-3)
     expect(Math.max(...forward(false).map((x, i) => Math.abs(x - expected[i])))).toBeGreaterThan(1e-3)
-  }).pipe(Effect.provide(layers)), 120_000)
+  }).pipe(Effect.provide(offlineLayers)), 120_000)

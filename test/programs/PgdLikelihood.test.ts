@@ -15,11 +15,9 @@ import { mkdtemp, readdir, readFile } from "node:fs/promises"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { it } from "@effect/vitest"
-import { Effect, Layer, Schema } from "effect"
+import { Effect, Schema } from "effect"
 import { describe, expect } from "vitest"
 import { DatasetStore } from "../../src/data/DatasetStore.ts"
-import * as OfflineDataset from "../../src/data/OfflineDataset.ts"
-import { Environments } from "../../src/env/Environments.ts"
 import * as Offline from "../../src/programs/Offline.ts"
 import * as OfflinePgd from "../../src/programs/OfflinePgd.ts"
 import * as PgdLikelihood from "../../src/programs/PgdLikelihood.ts"
@@ -27,31 +25,11 @@ import * as SyntheticExperience from "../../src/rl/SyntheticExperience.ts"
 import * as Td3Bc from "../../src/rl/Td3Bc.ts"
 import * as Agent from "../../src/services/Agent.ts"
 import { Backend } from "../../src/services/Backend.ts"
-import { Checkpoints } from "../../src/services/Checkpoints.ts"
-import { Progress } from "../../src/services/Progress.ts"
-import { hopperDataset } from "../fixtures/TinyHopper.ts"
-import { OBSERVATION_DIM, pendulumDataset, tinyConfig } from "../fixtures/TinyRun.ts"
+import { trainHopperRun } from "../fixtures/TinyHopper.ts"
+import { OBSERVATION_DIM, offlineLayers, pendulumDatasetByEpisode, tinyConfig } from "../fixtures/TinyRun.ts"
 
-const layers = Layer.mergeAll(Backend.layerCpu, Checkpoints.layer, DatasetStore.layer, Environments.layer, Progress.layerSilent)
 const STEPS = 30
 const [TRAJECTORIES, ROLLOUT, WINDOW] = [24, 8, 16]
-
-/** The fixture's 8 Pendulum episodes of 200 steps stored episode after episode (the fixture interleaves them by step). */
-const episodeMajor = (): OfflineDataset.OfflineDataset => {
-  const ds = pendulumDataset()
-  const [episodes, steps] = [8, 200]
-  const order = Array.from({ length: episodes * steps }, (_, j) => (j % steps) * episodes + Math.floor(j / steps))
-  const rows = <T extends Float32Array | Uint8Array>(x: T, width: number): T => {
-    const out = new (x.constructor as new(n: number) => T)(x.length)
-    order.forEach((from, to) => out.set(x.subarray(from * width, (from + 1) * width), to * width))
-    return out
-  }
-  return OfflineDataset.make({
-    observations: rows(ds.observations, OBSERVATION_DIM), actions: rows(ds.actions, 1), rewards: rows(ds.rewards, 1),
-    terminals: rows(ds.terminals, 1), timeouts: rows(ds.timeouts, 1), nextObservations: rows(ds.nextObservations!, OBSERVATION_DIM),
-    observationDim: OBSERVATION_DIM, actionDim: 1
-  })
-}
 
 const configIn = (dir: string) =>
   Effect.map(tinyConfig(dir, STEPS), (c) =>
@@ -68,7 +46,7 @@ describe("pgd-likelihood", () => {
     Effect.gen(function*() {
       const dir = yield* Effect.promise(() => mkdtemp(join(tmpdir(), "pgd-likelihood-")))
       const c = yield* configIn(dir)
-      yield* (yield* DatasetStore).write(c.dataset, episodeMajor())
+      yield* (yield* DatasetStore).write(c.dataset, pendulumDatasetByEpisode())
       const out = join(dir, "report")
       const p = Schema.decodeUnknownSync(PgdLikelihood.PgdLikelihoodConfig)({ trajectories: TRAJECTORIES, lambdas: [0, 0.3, 1], outDir: out })
 
@@ -128,19 +106,12 @@ describe("pgd-likelihood", () => {
       const lines = markdown.trim().split("\n")
       expect(lines).toHaveLength(2 + rows.length)
       for (const line of lines) expect(line.split(" | ")).toHaveLength(7)
-    }).pipe(Effect.provide(layers)), 120_000)
+    }).pipe(Effect.provide(offlineLayers)), 120_000)
 
   it.effect("hopper: the dynamics error of the same transitions, ≈ 0 for the real windows", () =>
     Effect.gen(function*() {
       const dir = yield* Effect.promise(() => mkdtemp(join(tmpdir(), "pgd-likelihood-hopper-")))
-      const c = yield* Schema.decodeUnknownEffect(Offline.OfflineConfig)({
-        task: "hopper-tiny-v2", dataset: join(dir, "hopper.hdf5"), runDir: join(dir, "run"), resultsDir: join(dir, "results"),
-        td3bc: { hidden: 16, steps: 10, batch: 32 }, checkpointEvery: 10, logEvery: 10,
-        pgd: { model: { width: 8, depth: 2, groups: 4, steps: 10, batch: 8, edm: { steps: 4 } }, windowLength: 8, stride: 4, rolloutLength: 8, sampleBatch: 4 }
-      })
-      yield* (yield* DatasetStore).write(c.dataset, yield* hopperDataset)
-      yield* OfflinePgd.trainTrajectory(c)
-      yield* Offline.trainTd3Bc(c)
+      const c = yield* trainHopperRun(dir)
       const p = Schema.decodeUnknownSync(PgdLikelihood.PgdLikelihoodConfig)({ trajectories: 6, lambdas: [0, 0.5], outDir: join(dir, "report") })
       const [real, ...generated] = yield* PgdLikelihood.pgdLikelihood(c, p)
       // float32 observations: rounding only (DynamicsError's own test bounds it by 1e-9 per transition).
@@ -151,5 +122,5 @@ describe("pgd-likelihood", () => {
       const without = yield* PgdLikelihood.pgdLikelihood(c, new PgdLikelihood.PgdLikelihoodConfig({ ...p, withoutDynamics: true }))
       expect(without.map((r) => r.dynamicsError)).toEqual([null, null, null])
       expect(without.map((r) => r.logLikelihood)).toEqual([real, ...generated].map((r) => r.logLikelihood))
-    }).pipe(Effect.provide(layers)), 120_000)
+    }).pipe(Effect.provide(offlineLayers)), 120_000)
 })

@@ -12,31 +12,19 @@ import { join } from "node:path"
 import { it } from "@effect/vitest"
 import { Effect, Layer, Schema } from "effect"
 import { expect } from "vitest"
-import { DatasetStore } from "../../src/data/DatasetStore.ts"
-import { Environments } from "../../src/env/Environments.ts"
 import * as Offline from "../../src/programs/Offline.ts"
-import * as OfflinePgd from "../../src/programs/OfflinePgd.ts"
 import * as SyntheticDynamics from "../../src/programs/SyntheticDynamics.ts"
 import * as SyntheticExperience from "../../src/rl/SyntheticExperience.ts"
-import { Backend } from "../../src/services/Backend.ts"
-import { Checkpoints } from "../../src/services/Checkpoints.ts"
 import { Plots } from "../../src/services/Plots.ts"
-import { Progress } from "../../src/services/Progress.ts"
-import { hopperDataset } from "../fixtures/TinyHopper.ts"
+import { trainHopperRun } from "../fixtures/TinyHopper.ts"
+import { offlineLayers } from "../fixtures/TinyRun.ts"
 
-const layers = Layer.mergeAll(Backend.layerCpu, Checkpoints.layer, DatasetStore.layer, Environments.layer, Progress.layerSilent, Plots.layer)
+const layers = Layer.mergeAll(offlineLayers, Plots.layer)
 
 it.effect("dynamics error by position: real windows ≈ 0, synthetic ones not; typed errors", () =>
   Effect.gen(function*() {
     const dir = yield* Effect.promise(() => mkdtemp(join(tmpdir(), "synthetic-dynamics-")))
-    const c = yield* Schema.decodeUnknownEffect(Offline.OfflineConfig)({
-      task: "hopper-tiny-v2", dataset: join(dir, "hopper.hdf5"), runDir: join(dir, "run"), resultsDir: join(dir, "results"),
-      td3bc: { hidden: 16, steps: 10, batch: 32 }, checkpointEvery: 10, logEvery: 10,
-      pgd: { model: { width: 8, depth: 2, groups: 4, steps: 10, batch: 8, edm: { steps: 4 } }, windowLength: 8, stride: 4, rolloutLength: 8, sampleBatch: 4 }
-    })
-    yield* (yield* DatasetStore).write(c.dataset, yield* hopperDataset)
-    yield* OfflinePgd.trainTrajectory(c)
-    yield* Offline.trainTd3Bc(c)
+    const c = yield* trainHopperRun(dir)
     const out = join(dir, "report")
     const config = Schema.decodeUnknownSync(SyntheticDynamics.SyntheticDynamicsConfig)({
       trajectories: 6, target: "td3bc", outDir: out, lambda: 0.5, ensemble: { members: 2, hidden: 16, steps: 20, batch: 32 }
