@@ -1,6 +1,6 @@
 /**
  * The critic's DICE value loss (Diffusion-DICE: V minimises mean[f*((Q − V)/α) + V/α] with the soft-χ²
- * conjugate, Q backed up from the current V) on the chain MDP of Critic.test.ts: states 0..4 (one-hot),
+ * conjugate, Q backed up from the current V) on the chain MDP of test/fixtures/ChainMdp.ts: states 0..4 (one-hot),
  * actions ±1; +1 moves right, −1 left (floored at 0); reaching state 4 pays 1 and terminates. Every
  * (s, a) is in the dataset equally often, so setting the V gradient of each state to zero gives
  *   mean_a w*((Q(s, a) − V(s))/α) = 1,   Q(s, a) = r + γ·mask·V(s'),
@@ -17,25 +17,11 @@ import * as Divergence from "../../src/domain/Divergence.ts"
 import * as Rng from "../../src/domain/Rng.ts"
 import * as Model from "../../src/nn/Model.ts"
 import * as Critic from "../../src/rl/Critic.ts"
+import { fixedPointQ, GAMMA, GOAL, trainCritic } from "../fixtures/ChainMdp.ts"
 
 const B = CpuBackend.make()
-const STATES = 5
-const GOAL = 4
-const gamma = 0.8
 const TOLERANCE = 0.01
 const ALPHAS = [0.1, 0.5, 2]
-
-/** (steps, lr, batch) stages: a fast start, a steady stretch, then lr decaying 1e-3 → 1e-5 in 12 stages. */
-const SCHEDULE: ReadonlyArray<readonly [number, number, number]> = [
-  [300, 3e-3, 64],
-  [600, 1e-3, 256],
-  ...Array.from({ length: 12 }, (_, i) => [50, 1e-3 * 0.01 ** ((i + 1) / 12), 256] as const)
-]
-
-const step = (s: number, a: number) => {
-  const next = a > 0 ? s + 1 : Math.max(s - 1, 0)
-  return { next, reward: next === GOAL ? 1 : 0, terminal: next === GOAL }
-}
 
 /** V solving mean_a w*((q_a − V)/α) = 1 (bisection; the left side decreases in V). */
 const diceValue = (alpha: number, qs: ReadonlyArray<number>): number => {
@@ -51,33 +37,8 @@ const diceValue = (alpha: number, qs: ReadonlyArray<number>): number => {
 
 /** The fixed point of the DICE equations above, by iteration on the host (f64). */
 const fixedPoint = (alpha: number) => {
-  const q = Array.from({ length: GOAL }, () => [0, 0])
-  for (let iteration = 0; iteration < 500; iteration++) {
-    const v = q.map((qs) => diceValue(alpha, qs))
-    for (let s = 0; s < GOAL; s++) {
-      ;[-1, 1].forEach((a, j) => {
-        const { next, reward, terminal } = step(s, a)
-        q[s][j] = reward + (terminal ? 0 : gamma * v[next])
-      })
-    }
-  }
+  const q = fixedPointQ((qs) => diceValue(alpha, qs))
   return { q, v: q.map((qs) => diceValue(alpha, qs)) }
-}
-
-const oneHot = (s: number) => Array.from({ length: STATES }, (_, i) => (i === s ? 1 : 0))
-
-const dataset = (): Critic.DeviceTransitions => {
-  const rows: Array<{ s: number; a: number }> = []
-  for (let s = 0; s < GOAL; s++) for (const a of [-1, 1]) rows.push({ s, a })
-  const n = rows.length
-  const f = (values: Array<number>, cols: number) => B.upload(Float32Array.from(values), n, cols)
-  return {
-    observations: f(rows.flatMap(({ s }) => oneHot(s)), STATES),
-    actions: f(rows.map(({ a }) => a), 1),
-    rewards: f(rows.map(({ s, a }) => step(s, a).reward), 1),
-    masks: f(rows.map(({ s, a }) => (step(s, a).terminal ? 0 : 1)), 1),
-    nextObservations: f(rows.flatMap(({ s, a }) => oneHot(step(s, a).next)), STATES)
-  }
 }
 
 describe("DICE critic on a chain MDP", () => {
@@ -97,18 +58,9 @@ describe("DICE critic on a chain MDP", () => {
   } as const
   it.each(ALPHAS.flatMap((alpha) => (["input", "reference"] as const).map((form) => [alpha, form] as const)))(
     "converges to the exact DICE fixed point (α = %s, %s V and optimiser), ensemble included", async (alpha, form) => {
-    const base = { hidden: 16, discount: gamma, valueLoss: "dice", tau: 0.7, linexBeta: 1, diceAlpha: alpha, ensemble: 3, polyak: 0.1, ...FORMS[form] } as const
-    const created = Critic.create(B, new Critic.CriticConfig({ ...base, lr: SCHEDULE[0][1], batch: SCHEDULE[0][2] }), STATES, 1, Rng.named(1, "critic"))
+    const base = { hidden: 16, discount: GAMMA, valueLoss: "dice", tau: 0.7, linexBeta: 1, diceAlpha: alpha, ensemble: 3, polyak: 0.1, ...FORMS[form] } as const
+    const { critic: created, data, q, advantages: adv } = await trainCritic(B, base)
     expect(Critic.lossNames(created.config)).toEqual(["v_loss", "q_loss", "ensemble_loss"])
-    const data = dataset()
-    let i = 0
-    for (const [steps, lr, batch] of SCHEDULE) {
-      const critic = { ...created, config: new Critic.CriticConfig({ ...base, lr, batch }) }
-      for (let end = i + steps; i < end; i++) B.dispose(Critic.updateStep(B, critic, data, Rng.named(2, "batch"), i))
-    }
-    const qp = Model.bind(B, created.q, created.q.ema ?? created.q.params)
-    const q = await B.read(Critic.minQ(qp.tape, Critic.qValues(qp, created.config, qp.tape.leaf(data.observations), qp.tape.leaf(data.actions))).value)
-    const adv = await B.read(Critic.advantages(B, created, data.observations, data.actions)[0])
     const ep = Model.bind(B, created.ensemble!, created.ensemble!.params)
     const members = await B.read(Critic.ensembleValues(ep, created.config, ep.tape.leaf(data.observations), ep.tape.leaf(data.actions)).value)
     const expected = fixedPoint(alpha)

@@ -1,7 +1,7 @@
 /**
  * TD3+BC learns a better-than-behaviour policy.
  *
- * 1. A continuous-action chain (f64 CPU backend): states 0..4 (one-hot), a ∈ [−1, 1]; a > 0 moves right, a ≤ 0 left
+ * 1. A continuous-action chain (test/fixtures/ChainMdp.ts; f64 CPU backend): states 0..4 (one-hot), a ∈ [−1, 1]; a > 0 moves right, a ≤ 0 left
  *    (floored at 0); reaching state 4 pays 1 and ends the episode; γ = 0.8. The data hold, at each of states 0..3,
  *    the actions ±(k + ½)/8, k = 0..7: a uniform behaviour whose conditional mean is exactly 0, so behaviour cloning
  *    alone gives π ≈ 0, which moves left. The behaviour's value is computed exactly here; the optimum is γ^(3 − s).
@@ -25,39 +25,21 @@ import type { DeviceTransitions } from "../../src/rl/Critic.ts"
 import * as OfflineData from "../../src/rl/OfflineData.ts"
 import * as Td3Bc from "../../src/rl/Td3Bc.ts"
 import * as WasmBackend from "../../src/wasm/WasmBackend.ts"
+import { GAMMA, GOAL, oneHot, STATES, step, transitions } from "../fixtures/ChainMdp.ts"
 
-const STATES = 5
-const GOAL = 4
-const gamma = 0.8
 const GRID = 8
 
-const move = (s: number, a: number) => {
-  const next = a > 0 ? s + 1 : Math.max(s - 1, 0)
-  return { next, reward: next === GOAL ? 1 : 0, terminal: next === GOAL }
-}
-const oneHot = (s: number) => Array.from({ length: STATES }, (_, i) => (i === s ? 1 : 0))
-
-const chainData = (B: TensorBackend): DeviceTransitions => {
-  const rows: Array<{ s: number; a: number }> = []
-  for (let s = 0; s < GOAL; s++) for (let k = 0; k < GRID; k++) for (const sign of [-1, 1]) rows.push({ s, a: (sign * (k + 0.5)) / GRID })
-  const n = rows.length
-  const f = (values: Array<number>, cols: number) => B.upload(Float32Array.from(values), n, cols)
-  return {
-    observations: f(rows.flatMap(({ s }) => oneHot(s)), STATES),
-    actions: f(rows.map(({ a }) => a), 1),
-    rewards: f(rows.map(({ s, a }) => move(s, a).reward), 1),
-    masks: f(rows.map(({ s, a }) => (move(s, a).terminal ? 0 : 1)), 1),
-    nextObservations: f(rows.flatMap(({ s, a }) => oneHot(move(s, a).next)), STATES)
-  }
-}
+/** The actions ±(k + ½)/8, k = 0..7, at each state: a uniform behaviour with mean action 0. */
+const chainData = (B: TensorBackend): DeviceTransitions =>
+  transitions(B, Array.from({ length: GRID }, (_, k) => [-1, 1].map((sign) => (sign * (k + 0.5)) / GRID)).flat())
 
 /** The uniform behaviour's exact value: V(s) = ½(r_right + γ·mask·V(s + 1)) + ½·γ·V(max(s − 1, 0)). */
 const behaviourValue = (): Array<number> => {
   const v = new Array(GOAL + 1).fill(0)
   for (let iteration = 0; iteration < 2000; iteration++) {
     for (let s = 0; s < GOAL; s++) {
-      const right = move(s, 1)
-      v[s] = 0.5 * (right.reward + (right.terminal ? 0 : gamma * v[right.next])) + 0.5 * gamma * v[Math.max(s - 1, 0)]
+      const right = step(s, 1)
+      v[s] = 0.5 * (right.reward + (right.terminal ? 0 : GAMMA * v[right.next])) + 0.5 * GAMMA * v[Math.max(s - 1, 0)]
     }
   }
   return v
@@ -68,8 +50,8 @@ const policyReturn = (actions: ArrayLike<number>, start: number): number => {
   let s = start
   let total = 0
   for (let t = 0; t < 50; t++) {
-    const { next, reward, terminal } = move(s, actions[s])
-    total += gamma ** t * reward
+    const { next, reward, terminal } = step(s, actions[s])
+    total += GAMMA ** t * reward
     if (terminal) break
     s = next
   }
@@ -78,7 +60,7 @@ const policyReturn = (actions: ArrayLike<number>, start: number): number => {
 
 const chainPolicy = async (alpha: number): Promise<Float32Array> => {
   const B = CpuBackend.make()
-  const config = Schema.decodeSync(Td3Bc.Td3BcConfig)({ hidden: 32, batch: 64, lr: 1e-3, discount: gamma, alpha, normalizeObservations: false })
+  const config = Schema.decodeSync(Td3Bc.Td3BcConfig)({ hidden: 32, batch: 64, lr: 1e-3, discount: GAMMA, alpha, normalizeObservations: false })
   const agent = Td3Bc.create(B, config, STATES, 1, Rng.named(0, "td3bc-chain"))
   const data = chainData(B)
   for (let i = 0; i < 3000; i++) B.dispose(Td3Bc.updateStep(B, agent, data, Rng.named(1, "td3bc-chain-batch"), i))
@@ -92,7 +74,7 @@ describe("TD3+BC learns a better-than-behaviour policy", () => {
     const actions = await chainPolicy(2.5)
     for (let s = 0; s < GOAL; s++) {
       expect(actions[s], `π(${s})`).toBeGreaterThan(0.04)
-      expect(policyReturn(actions, s)).toBeCloseTo(gamma ** (GOAL - 1 - s), 12)
+      expect(policyReturn(actions, s)).toBeCloseTo(GAMMA ** (GOAL - 1 - s), 12)
       expect(policyReturn(actions, s)).toBeGreaterThan(behaviour[s] + 0.1)
     }
     // BC alone (α → 0) stays near the data's mean action 0: the critic term is what moves the policy.
