@@ -22,11 +22,10 @@ import * as Optimizer from "../../src/nn/Optimizer.ts"
 import { Tape } from "../../src/nn/Tape.ts"
 import { exactEnergy, exactEnergyGradient, exactEnergyHost } from "../fixtures/EnergyPosterior.ts"
 import { valuesOf } from "../fixtures/FiniteDifference.ts"
-import { mixtureDenoiser, type PointSet, weightedScore } from "../fixtures/MixtureDenoiser.ts"
+import { landing, mixtureDenoiser, noisyPoints, type PointSet, relativeError, vpPoint, weightedScore } from "../fixtures/MixtureDenoiser.ts"
 
 const B = CpuBackend.make({ precision: "f64" })
 const vp = NoiseSchedule.vpContinuous()
-const gridPoint = (t: number): GridPoint => ({ time: t, alpha: NoiseSchedule.alpha(vp, t), sigma: NoiseSchedule.sigma(vp, t) })
 const column = (values: ArrayLike<number>) => B.upload(Float64Array.from(values) as unknown as Float32Array, values.length, 1)
 
 /**
@@ -48,21 +47,8 @@ const pointSet = (seed: number, n: number): { set: PointSet; logW: Array<number>
 }
 
 /** Noisy points a_t = α a_k + σ·z around members of the set (f64). */
-const noisy = (set: PointSet, p: GridPoint, rows: number, seed: number): Float64Array => {
-  const z = new Float64Array(rows * 2)
-  Rng.fillNormal(Rng.named(seed, "dice-noise"), z)
-  return z.map((v, j) => p.alpha * set.points[(Math.floor(j / 2) % set.n) * 2 + (j % 2)] + p.sigma * v)
-}
-
-const relativeError = (a: ArrayLike<number>, b: ArrayLike<number>) => {
-  let num = 0
-  let den = 0
-  for (let i = 0; i < a.length; i++) {
-    num += (a[i] - b[i]) ** 2
-    den += b[i] ** 2
-  }
-  return Math.sqrt(num / den)
-}
+const noisy = (set: PointSet, p: GridPoint, rows: number, seed: number): Float64Array =>
+  noisyPoints(set, p, rows, Rng.named(seed, "dice-noise"), Float64Array)
 
 /** The exact guidance ∇ log E[w | a_t] of a point set as a sampler's guidance gradient. */
 const exactGradient = (set: PointSet, logW: ReadonlyArray<number>): DiceBehaviour.GuidanceGradient => (x, p) => {
@@ -146,7 +132,7 @@ describe("Theorem 1 on an analytic case", () => {
   it("the behaviour ε guided by the exact ∇ log E[w | a_t] is the reweighted mixture's score (relative error ≤ 1e-9)", () => {
     fc.assert(fc.property(fc.nat(), fc.integer({ min: 2, max: 6 }), fc.double({ min: 0.01, max: 1, noNaN: true }), (seed, n, t) => {
       const { set, logW, w } = pointSet(seed, n)
-      const p = gridPoint(t)
+      const p = vpPoint(t)
       const x = noisy(set, p, 8, seed + 1)
       const xT = B.upload(x as unknown as Float32Array, 8, 2)
       const denoiser = DiceBehaviour.guided(B, mixtureDenoiser(B, set), { gradient: exactGradient(set, logW), scale: 1 })
@@ -177,19 +163,8 @@ describe("Theorem 1 on an analytic case", () => {
     const run = (scale: number, steps: number) => {
       const denoiser = DiceBehaviour.guided(B, mixtureDenoiser(B, set), { gradient: exactGradient(set, logW), scale })
       const a = valuesOf(DiceBehaviour.solve(B, denoiser, samples, 2, Rng.named(5, "dice-solver"), steps))
-      const counts = new Array<number>(set.n).fill(0)
-      let far = 0
-      for (let r = 0; r < samples; r++) {
-        let best = 0
-        let bestD = Infinity
-        for (let i = 0; i < set.n; i++) {
-          const d2 = (a[2 * r] - set.points[2 * i]) ** 2 + (a[2 * r + 1] - set.points[2 * i + 1]) ** 2
-          if (d2 < bestD) [best, bestD] = [i, d2]
-        }
-        counts[best]++
-        if (Math.sqrt(bestD) > 0.1) far++
-      }
-      return { frequencies: counts.map((c) => c / samples), farShare: far / samples }
+      const { frequencies, distances } = landing(set, a)
+      return { frequencies, farShare: distances.filter((d) => d > 0.1).length / samples }
     }
     const target = w.map((v) => v / total)
     const tolerance = 4 * Math.sqrt(0.25 / samples) // 4 binomial standard errors at most

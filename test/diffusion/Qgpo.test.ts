@@ -11,7 +11,6 @@ import * as CpuBackend from "../../src/domain/cpu/CpuBackend.ts"
 import * as NoiseSchedule from "../../src/domain/NoiseSchedule.ts"
 import * as Rng from "../../src/domain/Rng.ts"
 import * as SamplerSteps from "../../src/domain/SamplerSteps.ts"
-import type { GridPoint } from "../../src/domain/SamplerSteps.ts"
 import * as Qgpo from "../../src/diffusion/Qgpo.ts"
 import * as Sampler from "../../src/diffusion/Sampler.ts"
 import { cosineDecay } from "../../src/domain/LearningRate.ts"
@@ -22,7 +21,7 @@ import * as Parameters from "../../src/nn/Parameters.ts"
 import { Tape } from "../../src/nn/Tape.ts"
 import { exactEnergy, exactEnergyGradient, exactEnergyHost } from "../fixtures/EnergyPosterior.ts"
 import { numericGradient, valuesOf } from "../fixtures/FiniteDifference.ts"
-import { mixtureEps, type PointSet, weightedScore } from "../fixtures/MixtureDenoiser.ts"
+import { landing, mixtureEps, noisyPoints, type PointSet, relativeError, vpPoint, weightedScore } from "../fixtures/MixtureDenoiser.ts"
 
 const B = CpuBackend.make({ precision: "f64" })
 
@@ -217,36 +216,11 @@ const pointSet = (seed: number, n: number): { set: PointSet; energies: Array<num
   return { set: { points, n, dim: 2 }, energies: Array.from({ length: n }, (_, i) => onGrid(u[2 * n + i], 0, 1)) }
 }
 
-const vp = NoiseSchedule.vpContinuous()
-const gridPoint = (t: number): GridPoint => ({ time: t, alpha: NoiseSchedule.alpha(vp, t), sigma: NoiseSchedule.sigma(vp, t) })
-
-/** Noisy points x_t = α x_k + σ·n around the members of the set in turn. */
-const noisy = (set: PointSet, p: GridPoint, rows: number, seed: number) => {
-  const n = new Float64Array(rows * set.dim)
-  Rng.fillNormal(Rng.named(seed, "noise"), n)
-  const x = new Float64Array(rows * set.dim)
-  for (let r = 0; r < rows; r++) {
-    const k = r % set.n
-    for (let d = 0; d < set.dim; d++) x[r * set.dim + d] = p.alpha * set.points[k * set.dim + d] + p.sigma * n[r * set.dim + d]
-  }
-  return x
-}
-
-const relativeError = (a: ArrayLike<number>, b: ArrayLike<number>) => {
-  let num = 0
-  let den = 0
-  for (let i = 0; i < a.length; i++) {
-    num += (a[i] - b[i]) ** 2
-    den += b[i] ** 2
-  }
-  return Math.sqrt(num / den)
-}
-
 describe("guidance with the exact intermediate energy", () => {
   it("the fixture's f* is log E[exp(β·e) | x_t] and its gradient the difference of the two mixture scores", () => {
     const { set, energies } = pointSet(2, 5)
-    const p = gridPoint(0.4)
-    const x = noisy(set, p, 6, 3)
+    const p = vpPoint(0.4)
+    const x = noisyPoints(set, p, 6, Rng.named(3, "noise"), Float64Array)
     const xT = B.upload(x as unknown as Float32Array, 6, 2)
     const tape = new Tape(B)
     const leaf = tape.leaf(xT)
@@ -267,8 +241,8 @@ describe("guidance with the exact intermediate energy", () => {
       fc.nat(), fc.integer({ min: 2, max: 6 }), fc.double({ min: 0.05, max: 0.95, noNaN: true }), fc.integer({ min: 1, max: 10 }),
       (seed, n, t, beta) => {
         const { set, energies } = pointSet(seed, n)
-        const p = gridPoint(t)
-        const x = noisy(set, p, 8, seed + 1)
+        const p = vpPoint(t)
+        const x = noisyPoints(set, p, 8, Rng.named(seed + 1, "noise"), Float64Array)
         const xT = B.upload(x as unknown as Float32Array, 8, 2)
         const tape = new Tape(B)
         const eps = mixtureEps(B, set, p)(tape, tape.leaf(xT)).value
@@ -284,8 +258,8 @@ describe("guidance with the exact intermediate energy", () => {
 
   it("scale 0 gives the behaviour ε itself; the clean-range clip changes nothing at s = 1", () => {
     const { set, energies } = pointSet(4, 4)
-    const p = gridPoint(0.3)
-    const x = noisy(set, p, 8, 5)
+    const p = vpPoint(0.3)
+    const x = noisyPoints(set, p, 8, Rng.named(5, "noise"), Float64Array)
     const xT = B.upload(x as unknown as Float32Array, 8, 2)
     const tape = new Tape(B)
     const eps = mixtureEps(B, set, p)(tape, tape.leaf(xT)).value
@@ -319,19 +293,8 @@ describe("guidance with the exact intermediate energy", () => {
       }
       const xT = B.normal(samples, 2, Rng.named(5, "xT"))
       const x0 = valuesOf(Sampler.sample({ backend: B, denoiser, grid, sampler: new Sampler.Ddpm({ temperature: 1 }), key: Rng.named(5, "ddpm") }, xT))
-      const counts = new Array<number>(set.n).fill(0)
-      let far = 0
-      for (let r = 0; r < samples; r++) {
-        let best = 0
-        let bestD = Infinity
-        for (let i = 0; i < set.n; i++) {
-          const d2 = (x0[2 * r] - set.points[2 * i]) ** 2 + (x0[2 * r + 1] - set.points[2 * i + 1]) ** 2
-          if (d2 < bestD) [best, bestD] = [i, d2]
-        }
-        counts[best]++
-        if (Math.sqrt(bestD) > 0.05) far++
-      }
-      return { frequencies: counts.map((c) => c / samples), farShare: far / samples }
+      const { frequencies, distances } = landing(set, x0)
+      return { frequencies, farShare: distances.filter((d) => d > 0.05).length / samples }
     }
     const guided = run(1)
     const plain = run(0)
@@ -371,7 +334,7 @@ describe("a network trained with the CEP loss", () => {
       let counted = 0
       let worstRatio = 0
       for (const p of SamplerSteps.discreteGrid(schedule)) {
-        const x = noisy(set, p, rows, 100 + p.time)
+        const x = noisyPoints(set, p, rows, Rng.named(100 + p.time, "noise"), Float64Array)
         const xT = TB.upload(Float32Array.from(x), rows, 2)
         const tape = new Tape(TB)
         const leaf = tape.leaf(xT)

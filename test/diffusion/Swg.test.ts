@@ -14,7 +14,7 @@ import * as Sampler from "../../src/diffusion/Sampler.ts"
 import * as Swg from "../../src/diffusion/Swg.ts"
 import { Tape } from "../../src/nn/Tape.ts"
 import { valuesOf } from "../fixtures/FiniteDifference.ts"
-import { mixtureEps, type PointSet, weightedScore } from "../fixtures/MixtureDenoiser.ts"
+import { landing, mixtureEps, noisyPoints, type PointSet, relativeError, vpPoint, weightedScore } from "../fixtures/MixtureDenoiser.ts"
 
 const B = CpuBackend.make({ precision: "f64" })
 const noClip = (scale: number) => new Swg.SwgGuidance({ scale, minWeight: 1e-300, maxWeight: 1e300 })
@@ -44,30 +44,9 @@ const rangeOf = (set: PointSet) => {
 
 const weightsOf = (set: PointSet) => Array.from({ length: set.n }, (_, i) => set.points[i * set.dim + set.dim - 1])
 
-const vp = NoiseSchedule.vpContinuous()
-const gridPoint = (t: number): GridPoint => ({ time: t, alpha: NoiseSchedule.alpha(vp, t), sigma: NoiseSchedule.sigma(vp, t) })
-
-/** Noisy points z_t = α z_k + σ·n around random members of the set. */
-const noisy = (set: PointSet, p: GridPoint, rows: number, seed: number) => {
-  const n = new Float32Array(rows * set.dim)
-  Rng.fillNormal(Rng.named(seed, "noise"), n)
-  const z = new Float32Array(rows * set.dim)
-  for (let r = 0; r < rows; r++) {
-    const k = r % set.n
-    for (let d = 0; d < set.dim; d++) z[r * set.dim + d] = p.alpha * set.points[k * set.dim + d] + p.sigma * n[r * set.dim + d]
-  }
-  return B.upload(z, rows, set.dim)
-}
-
-const relativeError = (a: ArrayLike<number>, b: ArrayLike<number>) => {
-  let num = 0
-  let den = 0
-  for (let i = 0; i < a.length; i++) {
-    num += (a[i] - b[i]) ** 2
-    den += b[i] ** 2
-  }
-  return Math.sqrt(num / den)
-}
+/** Noisy points z_t = α z_k + σ·n around the members of the set in turn, in f32 on the device. */
+const noisy = (set: PointSet, p: GridPoint, rows: number, seed: number) =>
+  B.upload(noisyPoints(set, p, rows, Rng.named(seed, "noise"), Float32Array), rows, set.dim)
 
 describe("Theorem 3.5 on an analytic case", () => {
   it("the SWG score equals the score of the reweighted mixture (relative error ≤ 1e-9)", () => {
@@ -75,7 +54,7 @@ describe("Theorem 3.5 on an analytic case", () => {
       fc.nat(), fc.integer({ min: 2, max: 6 }), fc.integer({ min: 2, max: 4 }), fc.double({ min: 0.05, max: 0.95, noNaN: true }),
       (seed, n, dim, t) => {
         const set = pointSet(seed, n, dim)
-        const p = gridPoint(t)
+        const p = vpPoint(t)
         const zt = noisy(set, p, 8, seed + 1)
         const { eps } = Swg.guidedEps(B, mixtureEps(B, set, p), zt, p, noClip(1))
         const swgScore = valuesOf(eps).map((e) => -e / p.sigma)
@@ -94,7 +73,7 @@ describe("Theorem 3.5 on an analytic case", () => {
 
   it("without guidance the score is the unweighted mixture's (and differs from the weighted one)", () => {
     const set = pointSet(3, 4, 3)
-    const p = gridPoint(0.5)
+    const p = vpPoint(0.5)
     const zt = noisy(set, p, 4, 9)
     const plain = valuesOf(Swg.guidedEps(B, mixtureEps(B, set, p), zt, p, noClip(0)).eps).map((e) => -e / p.sigma)
     const z = valuesOf(zt)
@@ -108,7 +87,7 @@ describe("Theorem 3.5 on an analytic case", () => {
 describe("guidance invariants", () => {
   const setup = (seed: number) => {
     const set = pointSet(seed, 4, 3)
-    const p = gridPoint(0.3 + (seed % 5) / 10)
+    const p = vpPoint(0.3 + (seed % 5) / 10)
     return { set, p, zt: noisy(set, p, 6, seed + 2), network: mixtureEps(B, set, p) }
   }
 
@@ -143,7 +122,7 @@ describe("guidance invariants", () => {
       const points = Float64Array.from(base.points)
       for (let i = 0; i < 4; i++) points[i * 3 + 2] = c
       const set = { ...base, points }
-      const p = gridPoint(0.5)
+      const p = vpPoint(0.5)
       const zt = noisy(set, p, 6, seed)
       const network = mixtureEps(B, set, p)
       const guided = valuesOf(Swg.guidedEps(B, network, zt, p, noClip(3)).eps)
@@ -186,7 +165,7 @@ describe("guidance invariants", () => {
 
 describe("clipping the guided clean prediction", () => {
   it("moves only the entries whose (z − σ·ε̃)/α leaves the range, onto its bound", () => {
-    const p = gridPoint(0.4)
+    const p = vpPoint(0.4)
     const z = [0.1, -0.2, 0.5, 2, 0.3, -0.4]
     const x0 = [0.5, -3, 0.25, 0.9, 4, -0.5]
     const eps = z.map((v, i) => (v - p.alpha * x0[i]) / p.sigma)
@@ -200,7 +179,7 @@ describe("clipping the guided clean prediction", () => {
   })
 
   it("names the mismatch when the range has the wrong number of columns", () => {
-    const p = gridPoint(0.4)
+    const p = vpPoint(0.4)
     const z = B.zeros(2, 3)
     expect(() => Swg.clipCleanPrediction(B, z, z, p, { lower: [0, 0], upper: [1, 1] })).toThrow(/2 lower and 2 upper bounds for z with 3 columns/)
   })
@@ -281,20 +260,8 @@ describe("sampling with the exact denoiser and SWG guidance", () => {
       const denoiser: Sampler.Denoiser = (x, p) => Swg.guidedEps(B, mixtureEps(B, set, p), x, p, noClip(scale)).eps
       const xT = B.normal(samples, 3, Rng.named(5, "xT"))
       const x0 = valuesOf(Sampler.sample({ backend: B, denoiser, grid, sampler: new Sampler.Ddpm({ temperature: 1 }), key: Rng.named(5, "ddpm") }, xT))
-      const counts = new Array<number>(set.n).fill(0)
-      let worstDistance = 0
-      for (let r = 0; r < samples; r++) {
-        let best = 0
-        let bestD = Infinity
-        for (let i = 0; i < set.n; i++) {
-          let d2 = 0
-          for (let d = 0; d < 3; d++) d2 += (x0[r * 3 + d] - set.points[i * 3 + d]) ** 2
-          if (d2 < bestD) [best, bestD] = [i, d2]
-        }
-        counts[best]++
-        worstDistance = Math.max(worstDistance, Math.sqrt(bestD))
-      }
-      return { frequencies: counts.map((c) => c / samples), worstDistance }
+      const { frequencies, distances } = landing(set, x0)
+      return { frequencies, worstDistance: distances.reduce((a, b) => Math.max(a, b), 0) }
     }
     const guided = run(1)
     const plain = run(0)
