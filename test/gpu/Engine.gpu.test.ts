@@ -9,30 +9,8 @@ import { ShapeError } from "../../src/domain/Ops.ts"
 import type { Tensor, TensorBackend } from "../../src/domain/TensorBackend.ts"
 import { dawnOptions, Gpu, GpuError } from "../../src/services/Gpu.ts"
 import { cpu, describeGpu, randomData } from "../fixtures/GpuTest.ts"
+import { flatMlpBuffers, flatMlpStep } from "../fixtures/ParityPrograms.ts"
 import { assertClose, tolerances } from "../fixtures/Tolerance.ts"
-
-/** One step of a two-layer MLP regression with AdamW on flat buffers; returns the loss tensor. */
-const trainStep = (X: TensorBackend, params: Tensor, grads: Tensor, m: Tensor, v: Tensor, step: number): Tensor => {
-  const [fanIn, hidden, fanOut, batch] = [17, 64, 6, 256]
-  const w1 = X.view(params, 0, fanIn, hidden)
-  const w2 = X.view(params, 1152, hidden, fanOut)
-  const b2 = X.view(params, 1536, 1, fanOut)
-  const idx = X.randint(batch, 1, { seed: 1, stream: 2, offset: step }, 1000)
-  const data = X.normal(1000, fanIn + fanOut, { seed: 3, stream: 4, offset: 0 })
-  const rows = X.gatherRows(data, idx)
-  const x = X.sliceCols(rows, 0, fanIn)
-  const y = X.sliceCols(rows, fanIn, fanOut)
-  const h = X.matmul(x, w1, { activation: "silu", keepPreActivation: true })
-  const out = X.matmul(h.out, w2, { bias: b2 }).out
-  const loss = X.mseLoss(out, y, undefined)
-  const dOut = X.mseLossBackward(out, y, undefined, X.fill(1, 1, 1))
-  X.copyInto(X.view(grads, 1152, hidden, fanOut), X.matmul(h.out, dOut, { transA: true }).out)
-  X.copyInto(X.view(grads, 1536, 1, fanOut), X.reduce("sum", "rows", dOut))
-  const dh = X.unaryBackward("silu", h.pre!, X.matmul(dOut, w2, { transB: true }).out)
-  X.copyInto(X.view(grads, 0, fanIn, hidden), X.matmul(x, dh, { transA: true }).out)
-  X.adamw(params, grads, m, v, { lr: 1e-3, beta1: 0.9, beta2: 0.999, eps: 1e-8, weightDecay: 0, step: step + 1 })
-  return loss
-}
 
 const expectShapeError = (B: TensorBackend, op: string, shapes: ReadonlyArray<string>, f: () => unknown): void => {
   const before = B.stats().dispatches
@@ -53,13 +31,11 @@ describeGpu("engine", (it) => {
   it.effect("a training-like loop inside scope allocates no buffers after its first step", () =>
     Effect.gen(function*() {
       const { backend: B } = yield* Gpu
-      const [params, grads, m, v] = [0, 1, 2, 3].map((i) =>
-        i === 0 ? B.upload(randomData(9, 1600, -0.2, 0.2), 1, 1600) : B.zeros(1, 1600)
-      )
+      const [params, grads, m, v] = flatMlpBuffers(B)
       const losses: Array<number> = []
       const allocations: Array<number> = []
       for (let step = 0; step < 6; step++) {
-        const loss = B.scope(() => trainStep(B, params, grads, m, v, step))
+        const loss = B.scope(() => flatMlpStep(B, params, grads, m, v, step))
         losses.push((yield* Effect.promise(() => B.read(loss)))[0])
         B.dispose(loss)
         allocations.push(B.stats().allocations)
@@ -67,12 +43,10 @@ describeGpu("engine", (it) => {
       assert.deepStrictEqual(allocations.slice(1), allocations.slice(1).map(() => allocations[0]), `allocations per step: ${allocations}`)
       assert.isTrue(losses.every(Number.isFinite), `losses ${losses}`)
       // The same steps on the CPU reference give the same losses.
-      const [cp, cg, cm, cv] = [0, 1, 2, 3].map((i) =>
-        i === 0 ? cpu.upload(randomData(9, 1600, -0.2, 0.2), 1, 1600) : cpu.zeros(1, 1600)
-      )
+      const [cp, cg, cm, cv] = flatMlpBuffers(cpu)
       const cpuLosses: Array<number> = []
       for (let step = 0; step < 6; step++) {
-        cpuLosses.push((yield* Effect.promise(() => cpu.read(trainStep(cpu, cp, cg, cm, cv, step))))[0])
+        cpuLosses.push((yield* Effect.promise(() => cpu.read(flatMlpStep(cpu, cp, cg, cm, cv, step))))[0])
       }
       assertClose(losses, cpuLosses, tolerances.losses, "losses")
       for (const t of [params, grads, m, v]) B.dispose(t)

@@ -4,22 +4,13 @@
  */
 import { Effect } from "effect"
 import fc from "fast-check"
-import type { AdamWParams } from "../../src/domain/Ops.ts"
 import type { Tensor, TensorBackend } from "../../src/domain/TensorBackend.ts"
 import { Gpu } from "../../src/services/Gpu.ts"
+import { adamwHyperparameters } from "../fixtures/BackendParity.ts"
 import { cpu, describeGpu, randomData, runs } from "../fixtures/GpuTest.ts"
 import { assertClose, type Tolerance, tolerances } from "../fixtures/Tolerance.ts"
 
 const seed = fc.integer({ min: 0, max: 2 ** 31 - 1 })
-
-const hyperparameters: fc.Arbitrary<AdamWParams> = fc.record({
-  lr: fc.double({ min: 1e-5, max: 1e-2, noNaN: true }),
-  beta1: fc.constantFrom(0.9, 0.5, 0),
-  beta2: fc.constantFrom(0.999, 0.99),
-  eps: fc.constantFrom(1e-8, 1e-6),
-  weightDecay: fc.constantFrom(0, 1e-4, 0.1),
-  step: fc.integer({ min: 1, max: 1000 })
-})
 
 /**
  * Runs `f` on both backends with the same flat buffers and compares every buffer afterwards, with
@@ -51,7 +42,7 @@ describeGpu("optimisation", (it) => {
       const { backend: B } = yield* Gpu
       yield* Effect.promise(() =>
         fc.assert(
-          fc.asyncProperty(fc.integer({ min: 1, max: 5000 }), seed, hyperparameters, async (n, s, hp) => {
+          fc.asyncProperty(fc.integer({ min: 1, max: 5000 }), seed, adamwHyperparameters, async (n, s, hp) => {
             const buffers = [randomData(s, n), randomData(s + 1, n), randomData(s + 2, n, -0.1, 0.1), randomData(s + 3, n, 0, 0.01)]
             await compareInPlace(B, buffers, (X, [param, grad, m, v]) => {
               X.adamw(param, grad, m, v, hp)

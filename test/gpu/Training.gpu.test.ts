@@ -1,43 +1,13 @@
 /**
- * Whole programs on both backends: an MLP regression reaches the same loss curve on the GPU as on
- * the CPU reference; an SWG training step and a guided sampling loop (same RNG streams) agree.
+ * Whole programs on both backends (test/fixtures/ParityPrograms.ts): an MLP regression reaches the same loss curve on
+ * the GPU as on the CPU reference; an SWG training step and a guided sampling loop (same RNG streams) agree.
  */
 import { Effect } from "effect"
 import { expect } from "vitest"
-import * as NoiseSchedule from "../../src/domain/NoiseSchedule.ts"
-import * as Rng from "../../src/domain/Rng.ts"
-import * as SamplerSteps from "../../src/domain/SamplerSteps.ts"
-import type { TensorBackend } from "../../src/domain/TensorBackend.ts"
-import * as EpsNetwork from "../../src/diffusion/EpsNetwork.ts"
-import * as Sampler from "../../src/diffusion/Sampler.ts"
-import * as Swg from "../../src/diffusion/Swg.ts"
-import * as SwgPolicy from "../../src/diffusion/SwgPolicy.ts"
-import * as Training from "../../src/diffusion/Training.ts"
-import * as Mlp from "../../src/nn/Mlp.ts"
-import * as Model from "../../src/nn/Model.ts"
-import * as Optimizer from "../../src/nn/Optimizer.ts"
-import { target } from "../../src/programs/Demo.ts"
 import { Gpu } from "../../src/services/Gpu.ts"
 import { cpu, describeGpu } from "../fixtures/GpuTest.ts"
+import { lossCurve, programTolerance as program, swgProgram } from "../fixtures/ParityPrograms.ts"
 import { assertClose } from "../fixtures/Tolerance.ts"
-
-/** Whole programs: a few training steps and a 15-step guided loop compound per-op rounding. */
-const program = { atol: 2e-3, rtol: 2e-3 }
-
-const lossCurve = async (B: TensorBackend, steps: number): Promise<Array<number>> => {
-  const mlp: Mlp.MlpConfig = { inputs: 8, widths: [64, 64, 2], activation: "mish" }
-  const model = Model.create(B, Mlp.specs("mlp", mlp), Rng.named(0, "init"))
-  const curve: Array<number> = []
-  for (let i = 0; i < steps; i++) {
-    const loss = Model.trainStep(B, model, { lr: 3e-3, adamw: Optimizer.adamwDefaults, emaRate: 0, rng: Rng.named(0, "dropout") }, (p) => {
-      const x = B.normal(128, 8, Rng.at(Rng.named(0, "data"), i))
-      return p.tape.mseLoss(Mlp.apply(p, "mlp", mlp, p.tape.leaf(x)), target(B, x))
-    })
-    if (i % 10 === 9) curve.push((await B.read(loss))[0])
-    B.dispose(loss)
-  }
-  return curve
-}
 
 describeGpu("training and sampling programs", (it) => {
   it.effect("an MLP regression reaches the same loss curve on GPU and CPU", () =>
@@ -53,38 +23,8 @@ describeGpu("training and sampling programs", (it) => {
   it.effect("an SWG training step and a guided DDPM loop match the CPU reference", () =>
     Effect.gen(function*() {
       const { backend } = yield* Gpu
-      const network = new EpsNetwork.EpsNetworkConfig({
-        dataDim: 3, conditionDim: 4, timeFeatures: 16, timeHidden: 32,
-        body: new EpsNetwork.LnResNetBody({ hidden: 32, blocks: 3, activation: "mish", dropout: 0.1, weightHeadBlock: 1, weightHeadWidth: 16 })
-      })
-      const schedule = NoiseSchedule.swg(15)
-      const run = async (B: TensorBackend) => {
-        const model = Model.create(B, EpsNetwork.specs(network), Rng.named(1, "init"), { ema: true })
-        const data: Training.DiffusionData = {
-          z0: B.uniform(256, 3, Rng.named(2, "z0")),
-          condition: B.normal(256, 4, Rng.named(3, "states"))
-        }
-        const tables = Training.noiseTables(B, schedule)
-        const losses: Array<number> = []
-        for (let i = 0; i < 3; i++) {
-          const loss = Model.trainStep(B, model, { lr: 1e-3, adamw: Optimizer.adamwDefaults, emaRate: 0.1, rng: Rng.at(Rng.named(4, "dropout"), i) }, (p) =>
-            Training.epsLoss(p, network, tables, data, 64, Rng.at(Rng.named(5, "batch"), i)))
-          losses.push((await B.read(loss))[0])
-        }
-        const clip = {
-          lo: B.upload(Float32Array.from([-1, -1, 1e-4]), 1, 3),
-          hi: B.upload(Float32Array.from([1, 1, 1]), 1, 3)
-        }
-        const z = SwgPolicy.sample({
-          backend: B, network, layout: model.layout, params: model.ema ?? model.params,
-          condition: B.normal(16, 4, Rng.named(6, "s")), rows: 16, grid: SamplerSteps.discreteGrid(schedule),
-          sampler: new Sampler.Ddpm({ temperature: 1 }), guidance: Swg.boundedWeights(5), initialScale: 1, clip,
-          key: Rng.named(7, "sample")
-        })
-        return { losses, samples: await B.read(z), params: await B.read(model.params) }
-      }
-      const g = yield* Effect.promise(() => run(backend))
-      const c = yield* Effect.promise(() => run(cpu))
+      const g = yield* Effect.promise(() => swgProgram(backend, 3))
+      const c = yield* Effect.promise(() => swgProgram(cpu, 3))
       assertClose(Float32Array.from(g.losses), Float32Array.from(c.losses), program, "losses")
       assertClose(g.params, c.params, program, "parameters after 3 steps")
       assertClose(g.samples, c.samples, program, "guided samples")

@@ -6,34 +6,11 @@
  */
 import { assert, describe, it } from "@effect/vitest"
 import { IndexOutOfRange, ShapeError } from "../../src/domain/Ops.ts"
-import type { Tensor, TensorBackend } from "../../src/domain/TensorBackend.ts"
 import * as Kernels from "../../src/wasm/Kernels.ts"
 import { sizeClass } from "../../src/wasm/Memory.ts"
+import { flatMlpBuffers, flatMlpStep } from "../fixtures/ParityPrograms.ts"
 import { assertClose, tolerances } from "../fixtures/Tolerance.ts"
 import { cpu, randomData, wasm as B } from "./Parity.ts"
-
-/** One step of a two-layer MLP regression with AdamW on flat buffers (views); returns the loss. */
-const trainStep = (X: TensorBackend, params: Tensor, grads: Tensor, m: Tensor, v: Tensor, step: number): Tensor => {
-  const [fanIn, hidden, fanOut, batch] = [17, 64, 6, 256]
-  const w1 = X.view(params, 0, fanIn, hidden)
-  const w2 = X.view(params, 1152, hidden, fanOut)
-  const b2 = X.view(params, 1536, 1, fanOut)
-  const idx = X.randint(batch, 1, { seed: 1, stream: 2, offset: step }, 1000)
-  const data = X.normal(1000, fanIn + fanOut, { seed: 3, stream: 4, offset: 0 })
-  const rows = X.gatherRows(data, idx)
-  const x = X.sliceCols(rows, 0, fanIn)
-  const y = X.sliceCols(rows, fanIn, fanOut)
-  const h = X.matmul(x, w1, { activation: "silu", keepPreActivation: true })
-  const out = X.matmul(h.out, w2, { bias: b2 }).out
-  const loss = X.mseLoss(out, y, undefined)
-  const dOut = X.mseLossBackward(out, y, undefined, X.fill(1, 1, 1))
-  X.copyInto(X.view(grads, 1152, hidden, fanOut), X.matmul(h.out, dOut, { transA: true }).out)
-  X.copyInto(X.view(grads, 1536, 1, fanOut), X.reduce("sum", "rows", dOut))
-  const dh = X.unaryBackward("silu", h.pre!, X.matmul(dOut, w2, { transB: true }).out)
-  X.copyInto(X.view(grads, 0, fanIn, hidden), X.matmul(x, dh, { transA: true }).out)
-  X.adamw(params, grads, m, v, { lr: 1e-3, beta1: 0.9, beta2: 0.999, eps: 1e-8, weightDecay: 0, step: step + 1 })
-  return loss
-}
 
 const expectShapeError = (op: string, f: () => unknown, detail: RegExp): void => {
   let thrown: unknown
@@ -61,13 +38,12 @@ describe("wasm engine", () => {
   })
 
   it("a training-like loop inside scope takes no new blocks after its first step and matches the CPU", async () => {
-    const make = (X: TensorBackend) => [0, 1, 2, 3].map((i) => (i === 0 ? X.upload(randomData(9, 1600, -0.2, 0.2), 1, 1600) : X.zeros(1, 1600)))
-    const [params, grads, m, v] = make(B)
-    const [cp, cg, cm, cv] = make(cpu)
+    const [params, grads, m, v] = flatMlpBuffers(B)
+    const [cp, cg, cm, cv] = flatMlpBuffers(cpu)
     const allocations: Array<number> = []
     for (let step = 0; step < 6; step++) {
-      const loss = B.scope(() => trainStep(B, params, grads, m, v, step))
-      const want = cpu.scope(() => trainStep(cpu, cp, cg, cm, cv, step))
+      const loss = B.scope(() => flatMlpStep(B, params, grads, m, v, step))
+      const want = cpu.scope(() => flatMlpStep(cpu, cp, cg, cm, cv, step))
       assertClose(await B.read(loss), await cpu.read(want), tolerances.losses, `loss at step ${step}`)
       B.dispose(loss)
       allocations.push(B.stats().allocations)

@@ -2,79 +2,26 @@
  * The WASM matmul (packing, SIMD register tiles, epilogue) against the CPU reference: random
  * shapes that are not multiples of any block (MR×NR tiles, KC-deep slices, MC-row and NC-column
  * blocks), every transpose / bias / activation / pre-activation combination, on one thread and
- * split over two.
+ * split over two. The cases and their check are the GPU suite's too (test/fixtures/BackendParity.ts).
  */
-import { assert, describe, it } from "@effect/vitest"
+import { describe, it } from "@effect/vitest"
 import fc from "fast-check"
-import { type Activation, Activations } from "../../src/domain/Ops.ts"
+import { Activations } from "../../src/domain/Ops.ts"
 import type { TensorBackend } from "../../src/domain/TensorBackend.ts"
 import { KC, MC, NC } from "../../src/wasm/Gemm.ts"
+import { arbitraryMatmulCase, checkMatmulCase, type MatmulCase } from "../fixtures/BackendParity.ts"
 import { assertClose, tolerances } from "../fixtures/Tolerance.ts"
 import { cpu, randomData, runs, threaded, wasm } from "./Parity.ts"
 
-interface Case {
-  readonly m: number
-  readonly k: number
-  readonly n: number
-  readonly transA: boolean
-  readonly transB: boolean
-  readonly bias: boolean
-  readonly activation: Activation
-  readonly keepPre: boolean
-  readonly seed: number
-}
-
-const checkCase = async (B: TensorBackend, c: Case, label: string): Promise<void> => {
-  const [aRows, aCols] = c.transA ? [c.k, c.m] : [c.m, c.k]
-  const [bRows, bCols] = c.transB ? [c.n, c.k] : [c.k, c.n]
-  const aData = randomData(c.seed, aRows * aCols)
-  const bData = randomData(c.seed + 1, bRows * bCols)
-  const biasData = randomData(c.seed + 2, c.n)
-  const run = (X: TensorBackend) =>
-    X.scope(() =>
-      X.matmul(X.upload(aData, aRows, aCols), X.upload(bData, bRows, bCols), {
-        transA: c.transA,
-        transB: c.transB,
-        activation: c.activation,
-        keepPreActivation: c.keepPre,
-        ...(c.bias ? { bias: X.upload(biasData, 1, c.n) } : {})
-      })
-    )
-  const got = run(B)
-  const want = run(cpu)
-  const name = `${label} ${JSON.stringify(c)}`
-  assertClose(await B.read(got.out), await cpu.read(want.out), tolerances.matmul, `${name} out`)
-  assert.strictEqual(got.pre === undefined, want.pre === undefined, `${name}: pre present`)
-  if (got.pre !== undefined && want.pre !== undefined) {
-    assertClose(await B.read(got.pre), await cpu.read(want.pre), tolerances.matmul, `${name} pre`)
-    B.dispose(got.pre)
-  }
-  B.dispose(got.out)
-}
-
-const dim = fc.integer({ min: 1, max: 150 })
-
-const arbitraryCase: fc.Arbitrary<Case> = fc.record({
-  m: dim,
-  k: dim,
-  n: dim,
-  transA: fc.boolean(),
-  transB: fc.boolean(),
-  bias: fc.boolean(),
-  activation: fc.constantFrom(...Activations),
-  keepPre: fc.boolean(),
-  seed: fc.integer({ min: 0, max: 2 ** 31 - 1 })
-})
-
 describe("wasm matmul", () => {
   it("random shapes, transposes, bias, activations and pre-activations match the CPU (one thread)", async () => {
-    await fc.assert(fc.asyncProperty(arbitraryCase, (c) => checkCase(wasm, c, "1 thread")), { numRuns: runs(60) })
+    await fc.assert(fc.asyncProperty(arbitraryMatmulCase, (c) => checkMatmulCase(wasm, c, "1 thread")), { numRuns: runs(60) })
   })
 
   it("random shapes match the CPU when every product is split over two threads", async () => {
     const B = await threaded()
     try {
-      await fc.assert(fc.asyncProperty(arbitraryCase, (c) => checkCase(B, c, "2 threads")), { numRuns: runs(40) })
+      await fc.assert(fc.asyncProperty(arbitraryMatmulCase, (c) => checkMatmulCase(B, c, "2 threads")), { numRuns: runs(40) })
     } finally {
       B.close()
     }
@@ -86,13 +33,13 @@ describe("wasm matmul", () => {
       const [m, k, n] = [MC + 7, 2 * KC + 45, NC + 13]
       for (const transA of [false, true]) {
         for (const transB of [false, true]) {
-          const c: Case = { m, k, n, transA, transB, bias: true, activation: "mish", keepPre: true, seed: 11 }
-          await checkCase(wasm, c, "1 thread")
-          await checkCase(B, c, "2 threads")
+          const c: MatmulCase = { m, k, n, transA, transB, bias: true, activation: "mish", keepPre: true, seed: 11 }
+          await checkMatmulCase(wasm, c, "1 thread")
+          await checkMatmulCase(B, c, "2 threads")
         }
       }
       // A deep product: f32 accumulation over k = 2000 terms stays within the matmul tolerance.
-      await checkCase(wasm, { m: 9, k: 2000, n: 21, transA: false, transB: false, bias: false, activation: "identity", keepPre: false, seed: 5 }, "deep")
+      await checkMatmulCase(wasm, { m: 9, k: 2000, n: 21, transA: false, transB: false, bias: false, activation: "identity", keepPre: false, seed: 5 }, "deep")
     } finally {
       B.close()
     }
@@ -104,7 +51,7 @@ describe("wasm matmul", () => {
     for (const k of [1, 3, 4, 5, 8, 11, KC + 6]) {
       for (const transA of [false, true]) {
         for (const transB of [false, true]) {
-          await checkCase(wasm, { m: 13, k, n: 19, transA, transB, bias: false, activation: "identity", keepPre: false, seed: k }, "packing")
+          await checkMatmulCase(wasm, { m: 13, k, n: 19, transA, transB, bias: false, activation: "identity", keepPre: false, seed: k }, "packing")
         }
       }
     }
@@ -114,7 +61,7 @@ describe("wasm matmul", () => {
     for (let m = 1; m <= 7; m++) {
       for (const transA of [false, true]) {
         for (const transB of [false, true]) {
-          await checkCase(wasm, { m, k: KC + 3, n: 37, transA, transB, bias: true, activation: "silu", keepPre: true, seed: m }, "narrow")
+          await checkMatmulCase(wasm, { m, k: KC + 3, n: 37, transA, transB, bias: true, activation: "silu", keepPre: true, seed: m }, "narrow")
         }
       }
     }

@@ -2,102 +2,31 @@
  * Every op of the WASM backend other than matmul against the CPU reference over random shapes:
  * unary ops and their derivatives (the activations are SIMD kernels with their own exp), affine,
  * clamp, binary ops with every broadcast of either operand, reductions, data movement, layer
- * norm, losses, random draws and dropout (bit-identical streams), AdamW and EMA.
+ * norm, losses, random draws and dropout (bit-identical streams), AdamW and EMA. The unary, affine/clamp and
+ * binary properties are the GPU suite's too (test/fixtures/BackendParity.ts).
  */
 import { describe, it } from "@effect/vitest"
 import fc from "fast-check"
-import { type AdamWParams, type BinaryOp, BinaryOps, type Shape, type UnaryOp, UnaryOps } from "../../src/domain/Ops.ts"
+import type { BinaryOp } from "../../src/domain/Ops.ts"
 import type { RngKey } from "../../src/domain/Rng.ts"
 import type { Tensor, TensorBackend } from "../../src/domain/TensorBackend.ts"
-import { assertClose, assertIdentical, type Tolerance, tolerances } from "../fixtures/Tolerance.ts"
-import { compare, cpu, gridData, input, randomData, runs, wasm as B } from "./Parity.ts"
+import { adamwHyperparameters, affineClampMatch, binaryOpsMatch, operandShape, unaryOpsMatch } from "../fixtures/BackendParity.ts"
+import { assertClose, assertIdentical, tolerances } from "../fixtures/Tolerance.ts"
+import { compare, cpu, input, randomData, runs, wasm as B } from "./Parity.ts"
 
 const dim = fc.integer({ min: 1, max: 150 })
 const seed = fc.integer({ min: 0, max: 2 ** 31 - 1 })
-
-/** Inputs inside each op's domain; the activations over [-30, 30] to reach their saturated tails. */
-const inputFor = (op: UnaryOp, s: number, n: number): Float32Array => {
-  switch (op) {
-    case "log":
-    case "sqrt":
-      return randomData(s, n, 0.01, 10)
-    case "exp":
-      return randomData(s, n, -10, 10)
-    case "finiteOrZero": {
-      const x = randomData(s, n, -5, 5)
-      const specials = [Number.NaN, Infinity, -Infinity, 0]
-      for (let i = 0; i < n; i += 3) x[i] = specials[(i / 3) % specials.length]
-      return x
-    }
-    default:
-      return randomData(s, n, -30, 30)
-  }
-}
-
-const toleranceFor = (op: UnaryOp): Tolerance =>
-  op === "identity" || op === "relu" || op === "square" || op === "abs" || op === "finiteOrZero"
-    ? tolerances.elementwise
-    : tolerances.transcendental
-
-const operandShape = (rows: number, cols: number, kind: number): Shape =>
-  [{ rows, cols }, { rows: 1, cols }, { rows, cols: 1 }, { rows: 1, cols: 1 }][kind]
 
 const indices = (s: number, n: number, limit: number): Float32Array =>
   randomData(s, n, 0, limit).map((v) => Math.min(limit - 1, Math.floor(v)))
 
 describe("wasm elementwise", () => {
-  it("every unary op and its derivative match the CPU", async () => {
-    await fc.assert(
-      fc.asyncProperty(fc.constantFrom(...UnaryOps), dim, dim, seed, async (op, rows, cols, s) => {
-        const x = { data: inputFor(op, s, rows * cols), shape: { rows, cols } }
-        const dy = { data: randomData(s + 1, rows * cols), shape: { rows, cols } }
-        const label = `${op} [${rows}, ${cols}] seed ${s}`
-        await compare(B, [x], (X, [t]) => [X.unary(op, t)], toleranceFor(op), label)
-        await compare(B, [x, dy], (X, [t, d]) => [X.unaryBackward(op, t, d)], toleranceFor(op), `${label} backward`)
-      }),
-      { numRuns: runs(120) }
-    )
-  })
+  // The activations are SIMD kernels with their own exp: over [-30, 30] to reach their saturated tails.
+  it("every unary op and its derivative match the CPU", () => unaryOpsMatch(B, runs(120), [-30, 30]))
 
-  it("affine, clamp and clampBackward match the CPU", async () => {
-    const scalar = fc.double({ min: -4, max: 4, noNaN: true })
-    await fc.assert(
-      fc.asyncProperty(dim, dim, seed, scalar, scalar, async (rows, cols, s, p, q) => {
-        const [lo, hi] = p <= q ? [p, q] : [q, p]
-        const x = { data: gridData(s, rows * cols), shape: { rows, cols } }
-        const dy = { data: randomData(s + 1, rows * cols), shape: { rows, cols } }
-        const label = `[${rows}, ${cols}] seed ${s} (${p}, ${q})`
-        await compare(B, [x], (X, [t]) => [X.affine(t, p, q)], tolerances.elementwise, `affine ${label}`)
-        await compare(B, [x], (X, [t]) => [X.clamp(t, lo, hi)], tolerances.elementwise, `clamp ${label}`)
-        await compare(B, [x, dy], (X, [t, d]) => [X.clampBackward(t, lo, hi, d)], tolerances.elementwise, `clampBackward ${label}`)
-      }),
-      { numRuns: runs(30) }
-    )
-  })
+  it("affine, clamp and clampBackward match the CPU", () => affineClampMatch(B, runs(30)))
 
-  it("every binary op with broadcasting of either operand, and its backward, match the CPU", async () => {
-    const kind = fc.integer({ min: 0, max: 3 })
-    await fc.assert(
-      fc.asyncProperty(fc.constantFrom(...BinaryOps), dim, dim, kind, kind, seed, async (op: BinaryOp, rows, cols, ka, kb, s) => {
-        const aShape = operandShape(rows, cols, ka)
-        const bShape = operandShape(rows, cols, kb)
-        const out = { rows: Math.max(aShape.rows, bShape.rows), cols: Math.max(aShape.cols, bShape.cols) }
-        const a = { data: gridData(s, aShape.rows * aShape.cols), shape: aShape }
-        const bData = op === "div"
-          ? gridData(s + 1, bShape.rows * bShape.cols).map((v) => (v >= 0 ? v + 0.5 : v - 0.5))
-          : gridData(s + 1, bShape.rows * bShape.cols)
-        const b = { data: bData, shape: bShape }
-        const dy = { data: randomData(s + 2, out.rows * out.cols), shape: out }
-        const label = `${op} [${aShape.rows}, ${aShape.cols}] ∘ [${bShape.rows}, ${bShape.cols}] seed ${s}`
-        await compare(B, [a, b], (X, [x, y]) => [X.binary(op, x, y)], tolerances.elementwise, label)
-        await compare(B, [a, b, dy], (X, [x, y, d]) => {
-          const { da, db } = X.binaryBackward(op, x, y, d)
-          return [da, db]
-        }, tolerances.elementwise, `${label} backward`)
-      }),
-      { numRuns: runs(80) }
-    )
-  })
+  it("every binary op with broadcasting of either operand, and its backward, match the CPU", () => binaryOpsMatch(B, runs(80)))
 })
 
 describe("wasm reductions and data movement", () => {
@@ -254,19 +183,10 @@ describe("wasm randomness", () => {
   })
 })
 
-const hyperparameters: fc.Arbitrary<AdamWParams> = fc.record({
-  lr: fc.double({ min: 1e-5, max: 1e-2, noNaN: true }),
-  beta1: fc.constantFrom(0.9, 0.5, 0),
-  beta2: fc.constantFrom(0.999, 0.99),
-  eps: fc.constantFrom(1e-8, 1e-6),
-  weightDecay: fc.constantFrom(0, 1e-4, 0.1),
-  step: fc.integer({ min: 1, max: 1000 })
-})
-
 describe("wasm optimisation", () => {
   it("adamw and ema update their buffers like the CPU", async () => {
     await fc.assert(
-      fc.asyncProperty(fc.integer({ min: 1, max: 5000 }), seed, hyperparameters, fc.double({ min: 0, max: 1, noNaN: true }), async (n, s, hp, rate) => {
+      fc.asyncProperty(fc.integer({ min: 1, max: 5000 }), seed, adamwHyperparameters, fc.double({ min: 0, max: 1, noNaN: true }), async (n, s, hp, rate) => {
         const buffers = [randomData(s, n), randomData(s + 1, n), randomData(s + 2, n, -0.1, 0.1), randomData(s + 3, n, 0, 0.01), randomData(s + 4, n)]
         const run = (X: TensorBackend) => {
           const [param, grad, m, v, target] = buffers.map((d) => X.upload(d, 1, n))
