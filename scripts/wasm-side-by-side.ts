@@ -1,6 +1,8 @@
 /**
  * The cpu preset's workloads (src/programs/BenchCpuPreset.ts: SWG, IQL critic and actor steps,
- * guided sampling at batch 10 and 160) on several WASM backends in one process, interleaved, so
+ * guided sampling at batch 10 and 160; src/programs/BenchDiceQgpo.ts: one step of the DICE critic,
+ * D-DICE's behaviour model, QGPO's Q and its energy, chosen with --only, e.g.
+ * `--only dice-critic,dice-behaviour,qgpo-q,qgpo-energy`) on several WASM backends in one process, interleaved, so
  * that a shared, loaded machine's swings hit every engine alike: each repetition times every
  * workload on every engine, the engines taking turns at going first (the first run after a switch
  * of workload runs colder). Prints the medians as a markdown table.
@@ -37,12 +39,16 @@ interface Engine {
   readonly backend: { read: (t: unknown) => Promise<unknown>; dispose: (t: unknown) => void; close: () => void }
   readonly workloads: Record<string, (...args: Array<unknown>) => unknown>
 }
+const names = values.only.split(",")
+const STAGES = ["dice-critic", "dice-behaviour", "qgpo-q", "qgpo-energy"]
 const engines: Array<Engine> = []
 for (const [i, root] of roots.entries()) {
   const Wasm = await import(`${root}/src/wasm/WasmBackend.ts`)
-  const Preset = await import(`${root}/src/programs/BenchCpuPreset.ts`)
   const backend = Wasm.make({ threads: 1, ...options[i] })
-  engines.push({ label: labels[i], backend, workloads: Preset.make(backend) })
+  // Only the workload modules a job needs (a tree older than BenchDiceQgpo.ts can still run the others).
+  const preset = names.some((n) => !STAGES.includes(n)) ? (await import(`${root}/src/programs/BenchCpuPreset.ts`)).make(backend) : {}
+  const stages = names.some((n) => STAGES.includes(n)) ? (await import(`${root}/src/programs/BenchDiceQgpo.ts`)).make(backend) : {}
+  engines.push({ label: labels[i], backend, workloads: { ...preset, ...stages } })
 }
 // Let worker threads start.
 await new Promise((r) => setTimeout(r, 500))
@@ -53,9 +59,12 @@ const jobs: Record<string, { readonly run: (e: Engine) => unknown; readonly call
   critic: { run: (e) => e.workloads.criticStep(), calls: steps, unit: "steps/s" },
   actor: { run: (e) => e.workloads.actorStep(), calls: steps, unit: "steps/s" },
   sample10: { run: (e) => e.workloads.sample(10), calls: 2, unit: "ms" },
-  sample160: { run: (e) => e.workloads.sample(160), calls: 1, unit: "ms" }
+  sample160: { run: (e) => e.workloads.sample(160), calls: 1, unit: "ms" },
+  "dice-critic": { run: (e) => e.workloads.diceCriticStep(), calls: 5, unit: "steps/s" },
+  "dice-behaviour": { run: (e) => e.workloads.diceBehaviourStep(), calls: 3, unit: "steps/s" },
+  "qgpo-q": { run: (e) => e.workloads.qgpoQStep(), calls: 3, unit: "steps/s" },
+  "qgpo-energy": { run: (e) => e.workloads.qgpoEnergyStep(), calls: 2, unit: "steps/s" }
 }
-const names = values.only.split(",")
 const samples = new Map<string, Array<number>>()
 const once = async (e: Engine, name: string): Promise<number> => {
   const job = jobs[name]

@@ -10,8 +10,12 @@
  * On the CPU and WASM backends an op computes before it returns, so its time is its cost. On the
  * GPU backend an op only records a dispatch; its time there is the host's recording cost, and the
  * device's execution shows up in the read that ends the program (the `read` row).
+ *
+ * With `shapes`, each matmul's row names its product, op(A)·op(B) as m×k×n with N/T per operand and
+ * the epilogue (e.g. "matmul 2048x128x128 NT", "matmul 256x23x128 NN relu+bias"), so a step whose time
+ * is mostly matmul shows which products cost it.
  */
-import type { TensorBackend } from "./TensorBackend.ts"
+import type { MatmulOptions, Tensor, TensorBackend } from "./TensorBackend.ts"
 
 export interface OpProfile {
   /** Op name, with its first string argument when it has one (e.g. "unary mish", "binary mul"). */
@@ -35,7 +39,22 @@ export const PROFILER_ROW = "(profiler bookkeeping)"
 /** Methods that only inspect the backend: not profiled. */
 const UNTIMED = new Set(["stats", "kind", "description"])
 
-export const profile = (inner: TensorBackend): Profiler => {
+export interface ProfileOptions {
+  /** Label each matmul with its product's shape, transposes and epilogue (see the header). */
+  readonly shapes?: boolean
+}
+
+/** "matmul m×k×n" with N/T per operand and the epilogue, as `shapes` labels a matmul. */
+export const matmulLabel = (a: Tensor, b: Tensor, o: MatmulOptions = {}): string => {
+  const m = o.transA ? a.cols : a.rows
+  const k = o.transA ? a.rows : a.cols
+  const n = o.transB ? b.rows : b.cols
+  const act = o.activation === undefined || o.activation === "identity" ? "" : o.activation
+  const epilogue = act + (o.bias === undefined ? "" : `${act === "" ? "" : "+"}bias`)
+  return `matmul ${m}x${k}x${n} ${o.transA ? "T" : "N"}${o.transB ? "T" : "N"}${epilogue === "" ? "" : ` ${epilogue}`}`
+}
+
+export const profile = (inner: TensorBackend, options: ProfileOptions = {}): Profiler => {
   const rows = new Map<string, { calls: number; ms: number; dispatches: number }>()
   // Self time: a backend method that calls another through the proxy must not count that call twice.
   let depth = 0
@@ -57,7 +76,9 @@ export const profile = (inner: TensorBackend): Profiler => {
     function(this: unknown, ...args: Array<unknown>) {
       const entered = performance.now()
       const kind = args.slice(0, 2).find((a) => typeof a === "string")
-      const label = kind === undefined ? name : `${name} ${kind}`
+      const label = options.shapes === true && name === "matmul"
+        ? matmulLabel(args[0] as Tensor, args[1] as Tensor, args[2] as MatmulOptions | undefined)
+        : kind === undefined ? name : `${name} ${kind}`
       const outerChild = childMs
       const outerChildDispatches = childDispatches
       childMs = 0

@@ -3,7 +3,8 @@
  * every backend available, as a table and (with --json) an array of results; then the same for
  * the offline table's cpu preset (BenchCpuPreset.ts: its SWG model, IQL critic and actor, and the
  * sampling calls of its evaluation). Medians of repeated runs; each timed region ends with a
- * readback so GPU work is included.
+ * readback so GPU work is included. `--profile` also profiles one step of each of the preset's
+ * D-DICE and QGPO stages (BenchDiceQgpo.ts), with each matmul's row naming its product.
  */
 import { Clock, Console, Effect, Schema } from "effect"
 import * as Config from "../domain/Config.ts"
@@ -11,6 +12,7 @@ import * as Rng from "../domain/Rng.ts"
 import { median } from "../domain/Statistics.ts"
 import * as ProfiledBackend from "../domain/ProfiledBackend.ts"
 import * as BenchCpuPreset from "./BenchCpuPreset.ts"
+import * as BenchDiceQgpo from "./BenchDiceQgpo.ts"
 import * as BenchSwg from "./BenchSwg.ts"
 import type { Tensor, TensorBackend } from "../domain/TensorBackend.ts"
 import { Backend } from "../services/Backend.ts"
@@ -153,6 +155,7 @@ export const bench = Effect.fn("bench")(function*(config: BenchConfig) {
   if (config.profile) {
     yield* profileRuns(B, trainStep, swg.sample)
     yield* profileCpuPreset(B, cpuPreset.workloads)
+    yield* profileDiceQgpo(B)
   }
   cpuPreset.workloads.dispose()
   swg.dispose()
@@ -209,6 +212,35 @@ const profileCpuPreset = (B: TensorBackend, w: BenchCpuPreset.CpuPresetWorkloads
       for (let i = 0; i < runs; i++) yield* run(f)
       yield* Console.log(`\n${ProfiledBackend.markdown(title, profiler.report(), runs)}`)
     }
+  })
+
+/** Op by op, matmuls by shape: one step of the DICE critic, D-DICE's behaviour model, QGPO's Q and its energy (means of 5). */
+const profileDiceQgpo = (B: TensorBackend) =>
+  Effect.gen(function*() {
+    const w = BenchDiceQgpo.make(B)
+    const profiler = ProfiledBackend.profile(B, { shapes: true })
+    const X = profiler.backend
+    const run = (f: () => Tensor) =>
+      Effect.promise(async () => {
+        const out = f()
+        await X.read(out)
+        X.dispose(out)
+      })
+    const s = w.sizes
+    const steps = 5
+    const cases: ReadonlyArray<readonly [string, () => Tensor]> = [
+      [`cpu preset: DICE critic step (ensemble ${s.diceCritic.ensemble ?? 0}), batch ${s.diceCritic.batch}`, () => w.diceCriticStep(X)],
+      [`cpu preset: D-DICE behaviour step, batch ${s.diceAgent.batch}`, () => w.diceBehaviourStep(X)],
+      [`cpu preset: QGPO Q step, ${s.qgpo.qBatch} states × ${s.qgpo.support} support actions`, () => w.qgpoQStep(X)],
+      [`cpu preset: QGPO energy step, ${s.qgpo.energyBatch} states × ${s.qgpo.support} support actions`, () => w.qgpoEnergyStep(X)]
+    ]
+    for (const [title, f] of cases) {
+      yield* run(f)
+      profiler.reset()
+      for (let i = 0; i < steps; i++) yield* run(f)
+      yield* Console.log(`\n${ProfiledBackend.markdown(title, profiler.report(), steps)}`)
+    }
+    w.dispose()
   })
 
 /**

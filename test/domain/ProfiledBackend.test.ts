@@ -24,4 +24,22 @@ describe("ProfiledBackend", () => {
     for (const r of report()) expect(r.ms).toBeGreaterThanOrEqual(0)
     expect(ProfiledBackend.markdown("t", report(), 1)).toContain("| total | 5 |")
   })
+
+  it("with shapes, labels each matmul m×k×n by its transposes and epilogue", () => {
+    const { backend: B, report, reset } = ProfiledBackend.profile(CpuBackend.make(), { shapes: true })
+    const a = B.zeros(3, 2)
+    const b = B.zeros(2, 5)
+    const bias = B.zeros(1, 5)
+    reset()
+    B.matmul(a, b)
+    B.matmul(a, b, { activation: "relu", bias })
+    B.matmul(a, b, { bias })
+    B.matmul(b, b, { transA: true })
+    B.matmul(a, a, { transB: true, activation: "silu" })
+    B.unary("exp", a)
+    expect(report().map((r) => r.op).filter((op) => op.startsWith("matmul")).sort()).toEqual([
+      "matmul 3x2x3 NT silu", "matmul 3x2x5 NN", "matmul 3x2x5 NN bias", "matmul 3x2x5 NN relu+bias", "matmul 5x2x5 TN"
+    ])
+    expect(report().some((r) => r.op === "unary exp")).toBe(true)
+  })
 })
