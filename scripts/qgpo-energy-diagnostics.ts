@@ -107,7 +107,7 @@ const program = Effect.gen(function*() {
   const evalStates = gather(transitions.observations, evalRows)
   const evalActions = gather(data.support, evalRows.map((r, i) => r * K + (i % K)))
   const evalQ = QgpoAgent.targetQ(B, agent, evalStates, evalActions)
-  const groups = Qgpo.grouping(B, G, K)
+  const groups = Qgpo.grouping(G, K)
   const eps = B.normal(G * K, agent.actionDim, Rng.named(c.seed, "qgpo-diagnostics-noise"))
   const gapByT = (energy: Model.Model, beta: number) =>
     Effect.gen(function*() {
@@ -144,7 +144,7 @@ const program = Effect.gen(function*() {
     const name = JSON.stringify(overrides)
     const vc = Schema.decodeUnknownSync(QgpoAgent.QgpoAgentConfig)({ ...Schema.encodeSync(QgpoAgent.QgpoAgentConfig)(qc), ...rest })
     const variant = { ...QgpoAgent.create(B, vc, agent.behaviour, prepared.train.observationDim, Rng.named(c.seed, "qgpo-init")), q: agent.q }
-    const vdata = { ...data, energyGroups: Qgpo.grouping(B, vc.energyBatch, vc.support) }
+    const vdata = QgpoAgent.energyData(B, variant, { ...data, energyGroups: Qgpo.grouping(vc.energyBatch, vc.support) })
     const vtables = tMax === undefined ? tables : { ...tables, steps: Math.min(tMax, tables.steps) }
     const every = 250
     let sums = [0, 0, 0]

@@ -25,6 +25,7 @@ import * as FourierFeatures from "../nn/FourierFeatures.ts"
 import * as Mlp from "../nn/Mlp.ts"
 import type { Bound, ParamSpec } from "../nn/Parameters.ts"
 import { Tape, type Var } from "../nn/Tape.ts"
+import type { TimeRows } from "./EpsNetwork.ts"
 import * as Swg from "./Swg.ts"
 import type { NoiseTables } from "./Training.ts"
 
@@ -66,10 +67,14 @@ export const specs = (c: EnergyNetworkConfig): Array<ParamSpec> => [
   ...Mlp.specs("body", body(c))
 ]
 
-/** f_φ(x_t, condition, t) [B, 1]: x [B, dataDim], condition [B, conditionDim] or absent, time [B, 1]. */
-export const apply = (p: Bound, c: EnergyNetworkConfig, x: Var, condition: Var | undefined, time: Var): Var => {
+/**
+ * f_φ(x_t, condition, t) [B, 1]: x [B, dataDim], condition [B, conditionDim] or absent, time [B, 1] or as rows of a
+ * table of times (`TimeRows`: the time embedding computed once per distinct time and gathered, as EpsNetwork.apply).
+ */
+export const apply = (p: Bound, c: EnergyNetworkConfig, x: Var, condition: Var | undefined, time: Var | TimeRows): Var => {
   const t = p.tape
-  const timeEmbedding = Mlp.apply(p, "time.mlp", timeMlp(c), FourierFeatures.apply(p, "time.fourier", time))
+  const embed = (s: Var) => Mlp.apply(p, "time.mlp", timeMlp(c), FourierFeatures.apply(p, "time.fourier", s))
+  const timeEmbedding = "index" in time ? t.gatherRows(embed(time.times), time.index) : embed(time)
   const input = t.concatCols(condition === undefined ? [x, timeEmbedding] : [x, condition, timeEmbedding])
   return Mlp.apply(p, "body", body(c), input)
 }
@@ -77,22 +82,20 @@ export const apply = (p: Bound, c: EnergyNetworkConfig, x: Var, condition: Var |
 // ---- groups ------------------------------------------------------------------------------------
 
 /**
- * Rows [G·K] in G contiguous groups of K. `indicator` [G·K, G] (1 where row i is in group g) sums a column per
- * group on the tape (Mᵀ·v); it is made once by `grouping`, so a training step uploads nothing.
+ * Rows [G·K] in G contiguous groups of K. A column [G·K, 1] is then the row-major [G, K] matrix of its groups, so a
+ * sum per group is a row sum of that view (`groupSum`) and a value per group goes back to the rows by broadcasting
+ * (`perRow`): no [G·K, G] indicator product.
  */
 export interface Grouping {
   readonly groups: number
   readonly size: number
-  readonly indicator: Tensor
 }
 
-export const grouping = (backend: TensorBackend, groups: number, size: number): Grouping => {
+export const grouping = (groups: number, size: number): Grouping => {
   if (!Number.isInteger(groups) || !Number.isInteger(size) || groups < 1 || size < 2) {
     throw new ShapeError({ op: "Qgpo.grouping", detail: `needs at least 1 group of at least 2 rows, got ${groups} of ${size}` })
   }
-  const m = new Float32Array(groups * size * groups)
-  for (let i = 0; i < groups * size; i++) m[i * groups + Math.floor(i / size)] = 1
-  return { groups, size, indicator: backend.upload(m, groups * size, groups) }
+  return { groups, size }
 }
 
 const checkColumn = (op: string, what: string, v: { rows: number; cols: number }, g: Grouping) => {
@@ -100,6 +103,16 @@ const checkColumn = (op: string, what: string, v: { rows: number; cols: number }
     throw new ShapeError({ op, detail: `${what} must be [${g.groups * g.size}, 1] (${g.groups} groups of ${g.size}), got [${v.rows}, ${v.cols}]` })
   }
 }
+
+/** Σ_{i∈g} x_i of each group of a column [G·K, 1], as [G, 1]. */
+export const groupSum = (backend: TensorBackend, x: Tensor, g: Grouping): Tensor => {
+  checkColumn("Qgpo.groupSum", "x", x, g)
+  return backend.reduce("sum", "cols", backend.view(x, 0, g.groups, g.size))
+}
+
+/** A value per group [G, 1] repeated over the group's rows: [G·K, 1]. */
+export const perRow = (backend: TensorBackend, v: Tensor, g: Grouping): Tensor =>
+  backend.view(backend.broadcastTo(v, g.groups, g.size), 0, g.groups * g.size, 1)
 
 /** Each group's maximum of a column [G·K, 1], repeated over the group's rows: a pairwise max over the [G, K] view. */
 export const groupMax = (backend: TensorBackend, x: Tensor, g: Grouping): Tensor => {
@@ -110,7 +123,7 @@ export const groupMax = (backend: TensorBackend, x: Tensor, g: Grouping): Tensor
     const pairs = B.binary("max", B.sliceCols(m, 0, half), B.sliceCols(m, half, half))
     m = width % 2 === 1 ? B.binary("max", pairs, B.sliceCols(m, width - 1, 1)) : pairs
   }
-  return B.view(B.broadcastTo(m, g.groups, g.size), 0, g.groups * g.size, 1)
+  return perRow(B, m, g)
 }
 
 /** softmax within each group of a column [G·K, 1] (no tape: the CEP targets are constants). */
@@ -118,8 +131,7 @@ export const groupSoftmax = (backend: TensorBackend, x: Tensor, g: Grouping): Te
   checkColumn("Qgpo.groupSoftmax", "logits", x, g)
   const B = backend
   const e = B.unary("exp", B.binary("sub", x, groupMax(B, x, g)))
-  const sums = B.matmul(g.indicator, B.matmul(g.indicator, e, { transA: true }).out).out
-  return B.binary("div", e, sums)
+  return B.binary("div", e, perRow(B, groupSum(B, e, g), g))
 }
 
 /**
@@ -133,7 +145,8 @@ export const cepLoss = (tape: Tape, f: Var, labels: Tensor, g: Grouping): Var =>
   const B = tape.backend
   const target = tape.leaf(groupSoftmax(B, labels, g))
   const shift = tape.leaf(groupMax(B, f.value, g))
-  const sums = tape.matmul(tape.leaf(g.indicator), tape.unary("exp", tape.sub(f, shift)), true)
+  // Σ_{i∈g} exp(f_i − max_g) per group: row sums of the [G, K] view
+  const sums = tape.reduce("sum", "cols", tape.reshape(tape.unary("exp", tape.sub(f, shift)), g.groups, g.size))
   // Σ_g logsumexp_g = Σ_g log Σ exp(f − max_g) + Σ_g max_g, the last term being (1/K)·Σ_i shift_i
   const logSumExp = tape.add(
     tape.reduce("sum", "all", tape.unary("log", sums)),
@@ -158,8 +171,8 @@ export const targetEntropy = (backend: TensorBackend, energies: Tensor, beta: nu
   const scaled = B.affine(energies, beta, 0)
   const z = B.binary("sub", scaled, groupMax(B, scaled, g))
   const e = B.unary("exp", z)
-  const sums = B.matmul(g.indicator, e, { transA: true }).out
-  const p = B.binary("div", e, B.matmul(g.indicator, sums).out)
+  const sums = groupSum(B, e, g)
+  const p = B.binary("div", e, perRow(B, sums, g))
   const total = B.binary("sub", B.reduce("sum", "all", B.unary("log", sums)), B.reduce("sum", "all", B.binary("mul", p, z)))
   return B.affine(total, 1 / g.groups, 0)
 }
@@ -183,7 +196,9 @@ export const cepLossOn = (
   const t = B.view(B.broadcastTo(perGroup, g.groups, g.size), 0, g.groups * g.size, 1)
   const eps = B.normal(x0.rows, x0.cols, Rng.at(Rng.split(key, "noise"), key.offset))
   const xt = B.binary("add", B.binary("mul", x0, B.gatherRows(tables.alpha, t)), B.binary("mul", eps, B.gatherRows(tables.sigma, t)))
-  const f = apply(p, config, p.tape.leaf(xt), condition === undefined ? undefined : p.tape.leaf(condition), p.tape.leaf(t))
+  // The time embedding of the T steps, gathered by t (the same values as embedding t row by row).
+  const time = { times: p.tape.leaf(tables.times), index: t }
+  const f = apply(p, config, p.tape.leaf(xt), condition === undefined ? undefined : p.tape.leaf(condition), time)
   return cepLoss(p.tape, f, labels, g)
 }
 

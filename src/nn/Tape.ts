@@ -156,6 +156,15 @@ export class Tape {
     })
   }
 
+  /** x's elements in row-major order as [rows, cols] (rows·cols = x's size), e.g. a column [G·K, 1] as [G, K]. */
+  reshape(x: Var, rows: number, cols: number): Var {
+    const B = this.backend
+    if (rows * cols !== x.rows * x.cols) {
+      throw new ShapeError({ op: "reshape", detail: `[${x.rows}, ${x.cols}] has ${x.rows * x.cols} elements, [${rows}, ${cols}] needs ${rows * cols}` })
+    }
+    return this.record(B.view(x.value, 0, rows, cols), [x], (dy) => [B.view(dy, 0, x.rows, x.cols)])
+  }
+
   sliceCols(x: Var, start: number, width: number): Var {
     const B = this.backend
     return this.record(B.sliceCols(x.value, start, width), [x], (dy) => [B.padCols(dy, start, x.cols)])

@@ -80,8 +80,10 @@ export const make = (B: TensorBackend, s: DiceQgpoSizes = sizes()): DiceQgpoWork
   const qgpo = QgpoAgent.create(B, c, behaviour, S, Rng.named(7, "qgpo"))
   const qgpoData: QgpoAgent.QgpoData = {
     transitions: subset, support: support("support"), nextSupport: support("next-support"), ramp: QgpoAgent.ramp(B, c.support),
-    energyGroups: Qgpo.grouping(B, c.energyBatch, c.support), qGroups: Qgpo.grouping(B, c.qBatch, c.support)
+    energyGroups: Qgpo.grouping(c.energyBatch, c.support), qGroups: Qgpo.grouping(c.qBatch, c.support)
   }
+  // The energy stage's labels Q̄ of every support action, as the stage computes them once (not timed).
+  const energyData = QgpoAgent.energyData(B, qgpo, qgpoData)
   const tables = Training.noiseTables(B, behaviour.schedule)
   let step = 0
   return {
@@ -89,9 +91,9 @@ export const make = (B: TensorBackend, s: DiceQgpoSizes = sizes()): DiceQgpoWork
     diceCriticStep: (X = B) => Critic.updateStep(X, diceCritic, data, Rng.named(10, "dice-critic-step"), step++),
     diceBehaviourStep: (X = B) => DiceAgent.behaviourStep(X, dice, data.actions, data.observations, Rng.named(11, "dice-behaviour"), step++),
     qgpoQStep: (X = B) => QgpoAgent.qStep(X, qgpo, qgpoData, Rng.named(12, "qgpo-q"), step++),
-    qgpoEnergyStep: (X = B) => QgpoAgent.energyStep(X, qgpo, qgpoData, tables, Rng.named(13, "qgpo-energy"), step++),
+    qgpoEnergyStep: (X = B) => QgpoAgent.energyStep(X, qgpo, energyData, tables, Rng.named(13, "qgpo-energy"), step++),
     dispose: () => {
-      for (const t of [...Object.values(data), ...Object.values(subset), qgpoData.support, qgpoData.nextSupport, qgpoData.ramp]) B.dispose(t)
+      for (const t of [...Object.values(data), ...Object.values(subset), qgpoData.support, qgpoData.nextSupport, qgpoData.ramp, energyData.supportQ]) B.dispose(t)
     }
   }
 }

@@ -343,10 +343,13 @@ export const trainQgpo = Effect.fn("Offline.trainQgpo")(function*(c: OfflineConf
     step: (i) => QgpoAgent.qStep(B, agent, data, Rng.named(c.seed, "qgpo-q"), i)
   })
   const tables = yield* backend.run((ops) => DiffusionTraining.noiseTables(ops, behaviour.schedule))
+  // Q̄ of the support actions (the CEP labels), at the first energy step: after the loop has restored Q on a resume.
+  let energyData: QgpoAgent.EnergyData | undefined
   yield* ResumableLoop.run({
     label: `qgpo energy ${c.task}`, totalSteps: c.qgpo.energySteps, checkpointPath: qgpoPath(c), checkpointEvery: c.checkpointEvery,
     resume: c.resume, logEvery: c.logEvery, models: { q: agent.q, energy: agent.energy }, architecture, config: qgpoEnergyStage(c), seed: c.seed,
-    lossNames: QgpoAgent.ENERGY_LOSS_NAMES, step: (i) => QgpoAgent.energyStep(B, agent, data, tables, Rng.named(c.seed, "qgpo-energy"), i)
+    lossNames: QgpoAgent.ENERGY_LOSS_NAMES,
+    step: (i) => QgpoAgent.energyStep(B, agent, (energyData ??= QgpoAgent.energyData(B, agent, data)), tables, Rng.named(c.seed, "qgpo-energy"), i)
   })
 })
 

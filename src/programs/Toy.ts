@@ -294,7 +294,7 @@ export const trainEnergy = Effect.fn("Toy.trainEnergy")(function*(
     energy: ops.upload(Float32Array.from(data.energy), data.energy.length, 1),
     betas: ops.upload(Float32Array.from(betas), betas.length, 1),
     tables: Training.noiseTables(ops, schedule),
-    grouping: Qgpo.grouping(ops, groups, size),
+    grouping: Qgpo.grouping(groups, size),
     model: Model.create(ops, Qgpo.specs(network), Rng.split(Rng.named(c.seed, "toy-energy-init"), dataset), { ema: true })
   }))
   const batchKey = Rng.split(Rng.named(c.seed, "toy-energy-batch"), dataset)

@@ -210,15 +210,15 @@ export const prepare = <E>(device: Device<E>, agent: QgpoAgent, transitions: Dev
     return {
       transitions, support, nextSupport,
       ramp: ramp(B, c.support),
-      energyGroups: Qgpo.grouping(B, c.energyBatch, c.support),
-      qGroups: Qgpo.grouping(B, c.qBatch, c.support)
+      energyGroups: Qgpo.grouping(c.energyBatch, c.support),
+      qGroups: Qgpo.grouping(c.qBatch, c.support)
     }
   })
 
 /** Σ_{j∈g} softmax_g(β_q·q)_j·q_j per group: [G, 1] from q [G·K, 1] (no tape: a regression target). */
 export const softmaxValue = (B: TensorBackend, q: Tensor, g: Qgpo.Grouping, qBeta: number): Tensor => {
   const p = Qgpo.groupSoftmax(B, B.affine(q, qBeta, 0), g)
-  return B.matmul(g.indicator, B.binary("mul", p, q), { transA: true }).out
+  return Qgpo.groupSum(B, B.binary("mul", p, q), g)
 }
 
 /** One Q step with the in-support softmax backup, then Polyak; returns the loss [1, 1]. */
@@ -245,19 +245,50 @@ export const qStep = (B: TensorBackend, agent: QgpoAgent, data: QgpoData, key: R
 /** The columns `energyStep` returns, in order (the offline stage's learning curve). */
 export const ENERGY_LOSS_NAMES = ["cep_loss", "target_entropy", "kl_gap"] as const
 
+/** The energy stage's data: QgpoData and the CEP labels' Q̄ of every support action. */
+export interface EnergyData extends QgpoData {
+  /** [N·K, 1]: Q̄(s_n, a_nj) at row n·K + j, the support actions of `support`. */
+  readonly supportQ: Tensor
+}
+
+/** States per chunk of `energyData`: chunk·K rows, so each chunk's view of Q̄ starts at a multiple of 64 for any K. */
+const LABEL_CHUNK = 1024
+
+/**
+ * Q̄ of every support action (target twin, min), in chunks of states: the Q stage is over and the energy stage leaves Q
+ * as it is, so its CEP labels are computed once here instead of on every step's batch (the same values).
+ */
+export const energyData = (B: TensorBackend, agent: QgpoAgent, data: QgpoData): EnergyData => {
+  const chunk = LABEL_CHUNK
+  const k = agent.config.support
+  const n = data.transitions.observations.rows
+  const supportQ = B.zeros(n * k, 1)
+  for (let start = 0; start < n; start += chunk) {
+    const rows = Math.min(chunk, n - start)
+    B.scope(() => {
+      const index = B.upload(Float32Array.from({ length: rows }, (_, i) => start + i), rows, 1)
+      const states = B.gatherRows(data.transitions.observations, repeatIndex(B, index, k))
+      const actions = B.gatherRows(data.support, supportIndex(B, index, k, data.ramp))
+      B.copyInto(B.view(supportQ, start * k, rows * k, 1), targetQ(B, agent, states, actions))
+    })
+  }
+  return { ...data, supportQ }
+}
+
 /**
  * One CEP step: `energyBatch` states, each a group of its K support actions with labels β·Q̄(s, a_j). Returns [1, 3]:
  * the CEP loss, its floor on the batch (the mean entropy of the targets softmax(β·Q̄), `Qgpo.targetEntropy`; log K when
  * Q̄ is flat over a state's support actions) and the gap between them, the mean KL from the targets to the model's
  * softmax over f (≥ 0; a gap that does not fall means the energy does not learn, whatever the loss's level).
  */
-export const energyStep = (B: TensorBackend, agent: QgpoAgent, data: QgpoData, tables: Training.NoiseTables, key: RngKey, step: number): Tensor =>
+export const energyStep = (B: TensorBackend, agent: QgpoAgent, data: EnergyData, tables: Training.NoiseTables, key: RngKey, step: number): Tensor =>
   B.scope(() => {
     const c = agent.config
     const index = B.randint(c.energyBatch, 1, Rng.at(Rng.split(key, "index"), step), data.transitions.observations.rows)
     const states = B.gatherRows(data.transitions.observations, repeatIndex(B, index, c.support))
-    const actions = B.gatherRows(data.support, supportIndex(B, index, c.support, data.ramp))
-    const q = targetQ(B, agent, states, actions)
+    const support = supportIndex(B, index, c.support, data.ramp)
+    const actions = B.gatherRows(data.support, support)
+    const q = B.gatherRows(data.supportQ, support)
     const labels = B.affine(q, c.beta, 0)
     const loss = Model.trainStep(B, agent.energy, {
       // QGPO: Adam (decay 0), no EMA

@@ -1,7 +1,7 @@
 /**
- * ε_θ with its time given as rows of a table (`TimeRows`: the embedding of each distinct time,
- * gathered per row) against the same network fed one time per row: the same outputs, the same
- * parameter and input gradients. f64 CPU: equal to rounding; WASM: forward bit for bit (each row's
+ * ε_θ and QGPO's energy f_φ with their time given as rows of a table (`TimeRows`: the embedding of each
+ * distinct time, gathered per row) against the same network fed one time per row: the same outputs, the
+ * same parameter and input gradients. f64 CPU: equal to rounding; WASM: forward bit for bit (each row's
  * products do not depend on the other rows), gradients to f32 rounding of reordered sums.
  */
 import { describe, expect, it } from "vitest"
@@ -9,22 +9,34 @@ import * as CpuBackend from "../../src/domain/cpu/CpuBackend.ts"
 import * as Rng from "../../src/domain/Rng.ts"
 import type { TensorBackend } from "../../src/domain/TensorBackend.ts"
 import * as EpsNetwork from "../../src/diffusion/EpsNetwork.ts"
+import * as Qgpo from "../../src/diffusion/Qgpo.ts"
 import * as Parameters from "../../src/nn/Parameters.ts"
-import { Tape } from "../../src/nn/Tape.ts"
+import { Tape, type Var } from "../../src/nn/Tape.ts"
 import * as WasmBackend from "../../src/wasm/WasmBackend.ts"
 import { assertClose } from "../fixtures/Tolerance.ts"
 
-const network = new EpsNetwork.EpsNetworkConfig({
+/** A network fed z [rows, dataDim], a condition [rows, conditionDim] and its time either way. */
+interface Network {
+  readonly dataDim: number
+  readonly conditionDim: number
+  readonly specs: ReadonlyArray<Parameters.ParamSpec>
+  readonly apply: (p: Parameters.Bound, z: Var, condition: Var, time: Var | EpsNetwork.TimeRows) => Var
+}
+
+const eps = new EpsNetwork.EpsNetworkConfig({
   dataDim: 3, conditionDim: 4, timeFeatures: 16, timeHidden: 24,
   body: new EpsNetwork.LnResNetBody({ hidden: 8, blocks: 3, activation: "silu", dropout: 0.1, weightHeadBlock: 1, weightHeadWidth: 8 })
 })
+const epsNetwork: Network = { ...eps, specs: EpsNetwork.specs(eps), apply: (p, z, s, time) => EpsNetwork.apply(p, eps, z, s, time) }
+const energy = new Qgpo.EnergyNetworkConfig({ dataDim: 3, conditionDim: 4, timeFeatures: 16, timeHidden: 12, hidden: 10, hiddenLayers: 2, activation: "silu" })
+const energyNetwork: Network = { ...energy, specs: Qgpo.specs(energy), apply: (p, z, s, time) => Qgpo.apply(p, energy, z, s, time) }
 const ROWS = 37
 const STEPS = 15
 /** Row i's step: repeated and out of order, with some steps absent. */
 const steps = Array.from({ length: ROWS }, (_, i) => (i * 7 + 3) % 11)
 
-const run = (B: TensorBackend, asRows: boolean) => {
-  const layout = Parameters.layout(EpsNetwork.specs(network))
+const run = (B: TensorBackend, network: Network, asRows: boolean) => {
+  const layout = Parameters.layout(network.specs)
   const params = B.upload(Parameters.initialize(layout, Rng.named(1, "init")), 1, layout.size)
   const tape = new Tape(B, { training: true, rng: Rng.named(2, "dropout") })
   const p = new Parameters.Bound(tape, layout, params)
@@ -36,8 +48,8 @@ const run = (B: TensorBackend, asRows: boolean) => {
       index: B.upload(Float32Array.from(steps), ROWS, 1)
     }
     : tape.leaf(B.upload(Float32Array.from(steps), ROWS, 1))
-  const out = EpsNetwork.apply(p, network, z, condition, time)
-  const r = tape.leaf(B.normal(ROWS, network.dataDim, Rng.named(5, "r")))
+  const out = network.apply(p, z, condition, time)
+  const r = tape.leaf(B.normal(ROWS, out.cols, Rng.named(5, "r")))
   const loss = tape.reduce("sum", "all", tape.mul(out, r))
   const grads = B.zeros(1, layout.size)
   p.gradInto(loss, grads)
@@ -45,9 +57,9 @@ const run = (B: TensorBackend, asRows: boolean) => {
   return { out, grads, dz }
 }
 
-const compare = async (B: TensorBackend, forwardExact: boolean, atol: number, rtol: number) => {
-  const table = run(B, true)
-  const perRow = run(B, false)
+const compare = async (B: TensorBackend, network: Network, forwardExact: boolean, atol: number, rtol: number) => {
+  const table = run(B, network, true)
+  const perRow = run(B, network, false)
   const [outT, outR] = [await B.read(table.out.value), await B.read(perRow.out.value)]
   if (forwardExact) expect(Array.from(outT)).toEqual(Array.from(outR))
   else assertClose(outT, outR, { atol, rtol }, "output")
@@ -57,15 +69,15 @@ const compare = async (B: TensorBackend, forwardExact: boolean, atol: number, rt
   expect(Array.from(await B.read(table.grads)).some((g) => g !== 0)).toBe(true)
 }
 
-describe("ε-network with the time embedding gathered from a table of times", () => {
+describe.each([["ε-network", epsNetwork], ["QGPO's energy network", energyNetwork]] as const)("%s with the time embedding gathered from a table of times", (_, network) => {
   it("equals one time per row on the f64 CPU backend", async () => {
-    await compare(CpuBackend.make({ precision: "f64" }), false, 1e-12, 1e-10)
+    await compare(CpuBackend.make({ precision: "f64" }), network, false, 1e-12, 1e-10)
   })
 
   it("on the WASM backend: the same forward bit for bit, gradients to f32 rounding", async () => {
     const B = WasmBackend.make({ threads: 1 })
     try {
-      await compare(B, true, 1e-5, 1e-4)
+      await compare(B, network, true, 1e-5, 1e-4)
     } finally {
       B.close()
     }

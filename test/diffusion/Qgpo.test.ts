@@ -75,7 +75,7 @@ describe("the contrastive energy prediction loss", () => {
       const n = groups * size
       const { f, labels } = data(seed, n, scale)
       const tape = new Tape(B)
-      const loss = Qgpo.cepLoss(tape, tape.leaf(column(f)), column(labels), Qgpo.grouping(B, groups, size))
+      const loss = Qgpo.cepLoss(tape, tape.leaf(column(f)), column(labels), Qgpo.grouping(groups, size))
       const want = cepReference(f, labels, groups, size)
       expect(Math.abs(valuesOf(loss.value)[0] - want)).toBeLessThanOrEqual(1e-12 * (1 + Math.abs(want)))
     }), { numRuns: 60 })
@@ -85,7 +85,7 @@ describe("the contrastive energy prediction loss", () => {
     fc.assert(fc.property(arbitrary, ({ groups, seed, size, scale }) => {
       const n = groups * size
       const { f, labels } = data(seed, n, scale)
-      const g = Qgpo.grouping(B, groups, size)
+      const g = Qgpo.grouping(groups, size)
       const fT = column(f)
       const lT = column(labels)
       const lossOf = () => {
@@ -113,7 +113,7 @@ describe("the contrastive energy prediction loss", () => {
     const groups = 3
     const size = 5
     const { f, labels } = data(7, groups * size, 3)
-    const g = Qgpo.grouping(B, groups, size)
+    const g = Qgpo.grouping(groups, size)
     const at = (fs: Array<number>, ls: Array<number>) => {
       const tape = new Tape(B)
       return valuesOf(Qgpo.cepLoss(tape, tape.leaf(column(fs)), column(ls), g).value)[0]
@@ -125,16 +125,22 @@ describe("the contrastive energy prediction loss", () => {
     expect(at(shifted(f, 0, 1e4), shifted(labels, 0, 1e4))).toBeCloseTo(base, 8)
   })
 
-  it("group maxima and softmaxes match the host", () => {
+  it("group sums, maxima and softmaxes match the host, and a value per group goes back to its rows", () => {
     fc.assert(fc.property(arbitrary, ({ groups, seed, size, scale }) => {
       const { f } = data(seed, groups * size, scale)
-      const g = Qgpo.grouping(B, groups, size)
+      const g = Qgpo.grouping(groups, size)
+      const sum = valuesOf(Qgpo.groupSum(B, column(f), g))
       const max = valuesOf(Qgpo.groupMax(B, column(f), g))
       const soft = valuesOf(Qgpo.groupSoftmax(B, column(f), g))
+      const ids = valuesOf(Qgpo.perRow(B, column(Array.from({ length: groups }, (_, k) => k + 0.5)), g))
+      expect(sum).toHaveLength(groups)
+      expect(ids).toHaveLength(groups * size)
       for (let k = 0; k < groups; k++) {
         const m = Math.max(...f.slice(k * size, (k + 1) * size))
         const p = softmaxHost(f, k * size, size)
+        expect(Math.abs(sum[k] - f.slice(k * size, (k + 1) * size).reduce((a, v) => a + v, 0))).toBeLessThan(1e-12 * (1 + Math.abs(m) * size))
         for (let i = 0; i < size; i++) {
+          expect(ids[k * size + i]).toBe(k + 0.5)
           expect(max[k * size + i]).toBe(m)
           expect(Math.abs(soft[k * size + i] - p[i])).toBeLessThan(1e-14)
         }
@@ -143,10 +149,11 @@ describe("the contrastive energy prediction loss", () => {
   })
 
   it("names the shapes when f or the grouping does not fit", () => {
-    const g = Qgpo.grouping(B, 2, 3)
+    const g = Qgpo.grouping(2, 3)
     const tape = new Tape(B)
     expect(() => Qgpo.cepLoss(tape, tape.leaf(B.zeros(5, 1)), B.zeros(6, 1), g)).toThrow(/f must be \[6, 1\] \(2 groups of 3\), got \[5, 1\]/)
-    expect(() => Qgpo.grouping(B, 2, 1)).toThrow(/at least 1 group of at least 2 rows/)
+    expect(() => Qgpo.groupSum(B, B.zeros(6, 2), g)).toThrow(/x must be \[6, 1\] \(2 groups of 3\), got \[6, 2\]/)
+    expect(() => Qgpo.grouping(2, 1)).toThrow(/at least 1 group of at least 2 rows/)
   })
 })
 
@@ -156,16 +163,16 @@ describe("the CEP loss's floor (the targets' entropy)", () => {
     // group 1: β·e = 2 + (0, ln 3, ln 3), H = (1/7)·ln 7 + 2·(3/7)·ln(7/3) = ln 7 − (6/7)·ln 3
     const energies = [0, 0, Math.LN2 / 2, 1, 1 + Math.log(3) / 2, 1 + Math.log(3) / 2]
     const want = (1.5 * Math.LN2 + Math.log(7) - (6 / 7) * Math.log(3)) / 2
-    const got = valuesOf(Qgpo.targetEntropy(B, column(energies), 2, Qgpo.grouping(B, 2, 3)))
+    const got = valuesOf(Qgpo.targetEntropy(B, column(energies), 2, Qgpo.grouping(2, 3)))
     expect(got).toHaveLength(1)
     expect(Math.abs(got[0] - want)).toBeLessThan(1e-12)
     // the same labels at β = 1 (a β left out) or −2 (the target's sign flipped) have other entropies
-    expect(Math.abs(valuesOf(Qgpo.targetEntropy(B, column(energies), 1, Qgpo.grouping(B, 2, 3)))[0] - want)).toBeGreaterThan(0.01)
-    expect(Math.abs(valuesOf(Qgpo.targetEntropy(B, column(energies), -2, Qgpo.grouping(B, 2, 3)))[0] - want)).toBeGreaterThan(0.01)
+    expect(Math.abs(valuesOf(Qgpo.targetEntropy(B, column(energies), 1, Qgpo.grouping(2, 3)))[0] - want)).toBeGreaterThan(0.01)
+    expect(Math.abs(valuesOf(Qgpo.targetEntropy(B, column(energies), -2, Qgpo.grouping(2, 3)))[0] - want)).toBeGreaterThan(0.01)
   })
 
   it("is log K for equal energies and 0 for one dominant point, finite at β·e ≈ 1e4", () => {
-    const g = Qgpo.grouping(B, 2, 4)
+    const g = Qgpo.grouping(2, 4)
     const flat = valuesOf(Qgpo.targetEntropy(B, column([3, 3, 3, 3, -1, -1, -1, -1]), 3, g))[0]
     expect(Math.abs(flat - Math.log(4))).toBeLessThan(1e-12)
     const sharp = valuesOf(Qgpo.targetEntropy(B, column([0, 0, 5e3, 0, 1, 1, 1, 4e3]), 3, g))[0]
@@ -185,7 +192,7 @@ describe("the CEP loss's floor (the targets' entropy)", () => {
       Rng.fillUniform(Rng.named(seed, "floor"), u)
       const f = Array.from({ length: n }, (_, i) => 4 * (2 * u[i] - 1))
       const e = Array.from({ length: n }, (_, i) => 2 * u[n + i] - 1)
-      const g = Qgpo.grouping(B, groups, size)
+      const g = Qgpo.grouping(groups, size)
       const labels = e.map((v) => beta * v)
       const floor = valuesOf(Qgpo.targetEntropy(B, column(e), beta, g))[0]
       const loss = (fs: Array<number>) => {
@@ -323,7 +330,7 @@ describe("a network trained with the CEP loss", () => {
     const network = new Qgpo.EnergyNetworkConfig({ dataDim: 2, conditionDim: 0, timeFeatures: 16, timeHidden: 32, hidden: 64, hiddenLayers: 2, activation: "silu" })
     const model = Model.create(TB, Qgpo.specs(network), Rng.named(0, "qgpo-init"))
     const initial = TB.upload(await TB.read(model.params), 1, model.layout.size)
-    const g = Qgpo.grouping(TB, 8, 32)
+    const g = Qgpo.grouping(8, 32)
     const points = TB.upload(Float32Array.from(set.points), set.n, 2)
     const labels = TB.upload(Float32Array.from(energies, (e) => beta * e), set.n, 1)
 

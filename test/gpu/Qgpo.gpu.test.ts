@@ -23,7 +23,7 @@ describeGpu("QGPO's contrastive energy prediction", (it) => {
             const inputs = [input(s, n, 1, -8, 8), input(s + 1, n, 1, -8, 8)]
             const label = `${groups} groups of ${size}, seed ${s}`
             const loss = (X: TensorBackend, f: Tensor, labels: Tensor) => {
-              const g = Qgpo.grouping(X, groups, size)
+              const g = Qgpo.grouping(groups, size)
               const tape = new Tape(X)
               const leaf = tape.leaf(f)
               const l = Qgpo.cepLoss(tape, leaf, labels, g)

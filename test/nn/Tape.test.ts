@@ -161,7 +161,7 @@ describe("Tape gradients vs finite differences (f64 CPU)", () => {
     }), { numRuns: 30 })
   })
 
-  it("concat, slice and gather", () => {
+  it("concat, slice, gather and reshape", () => {
     fc.assert(fc.property(dims, fc.nat(), ({ m, k, n, seed }, s) => {
       checkGradients("concatCols", [tensor(seed, m, k), tensor(seed + 1, m, n)], (t, xs) => t.concatCols(xs))
       const start = s % (k + n)
@@ -169,6 +169,8 @@ describe("Tape gradients vs finite differences (f64 CPU)", () => {
       checkGradients("sliceCols", [tensor(seed, m, k + n)], (t, [x]) => t.sliceCols(x, start, width))
       const idx = B.upload(Float32Array.from({ length: n + 2 }, (_, j) => (j * 7 + s) % m), n + 2, 1)
       checkGradients("gatherRows", [tensor(seed, m, k)], (t, [x]) => t.gatherRows(x, idx))
+      checkGradients("reshape", [tensor(seed, m, k)], (t, [x]) => t.reshape(x, k, m))
+      checkGradients("reshape to a column", [tensor(seed, m, k)], (t, [x]) => t.reshape(x, m * k, 1))
     }), { numRuns: 30 })
   })
 
@@ -269,6 +271,7 @@ describe("Tape semantics", () => {
     const b = t.leaf(tensor(2, 4, 5))
     expect(() => t.matmul(a, b)).toThrow(/matmul: inner dimensions differ: A\[2, 3\] · B\[4, 5\]/)
     expect(() => t.add(a, b)).toThrow(/add: cannot broadcast rows: \[2, 3\] and \[4, 5\]/)
+    expect(() => t.reshape(a, 4, 2)).toThrow(/reshape: \[2, 3\] has 6 elements, \[4, 2\] needs 8/)
   })
 })
 

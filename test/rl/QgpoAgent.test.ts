@@ -22,7 +22,7 @@ describe("the in-support softmax backup", () => {
   it("is Σ_j softmax_j(β_q·Q̄_j)·Q̄_j per state (host reference)", async () => {
     const K = 4
     const q = [0.5, -1, 2, 0.25, 3, 3, -2, 0]
-    const got = await B.read(QgpoAgent.softmaxValue(B, B.upload(Float32Array.from(q), 8, 1), Qgpo.grouping(B, 2, K), 1.5))
+    const got = await B.read(QgpoAgent.softmaxValue(B, B.upload(Float32Array.from(q), 8, 1), Qgpo.grouping(2, K), 1.5))
     for (let g = 0; g < 2; g++) {
       const qs = q.slice(g * K, (g + 1) * K)
       const e = qs.map((v) => Math.exp(1.5 * v))
@@ -66,7 +66,8 @@ describe("offline QGPO on a one-step bandit", () => {
     const grid = [-0.9, -0.5, 0, 0.5, 0.9]
     const q = await B.read(QgpoAgent.targetQ(B, agent, B.fill(grid.length, 1, 0.3), B.upload(Float32Array.from(grid), grid.length, 1)))
     grid.forEach((a, i) => expect(Math.abs(q[i] + 4 * (a - 0.5) ** 2)).toBeLessThan(0.3))
-    for (let step = 0; step < 2500; step++) B.dispose(QgpoAgent.energyStep(B, agent, data, tables, Rng.named(0, "cep"), step))
+    const energyData = QgpoAgent.energyData(B, agent, data)
+    for (let step = 0; step < 2500; step++) B.dispose(QgpoAgent.energyStep(B, agent, energyData, tables, Rng.named(0, "cep"), step))
 
     const states = Float64Array.from({ length: 400 }, (_, i) => -1 + (2 * i) / 399)
     const moments = (xs: Float64Array) => {

@@ -70,7 +70,7 @@ describe("QGPO's energy optimiser reaches the CEP step", () => {
     const agent = QgpoAgent.create(B, c, behaviour, S, Rng.named(0, "qgpo"))
     const data = await Effect.runPromise(QgpoAgent.prepare(device, agent, transitions(), Rng.named(0, "support")))
     const before = await B.read(agent.energy.params)
-    B.dispose(QgpoAgent.energyStep(B, agent, data, Training.noiseTables(B, behaviour.schedule), Rng.named(0, "cep"), 0))
+    B.dispose(QgpoAgent.energyStep(B, agent, QgpoAgent.energyData(B, agent, data), Training.noiseTables(B, behaviour.schedule), Rng.named(0, "cep"), 0))
     return { agent, before, after: await B.read(agent.energy.params) }
   }
 
@@ -114,7 +114,7 @@ describe("QGPO's energy optimiser reaches the CEP step", () => {
     }
     // the targets are far from uniform, so a β left out or doubled changes the entropy
     expect(entropy).toBeLessThan(Math.log(4) - 0.05)
-    const out = await B.read(QgpoAgent.energyStep(B, agent, data, Training.noiseTables(B, behaviour.schedule), key, step))
+    const out = await B.read(QgpoAgent.energyStep(B, agent, QgpoAgent.energyData(B, agent, data), Training.noiseTables(B, behaviour.schedule), key, step))
     expect(out).toHaveLength(QgpoAgent.ENERGY_LOSS_NAMES.length)
     const [loss, floor, gap] = out
     expect(Math.abs(floor - entropy)).toBeLessThan(1e-4)
@@ -127,5 +127,29 @@ describe("QGPO's energy optimiser reaches the CEP step", () => {
     const { agent, before, after } = await oneStep({ energyEmaRate: rate })
     const ema = await B.read(agent.energy.ema!)
     for (let i = 0; i < ema.length; i += 7) expect(ema[i]).toBeCloseTo(before[i] + rate * (after[i] - before[i]), 6)
+  })
+})
+
+describe("the energy stage's labels", () => {
+  it("are Q̄ of each state's own K support actions, computed once over chunks of states (the same values as Q̄ on all rows at once)", async () => {
+    // more states than one chunk (1024), so the chunks' rows must land in the right place
+    const states = 1100
+    const K = 3
+    const c = Schema.decodeSync(QgpoAgent.QgpoAgentConfig)({ support: K, qHidden: 8, qBatch: 8, energyHidden: 8, energyHiddenLayers: 1, energyBatch: 4 })
+    const agent = QgpoAgent.create(B, c, behaviour, S, Rng.named(0, "qgpo"))
+    B.write(agent.q.ema!, (await B.read(agent.q.params)).map((v) => 3 * v))
+    const observations = B.normal(states, S, Rng.named(1, "states"))
+    const support = B.uniform(states * K, A, Rng.named(2, "support"))
+    const data: QgpoAgent.QgpoData = {
+      transitions: { observations, actions: B.zeros(states, A), rewards: B.zeros(states, 1), masks: B.zeros(states, 1), nextObservations: observations },
+      support, nextSupport: B.zeros(states * K, A), ramp: QgpoAgent.ramp(B, K), energyGroups: Qgpo.grouping(4, K), qGroups: Qgpo.grouping(8, K)
+    }
+    const got = await B.read(QgpoAgent.energyData(B, agent, data).supportQ)
+    const rows = B.upload(Float32Array.from({ length: states * K }, (_, i) => Math.floor(i / K)), states * K, 1)
+    const want = await B.read(QgpoAgent.targetQ(B, agent, B.gatherRows(observations, rows), support))
+    expect(got).toHaveLength(states * K)
+    expect(Array.from(got)).toEqual(Array.from(want))
+    // Q̄ differs between a state's support actions and between states: a misplaced row would show
+    expect(new Set(Array.from(got.slice(0, 3 * K))).size).toBe(3 * K)
   })
 })

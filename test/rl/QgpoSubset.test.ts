@@ -85,7 +85,7 @@ describe("QGPO's training rows", () => {
     const tables = Training.noiseTables(B, behaviour.schedule)
     for (let step = 0; step < 5; step++) {
       expect(Number.isFinite((await B.read(QgpoAgent.qStep(B, agent, data, Rng.named(0, "q"), step)))[0])).toBe(true)
-      expect(Number.isFinite((await B.read(QgpoAgent.energyStep(B, agent, data, tables, Rng.named(0, "e"), step)))[0])).toBe(true)
+      expect(Number.isFinite((await B.read(QgpoAgent.energyStep(B, agent, QgpoAgent.energyData(B, agent, data), tables, Rng.named(0, "e"), step)))[0])).toBe(true)
     }
     // The control: the same Q step drawing from every row (the subset ignored) reads NaN rows.
     const wrap = B.upload(Float32Array.from({ length: n * 4 }, (_, i) => i % (16 * 4)), n * 4, 1)
