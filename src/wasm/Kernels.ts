@@ -44,6 +44,10 @@ export interface KernelExports {
   readonly packB: (b: number, sBp: number, sBj: number, k0: number, kc: number, j0: number, nc: number, dst: number) => void
   /** macro[mr](ap, bp, mc, nc, kc, c, ldcBytes, accumulate, tile) with mr×NR tiles. */
   readonly macro: Record<TileRows, (ap: number, bp: number, mc: number, nc: number, kc: number, c: number, ldc: number, accumulate: number, tile: number) => void>
+  /** gemv(a, sAi, sAp, b, c, m, k): c [m, 1] = op(A)·b for a column b [k, 1], op(A) row-major (sAp = 1) or transposed (sAi = 1). */
+  readonly gemv: (a: number, sAi: number, sAp: number, b: number, c: number, m: number, k: number) => void
+  /** outer(a, b, c, m, n): c [m, n] = a·b for a column a [m, 1] and a row b [1, n]. */
+  readonly outer: (a: number, b: number, c: number, m: number, n: number) => void
   /** epilogue(c, ldcBytes, rows, cols, bias, pre, ldpreBytes, tmp) per activation. */
   readonly epilogue: Record<ActivationName, (c: number, ldc: number, rows: number, cols: number, bias: number, pre: number, ldpre: number, tmp: number) => void>
   /** unary(x, out, n, tmp): out = act(x). */
@@ -54,6 +58,10 @@ export interface KernelExports {
   readonly addRows: (x: number, index: number, rows: number, cols: number, acc: number) => void
   /** affine(x, out, n, scale, shift, tmp): out = scale·x + shift in f64, rounded to f32. */
   readonly affine: (x: number, out: number, n: number, scale: number, shift: number, tmp: number) => void
+  /** trig[op](x, out, n, range, tmp): out = sin x or cos x in f64, rounded to f32; at `range` (2 f64) the count of |x| > TRIG_MAX. */
+  readonly trig: Record<"sin" | "cos", (x: number, out: number, n: number, range: number, tmp: number) => void>
+  /** trigGrad[op](x, dy, out, n, range, tmp): out = dy·op′(x) in f64, rounded to f32; `range` as `trig`. */
+  readonly trigGrad: Record<"sin" | "cos", (x: number, dy: number, out: number, n: number, range: number, tmp: number) => void>
   /** copyRows(src, srcStride, dst, dstStride, rows, bytes): strided row copies (byte addresses and strides). */
   readonly copyRows: (src: number, srcStride: number, dst: number, dstStride: number, rows: number, bytes: number) => void
   /** gatherRows(src, index, dst, rows, bytes): dst row j = src row index[j] (index: f32 integers, in range). */
@@ -599,6 +607,132 @@ const macro = (MR: number, fma: boolean): FunctionBuilder => {
   return f
 }
 
+/** The sum of the four f32 lanes of `v` as (l0 + l1) + (l2 + l3), on the stack. */
+const laneSumF32 = (f: FunctionBuilder, v: Local): void => {
+  f.localGet(v).f32x4ExtractLane(0).localGet(v).f32x4ExtractLane(1).f32Add()
+  f.localGet(v).f32x4ExtractLane(2).localGet(v).f32x4ExtractLane(3).f32Add().f32Add()
+}
+
+/**
+ * gemv(a, sAi, sAp, b, c, m, k): c[i] = Σ_p op(A)[i, p]·b[p] for op(B) = b a contiguous column [k, 1] (either
+ * transpose of a one-column operand is one), the products with one output column (a network's scalar head, forward
+ * and its weight gradient), which the MR×NR tiles would spend 7/8 of their work padding. op(A)[i, p] =
+ * a[i·sAi + p·sAp] (strides in elements), row-major (sAp = 1) or transposed (sAi = 1). Row-major: four rows at a
+ * time, one f32x4 accumulator each, its lanes summed at the end, then the scalar tail of p; transposed: c accumulates
+ * b[p]·(row p of A) along i, four p at a time.
+ */
+const gemv = (fma: boolean): FunctionBuilder => {
+  const f = new FunctionBuilder("gemv", i32s(7))
+  const [a, sAi, sAp, b, c, m, k] = f.params
+  const v = new Vec(f, fma)
+  const [i, p, full, fullM, row] = Array.from({ length: 5 }, () => f.local("i32"))
+  const acc = Array.from({ length: 4 }, () => f.local("v128"))
+  const bv = f.local("v128")
+  const sum = f.local("f32")
+  for (const s of [sAi, sAp]) f.localGet(s).i32Const(2).i32Shl().localSet(s)
+  f.localGet(k).i32Const(-4).i32And().localSet(full)
+  f.localGet(m).i32Const(-4).i32And().localSet(fullM)
+  /** Stores at `dst` the dot product of op(A)'s row at `rowAt` with b: the lanes of `lane` (p < full), then the scalar tail. */
+  const finishRow = (lane: Local, rowAt: () => void, dst: () => void) => {
+    laneSumF32(f, lane)
+    f.localSet(sum)
+    f.for(p, () => f.localGet(full), () => f.localGet(k), 1, () => {
+      f.localGet(sum)
+      rowAt()
+      f.localGet(p).i32Const(2).i32Shl().i32Add().f32Load()
+      f.localGet(b).localGet(p).i32Const(2).i32Shl().i32Add().f32Load().f32Mul().f32Add().localSet(sum)
+    })
+    dst()
+    f.localGet(sum).f32Store()
+  }
+  f.localGet(sAp).i32Const(4).i32Eq().if(() => {
+    f.for(i, () => f.i32Const(0), () => f.localGet(fullM), 4, () => {
+      for (const l of acc) f.f32x4Const(0).localSet(l)
+      f.localGet(a).localGet(i).localGet(sAi).i32Mul().i32Add().localSet(row)
+      f.for(p, () => f.i32Const(0), () => f.localGet(full), 4, () => {
+        f.localGet(b).localGet(p).i32Const(2).i32Shl().i32Add().v128Load().localSet(bv)
+        for (let r = 0; r < 4; r++) {
+          f.localGet(row).localGet(sAi).i32Const(r).i32Mul().i32Add().localGet(p).i32Const(2).i32Shl().i32Add().v128Load()
+          f.localGet(bv).localGet(acc[r])
+          v.madd()
+          f.localSet(acc[r])
+        }
+      })
+      for (let r = 0; r < 4; r++) {
+        finishRow(acc[r], () => void f.localGet(row).localGet(sAi).i32Const(r).i32Mul().i32Add(),
+          () => void f.localGet(c).localGet(i).i32Const(r).i32Add().i32Const(2).i32Shl().i32Add())
+      }
+    })
+    // the last m mod 4 rows, one at a time
+    f.for(i, () => f.localGet(fullM), () => f.localGet(m), 1, () => {
+      f.f32x4Const(0).localSet(acc[0])
+      f.localGet(a).localGet(i).localGet(sAi).i32Mul().i32Add().localSet(row)
+      f.for(p, () => f.i32Const(0), () => f.localGet(full), 4, () => {
+        f.localGet(row).localGet(p).i32Const(2).i32Shl().i32Add().v128Load()
+        f.localGet(b).localGet(p).i32Const(2).i32Shl().i32Add().v128Load().localGet(acc[0])
+        v.madd()
+        f.localSet(acc[0])
+      })
+      finishRow(acc[0], () => void f.localGet(row), () => void f.localGet(c).localGet(i).i32Const(2).i32Shl().i32Add())
+    })
+  }, () => {
+    // op(A) = Aᵀ: c = Σ_p b[p]·(row p of A)
+    f.for(i, () => f.i32Const(0), () => f.localGet(m), 1, () => void f.localGet(c).localGet(i).i32Const(2).i32Shl().i32Add().f32Const(0).f32Store())
+    /** Adds b[p + q]·(row p + q of A) for q < `rows` into c, each c vector loaded and stored once. */
+    const addRows = (rows: number) => {
+      for (let q = 0; q < rows; q++) f.localGet(b).localGet(p).i32Const(q).i32Add().i32Const(2).i32Shl().i32Add().f32Load().f32x4Splat().localSet(acc[q])
+      f.localGet(a).localGet(p).localGet(sAp).i32Mul().i32Add().localSet(row)
+      f.for(i, () => f.i32Const(0), () => f.localGet(fullM), 4, () => {
+        f.localGet(c).localGet(i).i32Const(2).i32Shl().i32Add()
+        f.localGet(c).localGet(i).i32Const(2).i32Shl().i32Add().v128Load().localSet(bv)
+        for (let q = 0; q < rows; q++) {
+          f.localGet(row).localGet(sAp).i32Const(q).i32Mul().i32Add().localGet(i).i32Const(2).i32Shl().i32Add().v128Load().localGet(acc[q]).localGet(bv)
+          v.madd()
+          f.localSet(bv)
+        }
+        f.localGet(bv).v128Store()
+      })
+      f.for(i, () => f.localGet(fullM), () => f.localGet(m), 1, () => {
+        f.localGet(c).localGet(i).i32Const(2).i32Shl().i32Add()
+        f.localGet(c).localGet(i).i32Const(2).i32Shl().i32Add().f32Load()
+        for (let q = 0; q < rows; q++) {
+          f.localGet(row).localGet(sAp).i32Const(q).i32Mul().i32Add().localGet(i).i32Const(2).i32Shl().i32Add().f32Load()
+          f.localGet(acc[q]).f32x4ExtractLane(0).f32Mul().f32Add()
+        }
+        f.f32Store()
+      })
+    }
+    f.for(p, () => f.i32Const(0), () => f.localGet(full), 4, () => addRows(4))
+    f.for(p, () => f.localGet(full), () => f.localGet(k), 1, () => addRows(1))
+  })
+  return f
+}
+
+/**
+ * outer(a, b, c, m, n): c[i, j] = a[i]·b[j], the products with an inner dimension of 1 (the gradient reaching a scalar
+ * head's input): op(A) [m, 1] and op(B) [1, n] are contiguous either way round; four j at a time.
+ */
+const outer = (): FunctionBuilder => {
+  const f = new FunctionBuilder("outer", i32s(5))
+  const [a, b, c, m, n] = f.params
+  const [i, j, fullN, dst] = Array.from({ length: 4 }, () => f.local("i32"))
+  const ai = f.local("v128")
+  f.localGet(n).i32Const(-4).i32And().localSet(fullN)
+  f.for(i, () => f.i32Const(0), () => f.localGet(m), 1, () => {
+    f.localGet(a).localGet(i).i32Const(2).i32Shl().i32Add().f32Load().f32x4Splat().localSet(ai)
+    f.localGet(c).localGet(i).localGet(n).i32Mul().i32Const(2).i32Shl().i32Add().localSet(dst)
+    f.for(j, () => f.i32Const(0), () => f.localGet(fullN), 4, () => {
+      f.localGet(dst).localGet(j).i32Const(2).i32Shl().i32Add()
+      f.localGet(ai).localGet(b).localGet(j).i32Const(2).i32Shl().i32Add().v128Load().f32x4Mul().v128Store()
+    })
+    f.for(j, () => f.localGet(fullN), () => f.localGet(n), 1, () => {
+      f.localGet(dst).localGet(j).i32Const(2).i32Shl().i32Add()
+      f.localGet(ai).f32x4ExtractLane(0).localGet(b).localGet(j).i32Const(2).i32Shl().i32Add().f32Load().f32Mul().f32Store()
+    })
+  })
+  return f
+}
+
 /**
  * Applies `body` over `n` floats of each stream (element addresses in locals; the body stores its
  * result): whole vectors in place, then the last n mod 4 through 16-byte slots at `tmp` (stream k
@@ -970,6 +1104,107 @@ const affineKernel = (): FunctionBuilder => {
   return f
 }
 
+/**
+ * fdlibm's π/2 (e_rem_pio2.c) in two 33-bit parts and the second part's tail: for |n| < 2²⁰ the products n·PIO2_1 and
+ * n·PIO2_2 are exact, so r = x − n·π/2 is accurate to an ulp of r.
+ */
+const PIO2_1 = 1.57079632673412561417e+00
+const PIO2_2 = 6.07710050630396597660e-11
+const PIO2_2T = 2.02226624879595063154e-21
+/** fdlibm's __kernel_sin (k_sin.c, S1…S6) and __kernel_cos (k_cos.c, C1…C6) polynomials on [−π/4, π/4]. */
+const SIN = [-1.66666666666666324348e-01, 8.33333333332248946124e-03, -1.98412698298579493134e-04, 2.75573137070700676789e-06, -2.50507602534068634195e-08, 1.58969099521155010221e-10]
+const COS = [4.16666666666666019037e-02, -1.38888888888741095749e-03, 2.48015872894767294178e-05, -2.75573143513906633035e-07, 2.08757232129817482790e-09, -1.13596475577881948265e-11]
+
+/** Largest |x| the trig kernels reduce (|n| ≤ 63 662, far below 2²⁰); they count larger arguments (±∞ too) for the caller. */
+export const TRIG_MAX = 1e5
+
+/**
+ * sin (or cos) of the two f64 lanes of `x`, left on the stack: n = nearest(2x/π), r = x − n·π/2 (Cody–Waite, PIO2_*),
+ * fdlibm's sin and cos polynomials at r, and the quadrant n mod 4 (cos x = sin(x + π/2): quadrant n + 1) picks ±sin r
+ * or ±cos r. Accurate to about an f64 ulp, as V8's Math.sin/Math.cos (fdlibm's) are.
+ */
+const trigF64 = (f: FunctionBuilder, x: Local, cos: boolean): void => {
+  const [n, r, z, sr, cr, q] = Array.from({ length: 6 }, () => f.local("v128"))
+  const k = (v: number) => f.constant("f64x2", v)
+  f.localGet(x).localGet(k(2 / Math.PI)).f64x2Mul().f64x2Nearest().localSet(n)
+  f.localGet(x).localGet(n).localGet(k(PIO2_1)).f64x2Mul().f64x2Sub()
+    .localGet(n).localGet(k(PIO2_2)).f64x2Mul().f64x2Sub()
+    .localGet(n).localGet(k(PIO2_2T)).f64x2Mul().f64x2Sub().localSet(r)
+  f.localGet(r).localGet(r).f64x2Mul().localSet(z)
+  // sin r = r + (z·r)·(S1 + z·(S2 + z·(S3 + z·(S4 + z·(S5 + z·S6)))))
+  f.localGet(k(SIN[5]))
+  for (const c of [SIN[4], SIN[3], SIN[2], SIN[1], SIN[0]]) f.localGet(z).f64x2Mul().localGet(k(c)).f64x2Add()
+  f.localGet(z).localGet(r).f64x2Mul().f64x2Mul().localGet(r).f64x2Add().localSet(sr)
+  // cos r = w + (((1 − w) − z/2) + z·z·(C1 + z·(C2 + … + z·C6))), w = 1 − z/2
+  f.localGet(k(COS[5]))
+  for (const c of [COS[4], COS[3], COS[2], COS[1], COS[0]]) f.localGet(z).f64x2Mul().localGet(k(c)).f64x2Add()
+  f.localGet(z).f64x2Mul().localGet(z).f64x2Mul().localSet(cr)
+  f.localGet(k(1)).localGet(z).localGet(k(0.5)).f64x2Mul().f64x2Sub().localSet(q)
+  f.localGet(q)
+  f.localGet(k(1)).localGet(q).f64x2Sub().localGet(z).localGet(k(0.5)).f64x2Mul().f64x2Sub().localGet(cr).f64x2Add()
+  f.f64x2Add().localSet(cr)
+  // quadrant q = m mod 4 of m = n (sin) or n + 1 (cos): odd q takes cos r, q ≥ 2 flips the sign
+  if (cos) f.localGet(n).localGet(k(1)).f64x2Add().localSet(n)
+  f.localGet(n).localGet(n).localGet(k(0.25)).f64x2Mul().f64x2Floor().localGet(k(4)).f64x2Mul().f64x2Sub().localSet(q)
+  f.localGet(cr).localGet(sr)
+  f.localGet(q).localGet(q).localGet(k(0.5)).f64x2Mul().f64x2Floor().localGet(k(2)).f64x2Mul().f64x2Sub().localGet(k(1)).f64x2Eq()
+  f.v128Bitselect()
+  f.localGet(q).localGet(k(2)).f64x2Ge().localGet(k(-0)).v128And().v128Xor()
+  if (!cos) {
+    // sin ±0 = ±0 (fdlibm returns x itself below 2⁻²⁷; x − n·π/2 above made −0 into +0)
+    f.localSet(sr)
+    f.localGet(x).localGet(sr).localGet(x).localGet(k(0)).f64x2Eq().v128Bitselect()
+  }
+}
+
+/** acc += 1 in each f64 lane of `v` whose |v| exceeds TRIG_MAX (or is ±∞). */
+const countOutOfRange = (f: FunctionBuilder, v: Local, acc: Local): void => {
+  f.localGet(acc).localGet(v).f64x2Abs().localGet(f.constant("f64x2", TRIG_MAX)).f64x2Gt().localGet(f.constant("f64x2", 1)).v128And().f64x2Add().localSet(acc)
+}
+
+/**
+ * trig_<op>(x, out, n, range, tmp): out = f32(sin x) or f32(cos x) computed in f64 (trigF64); trigGrad_<op>(x, dy, out,
+ * n, range, tmp): out = f32(dy·sin′(x)) (dy·cos x, or dy·(−sin x) for cos), as the reference's dy·derivative in f64.
+ * Writes at `range` (two f64) how many elements had |x| > TRIG_MAX: their results are not to be used.
+ */
+const trigKernel = (op: "sin" | "cos", grad: boolean): FunctionBuilder => {
+  const f = new FunctionBuilder(`${grad ? "trigGrad" : "trig"}_${op}`, i32s(grad ? 6 : 5))
+  const x = f.params[0]
+  const dy = grad ? f.params[1] : undefined
+  const [out, n, range, tmp] = f.params.slice(grad ? 2 : 1)
+  const [xv, lo, hi, acc, gv] = Array.from({ length: 5 }, () => f.local("v128"))
+  f.f64x2Const(0).localSet(acc)
+  const streams: Array<Stream> = [{ base: x, input: true, output: false }]
+  if (dy !== undefined) streams.push({ base: dy, input: true, output: false })
+  streams.push({ base: out, input: false, output: true })
+  overVectors(f, n, tmp, streams, (addr) => {
+    const [ax, aout] = [addr[0], addr[addr.length - 1]]
+    f.localGet(ax).v128Load().localSet(xv)
+    f.localGet(xv).f64x2PromoteLowF32x4().localSet(lo)
+    promoteHigh(f, xv)
+    f.localSet(hi)
+    countOutOfRange(f, lo, acc)
+    countOutOfRange(f, hi, acc)
+    // the derivative's function: sin′ = cos, cos′ = −sin
+    const asCos = grad ? op === "sin" : op === "cos"
+    for (const half of [lo, hi]) {
+      trigF64(f, half, asCos)
+      f.localSet(half)
+    }
+    if (grad) {
+      f.localGet(addr[1]).v128Load().localSet(gv)
+      const sign = op === "cos" ? -1 : 1
+      f.localGet(lo).localGet(gv).f64x2PromoteLowF32x4().f64x2Mul().localGet(f.constant("f64x2", sign)).f64x2Mul().localSet(lo)
+      f.localGet(hi)
+      promoteHigh(f, gv)
+      f.f64x2Mul().localGet(f.constant("f64x2", sign)).f64x2Mul().localSet(hi)
+    }
+    storeDemoted(f, aout, lo, hi)
+  })
+  f.localGet(range).localGet(acc).v128Store()
+  return f
+}
+
 /** Philox4x32-10 constants (Salmon et al., SC'11), as in src/domain/Rng.ts. */
 const PHILOX_M0 = 0xd2511f53
 const PHILOX_M1 = 0xcd9e8d57
@@ -1141,11 +1376,17 @@ export const moduleBytes = (fma: boolean): Uint8Array =>
     ...TILE_ROWS.map((mr) => packA(mr)),
     packB(),
     ...TILE_ROWS.map((mr) => macro(mr, fma)),
+    gemv(fma),
+    outer(),
     ...Activations.map((a) => epilogue(a, fma)),
     ...Activations.map((a) => unary(a, fma)),
     ...Activations.map((a) => unaryGrad(a, fma)),
     addRowsKernel(),
     affineKernel(),
+    trigKernel("sin", false),
+    trigKernel("cos", false),
+    trigKernel("sin", true),
+    trigKernel("cos", true),
     copyRowsKernel(),
     gatherRowsKernel(),
     binaryKernel("add"),
@@ -1176,11 +1417,15 @@ export const instantiate = (module: WebAssembly.Module, memory: WebAssembly.Memo
     packA: tiles("packA"),
     packB: e.packB,
     macro: tiles("macro"),
+    gemv: e.gemv,
+    outer: e.outer,
     epilogue: per("epilogue"),
     unary: per("unary"),
     unaryGrad: per("unaryGrad"),
     addRows: e.addRows,
     affine: e.affine,
+    trig: { sin: e.trig_sin, cos: e.trig_cos },
+    trigGrad: { sin: e.trigGrad_sin, cos: e.trigGrad_cos },
     copyRows: e.copyRows,
     gatherRows: e.gatherRows,
     binary: { add: e.binary_add, sub: e.binary_sub, mul: e.binary_mul },

@@ -76,13 +76,14 @@ export class FunctionBuilder {
    * A v128 local holding `v` in every lane, set once at the function's start. V8 materialises a
    * v128.const with several instructions at each use; inside a loop a local is cheaper.
    */
-  constant(lanes: "f32x4" | "i32x4", v: number): Local {
+  constant(lanes: "f32x4" | "i32x4" | "f64x2", v: number): Local {
     const key = `${lanes} ${v}`
     const known = this.constants.get(key)
     if (known !== undefined) return known
     const l = this.local("v128")
-    const lane = [...new Uint8Array((lanes === "f32x4" ? new Float32Array([v]) : new Int32Array([v])).buffer)]
-    this.prologue.push(0xfd, ...uleb(0x0c), ...lane, ...lane, ...lane, ...lane, 0x21, ...uleb(l.index))
+    const bytes = [...new Uint8Array((lanes === "f32x4" ? new Float32Array([v]) : lanes === "i32x4" ? new Int32Array([v]) : new Float64Array([v, v])).buffer)]
+    const all = lanes === "f64x2" ? bytes : [...bytes, ...bytes, ...bytes, ...bytes]
+    this.prologue.push(0xfd, ...uleb(0x0c), ...all, 0x21, ...uleb(l.index))
     this.constants.set(key, l)
     return l
   }
@@ -212,6 +213,30 @@ export class FunctionBuilder {
   }
   f64x2Mul(): this {
     return this.simd(0xf2)
+  }
+  f64x2Abs(): this {
+    return this.simd(0xec)
+  }
+  f64x2Floor(): this {
+    return this.simd(0x75)
+  }
+  /** Round to nearest, ties to even. */
+  f64x2Nearest(): this {
+    return this.simd(0x94)
+  }
+  /** All ones in each f64 lane where a = b (stack [a, b]), else zeros. */
+  f64x2Eq(): this {
+    return this.simd(0x47)
+  }
+  f64x2Gt(): this {
+    return this.simd(0x4a)
+  }
+  f64x2Ge(): this {
+    return this.simd(0x4c)
+  }
+  /** f32 lane `lane` of the vector on the stack. */
+  f32x4ExtractLane(lane: number): this {
+    return this.simd(0x1f, lane)
   }
   /** f64 lane `lane` of the vector on the stack. */
   f64x2ExtractLane(lane: number): this {

@@ -1,7 +1,8 @@
 /**
  * The WASM backend: f32 tensors in one shared WebAssembly memory; matmul (every transpose, the
- * bias + activation epilogue) and the activations with their derivatives as 128-bit SIMD kernels
- * emitted at run time (Kernels.ts), large products split over worker threads (Threads.ts); every
+ * bias + activation epilogue; products with one output column or an inner dimension of 1 by their
+ * own kernels), the activations with their derivatives, and sin and cos (in f64) as
+ * 128-bit SIMD kernels emitted at run time (Kernels.ts), large products split over worker threads (Threads.ts); every
  * other op a plain loop over Float32Array views, computed in f64 and rounded once like the CPU
  * reference (src/domain/cpu), whose results it is tested against. The sequence ops run the
  * reference's own loops (cpu/Sequence.ts) on f32 views, with conv1d's products on the SIMD matmul.
@@ -243,6 +244,15 @@ export const make = (options: WasmBackendOptions = {}): WasmBackend => {
       sAi: transA ? 1 : k, sAp: transA ? m : 1, sBp: transB ? 1 : n, sBj: transB ? k : 1,
       bias: bias?.address ?? 0, pre: pre?.address ?? 0, activation, packedB: 0
     }
+    if (n === 1 || k === 1) {
+      // One output column or an inner dimension of 1: a dot product per row or an outer product, then the epilogue.
+      if (k === 1) K.outer(a.address, b.address, out.address, m, n)
+      else K.gemv(a.address, p.sAi, p.sAp, b.address, out.address, m, k)
+      if (p.bias !== 0 || p.pre !== 0 || activation !== "identity") {
+        K.epilogue[activation](out.address, 4 * n, m, n, p.bias, p.pre, 4 * n, mainScratch.tmp)
+      }
+      return { out, pre }
+    }
     const cached = packedOperand(b, transB, p)
     const threaded = pool !== undefined && pool.ready() && m > Kernels.MR && 2 * m * n * k >= parallelMinFlops
     if (!threaded || pool === undefined) {
@@ -264,11 +274,31 @@ export const make = (options: WasmBackendOptions = {}): WasmBackend => {
 
   // ---- elementwise ------------------------------------------------------------------------------
 
+  /**
+   * sin and cos (the Fourier features of every time embedding) and their derivatives as SIMD kernels in f64, rounded
+   * once as the reference: arguments beyond Kernels.TRIG_MAX are counted at `trigRange`, and a tensor holding any is
+   * computed again by the loops below.
+   */
+  const trigRange = arena.acquire(16, false).byteOffset
+  const trigInRange = (): boolean => {
+    const counts = new Float64Array(arena.memory.buffer, trigRange, 2)
+    return counts[0] + counts[1] === 0
+  }
+
   const unary = (op: UnaryOp, xT: Tensor): Tensor => {
     const x = as(op, xT)
     if (isActivation(op)) {
       const out = alloc(op, x.rows, x.cols)
       K.unary[op](x.address, out.address, x.size, mainScratch.tmp)
+      return out
+    }
+    if (op === "sin" || op === "cos") {
+      const out = alloc(op, x.rows, x.cols)
+      K.trig[op](x.address, out.address, x.size, trigRange, mainScratch.tmp)
+      if (trigInRange()) return out
+      const xd = x.data
+      const od = out.data
+      for (let i = 0; i < xd.length; i++) od[i] = Activation.apply(op, xd[i])
       return out
     }
     return map(op, x, (v) => Activation.apply(op, v))
@@ -282,6 +312,10 @@ export const make = (options: WasmBackendOptions = {}): WasmBackend => {
     if (isActivation(op)) {
       K.unaryGrad[op](x.address, dy.address, out.address, x.size, mainScratch.tmp)
       return out
+    }
+    if (op === "sin" || op === "cos") {
+      K.trigGrad[op](x.address, dy.address, out.address, x.size, trigRange, mainScratch.tmp)
+      if (trigInRange()) return out
     }
     const xd = x.data
     const dd = dy.data

@@ -81,6 +81,14 @@ describe("wasm gradients vs f64 finite differences", () => {
     }
   })
 
+  it("sin and cos (the f64 SIMD kernels) over several periods", async () => {
+    for (const op of ["sin", "cos"] as const) {
+      await fc.assert(fc.asyncProperty(dims, async ({ m, n, seed }) => {
+        await checkGradients(`${op} [${m}, ${n}]`, [leaf(seed, m, n, -12, 12)], (t, [v]) => t.unary(op, v))
+      }), { numRuns: runs(8) })
+    }
+  })
+
   it("layer norm with γ and β (rows of ≥ 5 columns: on 2 columns x̂ = ±1 and dx is all cancellation)", async () => {
     await fc.assert(fc.asyncProperty(dims, async ({ m, n, seed }) => {
       const cols = n + 4

@@ -1,5 +1,5 @@
 /**
- * The WASM matmul (packing, SIMD register tiles, epilogue) against the CPU reference: random
+ * The WASM matmul (packing, SIMD register tiles, epilogue; the one-column and inner-dimension-1 kernels) against the CPU reference: random
  * shapes that are not multiples of any block (MR×NR tiles, KC-deep slices, MC-row and NC-column
  * blocks), every transpose / bias / activation / pre-activation combination, on one thread and
  * split over two. The cases and their check are the GPU suite's too (test/fixtures/BackendParity.ts).
@@ -52,6 +52,25 @@ describe("wasm matmul", () => {
       for (const transA of [false, true]) {
         for (const transB of [false, true]) {
           await checkMatmulCase(wasm, { m: 13, k, n: 19, transA, transB, bias: false, activation: "identity", keepPre: false, seed: k }, "packing")
+        }
+      }
+    }
+  })
+
+  it("products with one output column (gemv) or an inner dimension of 1 (outer) match the CPU: every transpose, bias, activation, pre-activation", async () => {
+    // m and k past the kernels' four-row and four-lane unrolls and their tails
+    const cases: Array<readonly [number, number, number]> = [
+      ...[1, 2, 3, 4, 5, 7, 9, 37, 300].flatMap((m) => [1, 2, 3, 4, 5, 7, 8, 13, 300].map((k) => [m, k, 1] as const)),
+      ...[1, 2, 3, 5, 8, 13, 300].flatMap((m) => [2, 3, 4, 5, 7, 9, 37, 130].map((n) => [m, 1, n] as const))
+    ]
+    let seed = 0
+    for (const [m, k, n] of cases) {
+      for (const transA of [false, true]) {
+        for (const transB of [false, true]) {
+          const activation = Activations[seed % Activations.length]
+          const c: MatmulCase = { m, k, n, transA, transB, bias: seed % 3 !== 0, activation, keepPre: seed % 2 === 0, seed }
+          await checkMatmulCase(wasm, c, "gemv/outer")
+          seed++
         }
       }
     }
