@@ -269,11 +269,13 @@ export const updateStep = (
     const v = value(p, c, t.leaf(s))
     return valueLoss(t, c, t.sub(q, v), v)
   })
+  // y = r + γ·mask·V(s') from the V just updated: one target for both heads and every ensemble member
+  const y = B.scope(() => {
+    const vp = Model.bind(B, critic.v, critic.v.params)
+    return B.binary("add", r, B.affine(B.binary("mul", mask, value(vp, c, vp.tape.leaf(s2)).value), c.discount, 0))
+  })
   const qLoss = Model.trainStep(B, critic.q, { ...options, emaRate: c.polyak }, (p) => {
     const t = p.tape
-    const vNext = value(new Parameters.Bound(t, critic.v.layout, critic.v.params), c, t.leaf(s2))
-    // y = r + γ·mask·V(s'), the same for both heads
-    const y = B.binary("add", r, B.affine(B.binary("mul", mask, vNext.value), c.discount, 0))
     const q = qValues(p, c, t.leaf(s), t.leaf(a))
     // IQL: mean over heads and batch of (Q_i − y)², the summed-over-heads mse halved; DICE: summed over heads
     return t.affine(t.mseLoss(q, B.concatCols([y, y])), c.valueLoss === "dice" ? 1 : 0.5)
@@ -281,12 +283,10 @@ export const updateStep = (
   const ensemble = critic.ensemble
   const eLoss = ensemble === undefined ? undefined : Model.trainStep(B, ensemble, options, (p) => {
     const t = p.tape
-    const vNext = value(new Parameters.Bound(t, critic.v.layout, critic.v.params), c, t.leaf(s2))
-    const y = B.binary("add", r, B.affine(B.binary("mul", mask, vNext.value), c.discount, 0))
     // Σ over members of mean_batch (Q_i − y)²: each member sees only its own term
     return t.mseLoss(ensembleValues(p, c, t.leaf(s), t.leaf(a)), B.broadcastTo(y, y.rows, ensembleSize(c)))
   })
-  for (const t of [s, a, r, mask, s2]) B.dispose(t)
+  for (const t of [s, a, r, mask, s2, y]) B.dispose(t)
   const parts = eLoss === undefined ? [vLoss, qLoss] : [vLoss, qLoss, eLoss]
   const losses = B.concatCols(parts)
   for (const t of parts) B.dispose(t)
