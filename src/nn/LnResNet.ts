@@ -54,9 +54,12 @@ const block = (p: Bound, name: string, c: LnResNetConfig, x: Var): Var => {
 }
 
 /** Output [rows, outputs] (+1 column for the weight head when configured). */
-export const apply = (p: Bound, name: string, c: LnResNetConfig, x: Var): Var => {
+export const apply = (p: Bound, name: string, c: LnResNetConfig, x: Var): Var => afterInput(p, name, c, Linear.apply(p, `${name}.in`, x))
+
+/** The network after its input layer, from that layer's output h = x·W_in + b_in [rows, hidden] (a caller may compute h its own way). */
+export const afterInput = (p: Bound, name: string, c: LnResNetConfig, input: Var): Var => {
   const t = p.tape
-  let h = Linear.apply(p, `${name}.in`, x)
+  let h = input
   let weight: Var | undefined
   for (let i = 0; i < c.blocks; i++) {
     h = block(p, `${name}.block${i}`, c, h)

@@ -23,9 +23,11 @@ interface Network {
   readonly apply: (p: Parameters.Bound, z: Var, condition: Var, time: Var | EpsNetwork.TimeRows) => Var
 }
 
+// A body wider than the batch (40 > 37 rows), so one time per row takes the plain input layer (no folding: see
+// EpsNetworkFoldedTime.test.ts) and the two ways differ only in where the embedding is computed.
 const eps = new EpsNetwork.EpsNetworkConfig({
   dataDim: 3, conditionDim: 4, timeFeatures: 16, timeHidden: 24,
-  body: new EpsNetwork.LnResNetBody({ hidden: 8, blocks: 3, activation: "silu", dropout: 0.1, weightHeadBlock: 1, weightHeadWidth: 8 })
+  body: new EpsNetwork.LnResNetBody({ hidden: 40, blocks: 3, activation: "silu", dropout: 0.1, weightHeadBlock: 1, weightHeadWidth: 8 })
 })
 const epsNetwork: Network = { ...eps, specs: EpsNetwork.specs(eps), apply: (p, z, s, time) => EpsNetwork.apply(p, eps, z, s, time) }
 const energy = new Qgpo.EnergyNetworkConfig({ dataDim: 3, conditionDim: 4, timeFeatures: 16, timeHidden: 12, hidden: 10, hiddenLayers: 2, activation: "silu" })
