@@ -99,12 +99,6 @@ export interface TimeRows {
   readonly index: Tensor
 }
 
-/** Rows [start, start + count) of a matrix on the tape (through its row-major [1, rows·cols] view). */
-const sliceRows = (p: Bound, x: Var, start: number, count: number): Var => {
-  const t = p.tape
-  return t.reshape(t.sliceCols(t.reshape(x, 1, x.rows * x.cols), start * x.cols, count * x.cols), count, x.cols)
-}
-
 /**
  * The LN-ResNet body's input layer with the time MLP's last Dense folded into it, for one time per row. The time
  * embedding e = a·W₂ + b₂ (a: the time MLP's hidden activations) enters h₀ = [z, s, e]·W_in + b_in only linearly, so
@@ -118,9 +112,9 @@ const foldedInput = (p: Bound, c: EpsNetworkConfig, zs: Var, time: Var): Var => 
   const layers = timeMlp(c).widths.length
   const a = Mlp.apply(p, "time.mlp", { ...timeMlp(c), widths: timeMlp(c).widths.slice(0, -1), activateFinal: true }, FourierFeatures.apply(p, "time.fourier", time))
   const w = p.get("body.in.w")
-  const we = sliceRows(p, w, zs.cols, c.timeHidden)
+  const we = t.sliceRows(w, zs.cols, c.timeHidden)
   const bias = t.add(p.get("body.in.b"), t.matmul(p.get(`time.mlp.${layers - 1}.b`), we))
-  return t.add(t.linear(zs, sliceRows(p, w, 0, zs.cols), bias), t.matmul(a, t.matmul(p.get(`time.mlp.${layers - 1}.w`), we)))
+  return t.add(t.linear(zs, t.sliceRows(w, 0, zs.cols), bias), t.matmul(a, t.matmul(p.get(`time.mlp.${layers - 1}.w`), we)))
 }
 
 /**

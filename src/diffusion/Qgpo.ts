@@ -69,14 +69,22 @@ export const specs = (c: EnergyNetworkConfig): Array<ParamSpec> => [
 
 /**
  * f_φ(x_t, condition, t) [B, 1]: x [B, dataDim], condition [B, conditionDim] or absent, time [B, 1] or as rows of a
- * table of times (`TimeRows`: the time embedding computed once per distinct time and gathered, as EpsNetwork.apply).
+ * table of times (`TimeRows`: the time embedding and its share of the body's first layer computed once per distinct
+ * time and gathered).
  */
 export const apply = (p: Bound, c: EnergyNetworkConfig, x: Var, condition: Var | undefined, time: Var | TimeRows): Var => {
   const t = p.tape
   const embed = (s: Var) => Mlp.apply(p, "time.mlp", timeMlp(c), FourierFeatures.apply(p, "time.fourier", s))
-  const timeEmbedding = "index" in time ? t.gatherRows(embed(time.times), time.index) : embed(time)
-  const input = t.concatCols(condition === undefined ? [x, timeEmbedding] : [x, condition, timeEmbedding])
-  return Mlp.apply(p, "body", body(c), input)
+  const xs = condition === undefined ? x : t.concatCols([x, condition])
+  if ("index" in time) {
+    // The body's first layer on [x, s, e] is [x, s]·W_xs + e·W_e + b: the embedding's share once per distinct time,
+    // gathered (the same up to rounding as gathering e first), so the per-row product is only xs.cols wide.
+    const w = p.get("body.0.w")
+    const timeShare = t.gatherRows(t.matmul(embed(time.times), t.sliceRows(w, xs.cols, c.timeHidden)), time.index)
+    const first = t.add(t.linear(xs, t.sliceRows(w, 0, xs.cols), p.get("body.0.b")), timeShare)
+    return Mlp.applyFrom(p, "body", body(c), t.unary(Mlp.activationAfter(body(c), 0), first), 1)
+  }
+  return Mlp.apply(p, "body", body(c), t.concatCols([xs, embed(time)]))
 }
 
 // ---- groups ------------------------------------------------------------------------------------

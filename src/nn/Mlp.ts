@@ -17,8 +17,11 @@ export interface MlpConfig {
 export const specs = (name: string, c: MlpConfig): Array<ParamSpec> =>
   c.widths.flatMap((w, i) => Linear.specs(`${name}.${i}`, i === 0 ? c.inputs : c.widths[i - 1], w, c.init))
 
-export const apply = (p: Bound, name: string, c: MlpConfig, x: Var): Var =>
-  c.widths.reduce((h, _, i) => {
-    const last = i === c.widths.length - 1
-    return Linear.apply(p, `${name}.${i}`, h, last && !c.activateFinal ? "identity" : c.activation)
-  }, x)
+/** The activation after layer i. */
+export const activationAfter = (c: MlpConfig, i: number): Activation => (i === c.widths.length - 1 && !c.activateFinal ? "identity" : c.activation)
+
+export const apply = (p: Bound, name: string, c: MlpConfig, x: Var): Var => applyFrom(p, name, c, x, 0)
+
+/** Layers `first` … of the MLP on h, the output of layer first − 1 (a caller may compute the earlier layers its own way). */
+export const applyFrom = (p: Bound, name: string, c: MlpConfig, h: Var, first: number): Var =>
+  c.widths.slice(first).reduce((v, _, j) => Linear.apply(p, `${name}.${first + j}`, v, activationAfter(c, first + j)), h)

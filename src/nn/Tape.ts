@@ -117,6 +117,8 @@ export class Tape {
   binary(op: BinaryOp, a: Var, b: Var): Var {
     const B = this.backend
     return this.record(B.binary(op, a.value, b.value), [a, b], (dy, needs) => {
+      // a + b without broadcasting passes dy on to both (no copies; gradients are never written in place)
+      if (op === "add" && a.rows === b.rows && a.cols === b.cols) return [needs[0] ? dy : undefined, needs[1] ? dy : undefined]
       const { da, db } = B.binaryBackward(op, a.value, b.value, dy)
       return [needs[0] ? this.reduceTo(da, a) : undefined, needs[1] ? this.reduceTo(db, b) : undefined]
     })
@@ -163,6 +165,11 @@ export class Tape {
       throw new ShapeError({ op: "reshape", detail: `[${x.rows}, ${x.cols}] has ${x.rows * x.cols} elements, [${rows}, ${cols}] needs ${rows * cols}` })
     }
     return this.record(B.view(x.value, 0, rows, cols), [x], (dy) => [B.view(dy, 0, x.rows, x.cols)])
+  }
+
+  /** Rows [start, start + count) of x: columns of its row-major [1, rows·cols] view, shaped back. */
+  sliceRows(x: Var, start: number, count: number): Var {
+    return this.reshape(this.sliceCols(this.reshape(x, 1, x.rows * x.cols), start * x.cols, count * x.cols), count, x.cols)
   }
 
   sliceCols(x: Var, start: number, width: number): Var {

@@ -161,7 +161,7 @@ describe("Tape gradients vs finite differences (f64 CPU)", () => {
     }), { numRuns: 30 })
   })
 
-  it("concat, slice, gather and reshape", () => {
+  it("concat, slice (columns and rows), gather and reshape", () => {
     fc.assert(fc.property(dims, fc.nat(), ({ m, k, n, seed }, s) => {
       checkGradients("concatCols", [tensor(seed, m, k), tensor(seed + 1, m, n)], (t, xs) => t.concatCols(xs))
       const start = s % (k + n)
@@ -171,6 +171,8 @@ describe("Tape gradients vs finite differences (f64 CPU)", () => {
       checkGradients("gatherRows", [tensor(seed, m, k)], (t, [x]) => t.gatherRows(x, idx))
       checkGradients("reshape", [tensor(seed, m, k)], (t, [x]) => t.reshape(x, k, m))
       checkGradients("reshape to a column", [tensor(seed, m, k)], (t, [x]) => t.reshape(x, m * k, 1))
+      const first = s % m
+      checkGradients("sliceRows", [tensor(seed, m, k)], (t, [x]) => t.sliceRows(x, first, 1 + (s % (m - first))))
     }), { numRuns: 30 })
   })
 
@@ -257,6 +259,15 @@ describe("Tape semantics", () => {
     const loss = t.reduce("sum", "all", t.unary("square", x))
     const [, gy] = t.grad(loss, [x, y])
     expect([...valuesOf(gy)]).toEqual([0, 0, 0, 0, 0, 0])
+  })
+
+  it("sliceRows and reshape keep the row-major order", () => {
+    const t = new Tape(B)
+    const x = t.leaf(B.upload(Float32Array.from({ length: 12 }, (_, i) => i), 4, 3))
+    const rows = t.sliceRows(x, 1, 2)
+    expect([rows.rows, rows.cols]).toEqual([2, 3])
+    expect(Array.from(valuesOf(rows.value))).toEqual([3, 4, 5, 6, 7, 8])
+    expect(Array.from(valuesOf(t.reshape(x, 2, 6).value))).toEqual(Array.from({ length: 12 }, (_, i) => i))
   })
 
   it("rejects a non-scalar output without a seed, naming the op", () => {
