@@ -153,7 +153,7 @@ export const run = Effect.fn("ResumableLoop.run")(function*(o: LoopOptions) {
       const sums = yield* backend.read(windowSum)
       yield* checkpoints.save(o.checkpointPath, { header: header(o, step, adamSteps, losses, { count: windowCount, sums }), tensors })
     })
-  const tracker = yield* progress.start(o.label, o.totalSteps)
+  const tracker = yield* progress.start(o.label, o.totalSteps, start)
   let last: Array<number> = []
   for (let i = start; i < o.totalSteps; i++) {
     const stepLosses = yield* backend.run(() => o.step(i))

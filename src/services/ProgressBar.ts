@@ -29,10 +29,10 @@ const formatSeconds = (seconds: number): string => {
 const formatValue = (v: number | string): string =>
   typeof v === "string" ? v : Math.abs(v) >= 1e4 || (Math.abs(v) < 1e-3 && v !== 0) ? v.toExponential(2) : v.toFixed(4)
 
-/** One progress line (no newline). */
-export const line = (label: string, done: number, total: number, elapsedSeconds: number, values: Record<string, number | string>): string => {
+/** One progress line (no newline); the time left counts the rate of the steps done since `from` (a resumed run's start). */
+export const line = (label: string, done: number, total: number, elapsedSeconds: number, values: Record<string, number | string>, from = 0): string => {
   const shown = Object.entries(values).map(([k, v]) => `  ${k} ${formatValue(v)}`).join("")
-  const rate = done / Math.max(elapsedSeconds, 1e-3)
+  const rate = Math.max(done - from, 0) / Math.max(elapsedSeconds, 1e-3)
   const tail = done >= total ? `  ${formatSeconds(elapsedSeconds)}` : `  eta ${formatSeconds((total - done) / rate)}`
   return `${label} [${bar(done, total)}] ${String(Math.floor((100 * done) / Math.max(total, 1))).padStart(3)}%  ${done}/${total}${shown}${tail}`
 }
@@ -40,7 +40,7 @@ export const line = (label: string, done: number, total: number, elapsedSeconds:
 /** Redraws in place when `tty` (at most every 100 ms), else prints a line at most every `intervalMs`. */
 export const layerWith = (options: { readonly tty: boolean; readonly intervalMs: number }) =>
   Layer.succeed(Progress, Progress.of({
-    start: (label, total) =>
+    start: (label, total, from = 0) =>
       Effect.gen(function*() {
         const started = yield* Clock.currentTimeMillis
         let lastPrinted = -Infinity
@@ -51,7 +51,7 @@ export const layerWith = (options: { readonly tty: boolean; readonly intervalMs:
               const last = done >= total
               if (!last && done !== 1 && now - lastPrinted < (options.tty ? TTY_INTERVAL_MS : options.intervalMs)) return
               lastPrinted = now
-              const text = line(label, done, total, (now - started) / 1000, values)
+              const text = line(label, done, total, (now - started) / 1000, values, from)
               if (options.tty) yield* Effect.sync(() => process.stdout.write(`\r${text}\x1b[K${last ? "\n" : ""}`))
               else yield* Console.log(text)
             })
