@@ -3,7 +3,7 @@
  * checkpoint holds every model's parameters, AdamW moments, step count and EMA copy, and all
  * randomness is counter-based (keyed by the step), so a resumed run replays the same stream.
  */
-import { Effect, Schema } from "effect"
+import { Console, Effect, Schema } from "effect"
 import type { Tensor } from "../domain/TensorBackend.ts"
 import type * as Model from "../nn/Model.ts"
 import { Backend } from "../services/Backend.ts"
@@ -147,31 +147,57 @@ export const run = Effect.fn("ResumableLoop.run")(function*(o: LoopOptions) {
       }
     }
   }
+  // The step of the checkpoint on disk; a save runs to its end even when the run is interrupted meanwhile.
+  let saved = start
   const save = (step: number) =>
-    Effect.gen(function*() {
+    Effect.uninterruptible(Effect.gen(function*() {
       const { tensors, adamSteps } = yield* snapshot(o.models)
       const sums = yield* backend.read(windowSum)
       yield* checkpoints.save(o.checkpointPath, { header: header(o, step, adamSteps, losses, { count: windowCount, sums }), tensors })
-    })
+      saved = step
+    }))
   const tracker = yield* progress.start(o.label, o.totalSteps, start)
   let last: Array<number> = []
-  for (let i = start; i < o.totalSteps; i++) {
-    const stepLosses = yield* backend.run(() => o.step(i))
-    const sum = B.binary("add", windowSum, stepLosses)
-    B.dispose(windowSum)
-    B.dispose(stepLosses)
-    windowSum = sum
-    windowCount += 1
-    if ((i + 1) % o.logEvery === 0 || i === o.totalSteps - 1) {
-      const sums = yield* backend.read(windowSum)
-      last = Array.from(sums, (v) => v / windowCount)
-      yield* tracker.update(i + 1, Object.fromEntries(o.lossNames.map((n, k) => [n, last[k]])))
-      losses.push({ step: i + 1, values: Object.fromEntries(o.lossNames.map((n, k) => [n, Number.isFinite(last[k]) ? last[k] : null])) })
-      yield* backend.run((ops) => ops.write(windowSum, new Float32Array(o.lossNames.length)))
-      windowCount = 0
+  // Steps whose updates are in the models (and in the loss window): a step and its bookkeeping run in one
+  // synchronous block, so an interruption falls between two steps, never inside one.
+  let completed = start
+  const train = Effect.gen(function*() {
+    for (let i = start; i < o.totalSteps; i++) {
+      // Lets an interruption (Ctrl-C) in before every step rather than at the next read or save.
+      yield* Effect.yieldNow
+      yield* backend.run(() => {
+        const stepLosses = o.step(i)
+        const sum = B.binary("add", windowSum, stepLosses)
+        B.dispose(windowSum)
+        B.dispose(stepLosses)
+        windowSum = sum
+        windowCount += 1
+        completed = i + 1
+      })
+      if ((i + 1) % o.logEvery === 0 || i === o.totalSteps - 1) {
+        const sums = yield* backend.read(windowSum)
+        // Closing the window is one block too: a record in `losses` and a still-open window never coexist.
+        yield* backend.run((ops) => {
+          last = Array.from(sums, (v) => v / windowCount)
+          losses.push({ step: i + 1, values: Object.fromEntries(o.lossNames.map((n, k) => [n, Number.isFinite(last[k]) ? last[k] : null])) })
+          ops.write(windowSum, new Float32Array(o.lossNames.length))
+          windowCount = 0
+        })
+        yield* tracker.update(i + 1, Object.fromEntries(o.lossNames.map((n, k) => [n, last[k]])))
+      }
+      if ((i + 1) % o.checkpointEvery === 0 && i + 1 < o.totalSteps) yield* save(i + 1)
     }
-    if ((i + 1) % o.checkpointEvery === 0 && i + 1 < o.totalSteps) yield* save(i + 1)
-  }
+  })
+  // An interrupted run (Ctrl-C, SIGTERM) keeps every completed step: it checkpoints where it stopped, and the same
+  // command with resume on continues from there exactly (the window's sums travel too).
+  yield* train.pipe(Effect.onInterrupt(() =>
+    completed > saved
+      ? save(completed).pipe(
+        Effect.andThen(Console.error(`${o.label}: interrupted after step ${completed}; checkpoint ${o.checkpointPath} saved`)),
+        Effect.catch((e) => Console.error(`${o.label}: interrupted after step ${completed}; the checkpoint could not be saved: ${e.message}`))
+      )
+      : Effect.void
+  ))
   if (start < o.totalSteps || !o.resume) yield* save(o.totalSteps)
   B.dispose(windowSum)
   return last

@@ -6,7 +6,7 @@ import { mkdtemp } from "node:fs/promises"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { it } from "@effect/vitest"
-import { Effect, Exit, Layer, Schema } from "effect"
+import { Effect, Exit, Fiber, Layer, Schema } from "effect"
 import fc from "fast-check"
 import { expect } from "vitest"
 import * as Rng from "../../src/domain/Rng.ts"
@@ -23,7 +23,7 @@ const TOTAL = 24
 const noConfig = StageConfig.make(Schema.Struct({}), {})
 
 /** A fresh "process": new critic and data, a loop that dies at `killAt` (if given). */
-const attempt = (path: string, resume: boolean, killAt: number | undefined) =>
+const attempt = (path: string, resume: boolean, killAt: number | undefined, checkpointEvery = 5, onStep: (i: number) => void = () => {}) =>
   Effect.gen(function*() {
     const { ops: B } = yield* Backend
     const config = new Critic.CriticConfig({ hidden: 16, discount: 0.9, valueLoss: "expectile", tau: 0.7, linexBeta: 1, polyak: 0.05, lr: 1e-3, batch: 16 })
@@ -36,10 +36,11 @@ const attempt = (path: string, resume: boolean, killAt: number | undefined) =>
       nextObservations: B.normal(64, 3, Rng.named(5, "s2"))
     }
     const exit = yield* Effect.exit(ResumableLoop.run({
-      label: "critic", totalSteps: TOTAL, checkpointPath: path, checkpointEvery: 5, resume, logEvery: 10,
+      label: "critic", totalSteps: TOTAL, checkpointPath: path, checkpointEvery, resume, logEvery: 10,
       models: { q: critic.q, v: critic.v }, architecture: {}, config: StageConfig.make(Critic.CriticConfig, config), seed: 0, lossNames: ["v", "q"],
       step: (i) => {
         if (i === killAt) throw new Error(`killed at step ${i}`)
+        onStep(i)
         return Critic.updateStep(B, critic, data, Rng.named(6, "batch"), i)
       }
     }))
@@ -69,6 +70,28 @@ it.effect("a run killed at a random step and resumed matches an uninterrupted ru
       }), { numRuns: 6 })
     )
   }).pipe(Effect.provide(layers)), 120_000)
+
+it.effect("an interrupted run (Ctrl-C) checkpoints every step it completed, and resuming it matches an uninterrupted run", () =>
+  Effect.gen(function*() {
+    const reference = yield* attempt(join(yield* Effect.promise(() => mkdtemp(join(tmpdir(), "ref-"))), "c.safetensors"), false, undefined)
+    for (const interruptAt of [3, 13, 21]) {
+      const path = join(yield* Effect.promise(() => mkdtemp(join(tmpdir(), "interrupt-"))), "c.safetensors")
+      // no periodic checkpoint before the end: whatever is on disk after the interruption, the interruption wrote
+      let executed = 0
+      const fiber = yield* Effect.forkChild(attempt(path, true, undefined, 1000, () => executed++))
+      while (executed <= interruptAt) yield* Effect.yieldNow
+      yield* Fiber.interrupt(fiber)
+      expect(executed).toBeLessThan(TOTAL)
+      const saved = yield* Checkpoints.use((c) => c.load(path))
+      expect(saved.header.step).toBe(executed)
+      // the open loss window travelled too: the resumed curve is the uninterrupted one
+      const resumed = yield* attempt(path, true, undefined, 1000)
+      expect(Exit.isSuccess(resumed.exit)).toBe(true)
+      expect(resumed.q).toEqual(reference.q)
+      expect(resumed.v).toEqual(reference.v)
+      expect(resumed.losses).toEqual(reference.losses)
+    }
+  }).pipe(Effect.provide(layers)), 60_000)
 
 it.effect("logs each loss as the mean over its window, also across a resume inside a window", () =>
   Effect.gen(function*() {
