@@ -188,59 +188,56 @@ const cpuPresetRuns = <E>(B: TensorBackend, time: (run: () => Tensor) => Effect.
     return { result, workloads }
   })
 
-/** Op by op for the cpu preset: one SWG, critic and actor step (means of 5) and the SWG-R sampling call. */
-const profileCpuPreset = (B: TensorBackend, w: BenchCpuPreset.CpuPresetWorkloads) =>
+/** One profiled case: its op table is the mean over `repeats` runs after one warm-up run. */
+interface ProfileCase {
+  readonly title: string
+  /** Builds and records the work on the profiling backend; its result is read (so the device's work is counted) and freed. */
+  readonly work: () => Tensor
+  readonly repeats: number
+}
+
+/** Prints each case's op-by-op table (`ProfiledBackend.markdown`). */
+const profileCases = (profiler: ProfiledBackend.Profiler, cases: ReadonlyArray<ProfileCase>) =>
   Effect.gen(function*() {
-    const profiler = ProfiledBackend.profile(B)
-    const X = profiler.backend
-    const run = (f: () => Tensor) =>
+    const run = (work: () => Tensor) =>
       Effect.promise(async () => {
-        const out = f()
-        await X.read(out)
-        X.dispose(out)
+        const out = work()
+        await profiler.backend.read(out)
+        profiler.backend.dispose(out)
       })
-    const steps = 5
-    const cases: ReadonlyArray<readonly [string, () => Tensor, number]> = [
-      ["cpu preset: SWG training step, batch " + w.sizes.swg.batch, () => w.swgStep(X), steps],
-      ["cpu preset: IQL critic step, batch " + w.sizes.critic.batch, () => w.criticStep(X), steps],
-      ["cpu preset: IQL actor step, batch " + w.sizes.iql.batch, () => w.actorStep(X), steps],
-      ...presetBatches(w.sizes).map((rows) => [`cpu preset: guided sampling (15 steps), batch ${rows}`, () => w.sample(rows, X), 1] as const)
-    ]
-    for (const [title, f, runs] of cases) {
-      yield* run(f)
+    for (const c of cases) {
+      yield* run(c.work)
       profiler.reset()
-      for (let i = 0; i < runs; i++) yield* run(f)
-      yield* Console.log(`\n${ProfiledBackend.markdown(title, profiler.report(), runs)}`)
+      for (let i = 0; i < c.repeats; i++) yield* run(c.work)
+      yield* Console.log(`\n${ProfiledBackend.markdown(c.title, profiler.report(), c.repeats)}`)
     }
   })
 
+/** Op by op for the cpu preset: one SWG, critic and actor step (means of 5) and the SWG-R sampling call. */
+const profileCpuPreset = (B: TensorBackend, w: BenchCpuPreset.CpuPresetWorkloads) => {
+  const profiler = ProfiledBackend.profile(B)
+  const X = profiler.backend
+  return profileCases(profiler, [
+    { title: `cpu preset: SWG training step, batch ${w.sizes.swg.batch}`, work: () => w.swgStep(X), repeats: 5 },
+    { title: `cpu preset: IQL critic step, batch ${w.sizes.critic.batch}`, work: () => w.criticStep(X), repeats: 5 },
+    { title: `cpu preset: IQL actor step, batch ${w.sizes.iql.batch}`, work: () => w.actorStep(X), repeats: 5 },
+    ...presetBatches(w.sizes).map((rows) => ({ title: `cpu preset: guided sampling (15 steps), batch ${rows}`, work: () => w.sample(rows, X), repeats: 1 }))
+  ])
+}
+
 /** Op by op, matmuls by shape: one step of the DICE critic, D-DICE's behaviour model, QGPO's Q and its energy (means of 5). */
 const profileDiceQgpo = (B: TensorBackend) =>
-  Effect.gen(function*() {
+  Effect.suspend(() => {
     const w = BenchDiceQgpo.make(B)
     const profiler = ProfiledBackend.profile(B, { shapes: true })
     const X = profiler.backend
-    const run = (f: () => Tensor) =>
-      Effect.promise(async () => {
-        const out = f()
-        await X.read(out)
-        X.dispose(out)
-      })
     const s = w.sizes
-    const steps = 5
-    const cases: ReadonlyArray<readonly [string, () => Tensor]> = [
-      [`cpu preset: DICE critic step (ensemble ${s.diceCritic.ensemble ?? 0}), batch ${s.diceCritic.batch}`, () => w.diceCriticStep(X)],
-      [`cpu preset: D-DICE behaviour step, batch ${s.diceAgent.batch}`, () => w.diceBehaviourStep(X)],
-      [`cpu preset: QGPO Q step, ${s.qgpo.qBatch} states × ${s.qgpo.support} support actions`, () => w.qgpoQStep(X)],
-      [`cpu preset: QGPO energy step, ${s.qgpo.energyBatch} states × ${s.qgpo.support} support actions`, () => w.qgpoEnergyStep(X)]
-    ]
-    for (const [title, f] of cases) {
-      yield* run(f)
-      profiler.reset()
-      for (let i = 0; i < steps; i++) yield* run(f)
-      yield* Console.log(`\n${ProfiledBackend.markdown(title, profiler.report(), steps)}`)
-    }
-    w.dispose()
+    return profileCases(profiler, [
+      { title: `cpu preset: DICE critic step (ensemble ${s.diceCritic.ensemble ?? 0}), batch ${s.diceCritic.batch}`, work: () => w.diceCriticStep(X), repeats: 5 },
+      { title: `cpu preset: D-DICE behaviour step, batch ${s.diceAgent.batch}`, work: () => w.diceBehaviourStep(X), repeats: 5 },
+      { title: `cpu preset: QGPO Q step, ${s.qgpo.qBatch} states × ${s.qgpo.support} support actions`, work: () => w.qgpoQStep(X), repeats: 5 },
+      { title: `cpu preset: QGPO energy step, ${s.qgpo.energyBatch} states × ${s.qgpo.support} support actions`, work: () => w.qgpoEnergyStep(X), repeats: 5 }
+    ]).pipe(Effect.ensuring(Effect.sync(() => w.dispose())))
   })
 
 /**
@@ -252,28 +249,14 @@ const profileRuns = (
   trainStep: (batch: number, X: TensorBackend) => () => Tensor,
   sample: (condition: Tensor, X: TensorBackend) => Tensor
 ) =>
-  Effect.gen(function*() {
+  Effect.suspend(() => {
     const profiler = ProfiledBackend.profile(B)
     const X = profiler.backend
-    const run = (f: () => Tensor) =>
-      Effect.promise(async () => {
-        const out = f()
-        await X.read(out)
-        X.dispose(out)
-      })
-    yield* run(trainStep(256, X))
-    profiler.reset()
-    const steps = 3
-    for (let i = 0; i < steps; i++) yield* run(trainStep(256, X))
-    yield* Console.log(`\n${ProfiledBackend.markdown("SWG training step, batch 256", profiler.report(), steps)}`)
-    for (const batch of [1, 32]) {
-      const condition = B.normal(batch, STATE_DIM, Rng.named(8, "state"))
-      yield* run(() => sample(condition, X))
-      profiler.reset()
-      yield* run(() => sample(condition, X))
-      yield* Console.log(`\n${ProfiledBackend.markdown(`guided sampling (15 steps), batch ${batch}`, profiler.report(), 1)}`)
-      B.dispose(condition)
-    }
+    const conditions = [1, 32].map((batch) => ({ batch, condition: B.normal(batch, STATE_DIM, Rng.named(8, "state")) }))
+    return profileCases(profiler, [
+      { title: "SWG training step, batch 256", work: () => trainStep(256, X)(), repeats: 3 },
+      ...conditions.map(({ batch, condition }) => ({ title: `guided sampling (15 steps), batch ${batch}`, work: () => sample(condition, X), repeats: 1 }))
+    ]).pipe(Effect.ensuring(Effect.sync(() => conditions.forEach(({ condition }) => B.dispose(condition)))))
   })
 
 const fmt = (x: number | null, digits = 1) => (x === null ? "—" : x.toFixed(digits))
