@@ -48,6 +48,7 @@ import * as Training from "../diffusion/Training.ts"
 import * as Model from "../nn/Model.ts"
 import * as Optimizer from "../nn/Optimizer.ts"
 import * as Parameters from "../nn/Parameters.ts"
+import type { Var } from "../nn/Tape.ts"
 import { Backend } from "../services/Backend.ts"
 import { Checkpoints } from "../services/Checkpoints.ts"
 import { writeJsonAtomically, writeTextAtomically } from "../services/Files.ts"
@@ -166,10 +167,40 @@ const firstColumns = (z: Float32Array, rows: number, cols: number, keep: number)
 }
 
 /** Trains one β-conditioned model on a toy dataset's points (`source.data`); returns the model and the data's e_max. */
+/**
+ * Trains `model` for `c.steps` AdamW steps on `lossOf` (cosine-decayed learning rate, EMA), with progress
+ * lines; `dropoutName` keys the dropout stream.
+ */
+const fit = (
+  c: ToyConfig,
+  label: string,
+  model: Model.Model,
+  dropoutName: string,
+  lossOf: (ops: TensorBackend, p: Parameters.Bound, step: number) => Var
+) =>
+  Effect.gen(function*() {
+    const backend = yield* Backend
+    const progress = yield* Progress
+    const tracker = yield* progress.start(label, c.steps)
+    for (let step = 0; step < c.steps; step++) {
+      const loss = yield* backend.run((ops) =>
+        Model.trainStep(ops, model, {
+          lr: cosineDecay(c.lr, c.steps, step),
+          adamw: Optimizer.adamwDefaults,
+          emaRate: c.emaRate,
+          rng: Rng.at(Rng.named(c.seed, dropoutName), step)
+        }, (p) => lossOf(ops, p, step))
+      )
+      if ((step + 1) % c.logEvery === 0 || step === 0 || step === c.steps - 1) {
+        const value = (yield* backend.read(loss))[0]
+        yield* tracker.update(step + 1, { loss: value })
+      }
+      backend.ops.dispose(loss)
+    }
+  })
+
 export const train = Effect.fn("Toy.train")(function*(c: ToyConfig, source: ToySource.ToySource) {
   const backend = yield* Backend
-  const progress = yield* Progress
-  const B = backend.ops
   const { data, name: dataset } = source
   const size = data.energy.length
   const eMax = data.energy.reduce((m, e) => Math.max(m, e), -Infinity)
@@ -192,22 +223,7 @@ export const train = Effect.fn("Toy.train")(function*(c: ToyConfig, source: ToyS
     const z0 = ops.concatCols([ops.gatherRows(setup.points, index), w])
     return Training.epsLossOn(p, network, setup.tables, z0, ops.affine(beta, BETA_SCALE, 0), key)
   }
-  const tracker = yield* progress.start(`train ${dataset}`, c.steps)
-  for (let step = 0; step < c.steps; step++) {
-    const loss = yield* backend.run((ops) =>
-      Model.trainStep(ops, setup.model, {
-        lr: cosineDecay(c.lr, c.steps, step),
-        adamw: Optimizer.adamwDefaults,
-        emaRate: c.emaRate,
-        rng: Rng.at(Rng.named(c.seed, "toy-dropout"), step)
-      }, (p) => lossOf(ops, p, step))
-    )
-    if ((step + 1) % c.logEvery === 0 || step === 0 || step === c.steps - 1) {
-      const value = (yield* backend.read(loss))[0]
-      yield* tracker.update(step + 1, { loss: value })
-    }
-    B.dispose(loss)
-  }
+  yield* fit(c, `train ${dataset}`, setup.model, "toy-dropout", lossOf)
   const eMin = data.energy.reduce((m, e) => Math.min(m, e), Infinity)
   return { model: setup.model, network, schedule, eMax, eMin, data, box: SampleMetrics.boundsOf(data.points, 2) }
 })
@@ -278,8 +294,6 @@ export const trainEnergy = Effect.fn("Toy.trainEnergy")(function*(
   c: ToyConfig, dataset: string, data: ToyData.ToySample, schedule: NoiseSchedule.Discrete
 ) {
   const backend = yield* Backend
-  const progress = yield* Progress
-  const B = backend.ops
   const betas = c.betas.filter((b) => b > 0)
   const groups = c.qgpoGroups
   const size = Math.floor(c.batch / groups)
@@ -309,22 +323,7 @@ export const trainEnergy = Effect.fn("Toy.trainEnergy")(function*(
       p, network, setup.tables, ops.gatherRows(setup.points, index), labels, ops.affine(beta, BETA_SCALE, 0), setup.grouping, key
     )
   }
-  const tracker = yield* progress.start(`energy ${dataset}`, c.steps)
-  for (let step = 0; step < c.steps; step++) {
-    const loss = yield* backend.run((ops) =>
-      Model.trainStep(ops, setup.model, {
-        lr: cosineDecay(c.lr, c.steps, step),
-        adamw: Optimizer.adamwDefaults,
-        emaRate: c.emaRate,
-        rng: Rng.at(Rng.named(c.seed, "toy-energy-dropout"), step)
-      }, (p) => lossOf(ops, p, step))
-    )
-    if ((step + 1) % c.logEvery === 0 || step === 0 || step === c.steps - 1) {
-      const value = (yield* backend.read(loss))[0]
-      yield* tracker.update(step + 1, { loss: value })
-    }
-    B.dispose(loss)
-  }
+  yield* fit(c, `energy ${dataset}`, setup.model, "toy-energy-dropout", lossOf)
   return { model: setup.model, network }
 })
 
