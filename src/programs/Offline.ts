@@ -38,6 +38,7 @@ import { Progress } from "../services/Progress.ts"
 import * as ResultFile from "./ResultFile.ts"
 import * as ResumableLoop from "./ResumableLoop.ts"
 import * as StageConfig from "./StageConfig.ts"
+import * as StageInputs from "./StageInputs.ts"
 
 export const Methods = [
   "swg", "swg-r", "diffusion-bc", "idql", "iql", "qgpo", ...DiceSelect.DiceMethods, "td3bc", ...SyntheticExperience.SyntheticMethods
@@ -166,13 +167,15 @@ const newCritic = (c: OfflineConfig, ds: OfflineDataset.OfflineDataset) =>
 export interface StageCheckpoint {
   readonly path: string
   readonly config: StageConfig.StageConfig
+  /** The checkpoints it was trained from (StageInputs.ts). */
+  readonly inputs?: ReadonlyArray<string>
 }
 
 /** The header config of the checkpoint at `path` if it loads (a missing or unreadable one: undefined). */
 const savedConfig = (path: string) =>
   Effect.flatMap(Checkpoints, (checkpoints) =>
     checkpoints.load(path).pipe(
-      Effect.map((saved) => ({ step: saved.header.step, config: saved.header.config }) as const),
+      Effect.map((saved) => ({ step: saved.header.step, config: saved.header.config, inputs: saved.header.inputs }) as const),
       Effect.orElseSucceed(() => undefined)
     ))
 
@@ -181,7 +184,8 @@ const savedConfig = (path: string) =>
  * done and is skipped without loading its data (a missing or unreadable checkpoint means not done;
  * the loop itself then reports a corrupt one). The checkpoint, and those of the stage's earlier parts
  * (`earlier`, where they exist), must have been trained with the current config: else `ConfigChanged`
- * names the first field that differs, whether the stage is finished or would resume.
+ * names the first field that differs, whether the stage is finished or would resume; and from the same input
+ * checkpoints as are there now (StageInputs.ts): else `InputChanged` names the one retrained since.
  */
 export const finished = (c: OfflineConfig, label: string, last: StageCheckpoint, steps: number, earlier: ReadonlyArray<StageCheckpoint> = []) =>
   Effect.gen(function*() {
@@ -190,11 +194,15 @@ export const finished = (c: OfflineConfig, label: string, last: StageCheckpoint,
     const saved = yield* savedConfig(path)
     if (saved === undefined) return false
     yield* StageConfig.check(path, last.config, saved.config)
+    yield* StageInputs.check(path, last.inputs ?? [], saved.inputs)
     const step = saved.step
     if (step < steps) return false
     for (const part of earlier) {
       const other = yield* savedConfig(part.path)
-      if (other !== undefined) yield* StageConfig.check(part.path, part.config, other.config)
+      if (other !== undefined) {
+        yield* StageConfig.check(part.path, part.config, other.config)
+        yield* StageInputs.check(part.path, part.inputs ?? [], other.inputs)
+      }
     }
     yield* Console.log(`${label} ${c.task} seed ${c.seed}: done (${path} holds ${step} steps; --fresh retrains)`)
     return true
@@ -274,7 +282,7 @@ export const criticReport = Effect.fn("Offline.criticReport")(function*(c: Offli
 
 /** Stage 2: weights from the critic, then the SWG diffusion model on z = [a, w]. */
 export const trainSwg = Effect.fn("Offline.trainSwg")(function*(c: OfflineConfig) {
-  if (yield* finished(c, "swg", { path: swgPath(c), config: swgStage(c) }, c.swg.steps)) return
+  if (yield* finished(c, "swg", { path: swgPath(c), config: swgStage(c), inputs: [criticPath(c)] }, c.swg.steps)) return
   yield* Critic.checkWeightTau(c.critic, c.swg.weightFunction)
   const { prepared, device } = yield* loadData(c)
   const backend = yield* Backend
@@ -294,14 +302,14 @@ export const trainSwg = Effect.fn("Offline.trainSwg")(function*(c: OfflineConfig
     label: `swg ${c.task}`, totalSteps: c.swg.steps, checkpointPath: swgPath(c), checkpointEvery: c.checkpointEvery,
     resume: c.resume, logEvery: c.logEvery, models: { swg: agent.model },
     architecture: { kind: "swg", weightRange: [range[0], range[1]], observationDim: prepared.train.observationDim, actionDim: prepared.train.actionDim },
-    config: swgStage(c), seed: c.seed, lossNames: ["eps_loss"],
+    config: swgStage(c), seed: c.seed, lossNames: ["eps_loss"], inputs: [criticPath(c)],
     step: (i) => SwgAgent.trainStep(B, agent, data, tables, Rng.named(c.seed, "swg"), i)
   })
 })
 
 /** Stage 2b: IQL's AWR actor. */
 export const trainIql = Effect.fn("Offline.trainIql")(function*(c: OfflineConfig) {
-  if (yield* finished(c, "iql actor", { path: iqlPath(c), config: iqlStage(c) }, c.iql.steps)) return
+  if (yield* finished(c, "iql actor", { path: iqlPath(c), config: iqlStage(c), inputs: [criticPath(c)] }, c.iql.steps)) return
   const { prepared, device } = yield* loadData(c)
   const backend = yield* Backend
   const critic = yield* loadCritic(c, prepared.train)
@@ -310,7 +318,8 @@ export const trainIql = Effect.fn("Offline.trainIql")(function*(c: OfflineConfig
     label: `iql actor ${c.task}`, totalSteps: c.iql.steps, checkpointPath: iqlPath(c), checkpointEvery: c.checkpointEvery,
     resume: c.resume, logEvery: c.logEvery, models: { actor: actor.model },
     architecture: { kind: "iql-actor" }, config: iqlStage(c), seed: c.seed,
-    lossNames: ["awr_loss"], step: (i) => IqlActor.updateStep(backend.ops, actor, critic, device, Rng.named(c.seed, "iql"), i)
+    lossNames: ["awr_loss"], inputs: [criticPath(c)],
+    step: (i) => IqlActor.updateStep(backend.ops, actor, critic, device, Rng.named(c.seed, "iql"), i)
   })
 })
 
@@ -321,8 +330,10 @@ export const trainIql = Effect.fn("Offline.trainIql")(function*(c: OfflineConfig
  * (qgpo.safetensors). Support sampling costs K·T behaviour-network calls per state.
  */
 export const trainQgpo = Effect.fn("Offline.trainQgpo")(function*(c: OfflineConfig) {
-  const qStage = { path: qgpoQPath(c), config: qgpoQStage(c) }
-  if (yield* finished(c, "qgpo", { path: qgpoPath(c), config: qgpoEnergyStage(c) }, c.qgpo.energySteps, [qStage])) return
+  // Both parts are trained on support actions drawn from the SWG model (QGPO's behaviour model).
+  const qStage = { path: qgpoQPath(c), config: qgpoQStage(c), inputs: [swgPath(c)] }
+  const energyInputs = [swgPath(c), qgpoQPath(c)]
+  if (yield* finished(c, "qgpo", { path: qgpoPath(c), config: qgpoEnergyStage(c), inputs: energyInputs }, c.qgpo.energySteps, [qStage])) return
   const { prepared, device } = yield* loadData(c)
   const backend = yield* Backend
   const B = backend.ops
@@ -339,7 +350,7 @@ export const trainQgpo = Effect.fn("Offline.trainQgpo")(function*(c: OfflineConf
   const architecture = { kind: "qgpo", observationDim: prepared.train.observationDim, actionDim: prepared.train.actionDim }
   yield* ResumableLoop.run({
     label: `qgpo q ${c.task}`, totalSteps: c.qgpo.qSteps, checkpointPath: qgpoQPath(c), checkpointEvery: c.checkpointEvery,
-    resume: c.resume, logEvery: c.logEvery, models: { q: agent.q }, architecture, config: qStage.config, seed: c.seed, lossNames: ["q_loss"],
+    resume: c.resume, logEvery: c.logEvery, models: { q: agent.q }, architecture, config: qStage.config, seed: c.seed, lossNames: ["q_loss"], inputs: qStage.inputs,
     step: (i) => QgpoAgent.qStep(B, agent, data, Rng.named(c.seed, "qgpo-q"), i)
   })
   const tables = yield* backend.run((ops) => DiffusionTraining.noiseTables(ops, behaviour.schedule))
@@ -348,7 +359,7 @@ export const trainQgpo = Effect.fn("Offline.trainQgpo")(function*(c: OfflineConf
   yield* ResumableLoop.run({
     label: `qgpo energy ${c.task}`, totalSteps: c.qgpo.energySteps, checkpointPath: qgpoPath(c), checkpointEvery: c.checkpointEvery,
     resume: c.resume, logEvery: c.logEvery, models: { q: agent.q, energy: agent.energy }, architecture, config: qgpoEnergyStage(c), seed: c.seed,
-    lossNames: QgpoAgent.ENERGY_LOSS_NAMES,
+    lossNames: QgpoAgent.ENERGY_LOSS_NAMES, inputs: energyInputs,
     step: (i) => QgpoAgent.energyStep(B, agent, (energyData ??= QgpoAgent.energyData(B, agent, data)), tables, Rng.named(c.seed, "qgpo-energy"), i)
   })
 })
@@ -359,7 +370,9 @@ export const trainQgpo = Effect.fn("Offline.trainQgpo")(function*(c: OfflineConf
  */
 export const trainDice = Effect.fn("Offline.trainDice")(function*(c: OfflineConfig) {
   const earlier = [{ path: diceCriticPath(c), config: diceCriticStage(c) }, { path: diceBehaviourPath(c), config: diceBehaviourStage(c) }]
-  if (yield* finished(c, "d-dice", { path: dicePath(c), config: diceGuidanceStage(c) }, c.dice.agent.guidanceSteps, earlier)) return
+  // The guidance network learns the critic's ratios w* (IGL) on the behaviour model's noise schedule.
+  const guidanceInputs = [diceCriticPath(c), diceBehaviourPath(c)]
+  if (yield* finished(c, "d-dice", { path: dicePath(c), config: diceGuidanceStage(c), inputs: guidanceInputs }, c.dice.agent.guidanceSteps, earlier)) return
   const { prepared, device } = yield* loadData(c)
   const backend = yield* Backend
   const B = backend.ops
@@ -382,7 +395,7 @@ export const trainDice = Effect.fn("Offline.trainDice")(function*(c: OfflineConf
   const { onDevice, repeat } = yield* backend.run((ops) => ({ onDevice: ops.upload(Float32Array.from(ratios), ratios.length, 1), repeat: DiceAgent.repeatIndex(ops, agent) }))
   yield* ResumableLoop.run({
     ...loop, label: `dice guidance ${c.task}`, totalSteps: d.agent.guidanceSteps, checkpointPath: dicePath(c),
-    models: { guidance: agent.guidance }, config: diceGuidanceStage(c), lossNames: ["igl_loss"],
+    models: { guidance: agent.guidance }, config: diceGuidanceStage(c), lossNames: ["igl_loss"], inputs: guidanceInputs,
     step: (i) => DiceAgent.guidanceStep(B, agent, device.actions, device.observations, onDevice, repeat, Rng.named(c.seed, "dice-guidance"), i)
   })
 })

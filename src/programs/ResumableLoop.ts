@@ -7,10 +7,11 @@ import { Console, Effect, Schema } from "effect"
 import type { Tensor } from "../domain/TensorBackend.ts"
 import type * as Model from "../nn/Model.ts"
 import { Backend } from "../services/Backend.ts"
-import { type CheckpointHeader, Checkpoints, decodeHeaderField, type LossRecord } from "../services/Checkpoints.ts"
+import { type CheckpointHeader, Checkpoints, decodeHeaderField, type LossRecord, type StageInput } from "../services/Checkpoints.ts"
 import { Progress } from "../services/Progress.ts"
 import type * as Safetensors from "../domain/Safetensors.ts"
 import * as StageConfig from "./StageConfig.ts"
+import * as StageInputs from "./StageInputs.ts"
 
 /** The checkpoint at `path` does not fit the models it is restored into: `tensor` is missing or has another layout. */
 export class CheckpointMismatch extends Schema.TaggedError<CheckpointMismatch>()("CheckpointMismatch", {
@@ -50,6 +51,11 @@ export interface LoopOptions {
   readonly step: (index: number) => Tensor
   /** Names of the loss columns for progress lines. */
   readonly lossNames: ReadonlyArray<string>
+  /**
+   * The checkpoints this stage's data or models came from (StageInputs.ts): recorded in the header by digest, and a
+   * resume fails with `InputChanged` when one has been rewritten since.
+   */
+  readonly inputs?: ReadonlyArray<string>
 }
 
 const parts = (m: Model.Model) => ({ params: m.params, m: m.adam.m, v: m.adam.v, ...(m.ema ? { ema: m.ema } : {}) })
@@ -104,7 +110,8 @@ const header = (
   step: number,
   adamSteps: Record<string, number>,
   losses: ReadonlyArray<LossRecord>,
-  window: { readonly count: number; readonly sums: ArrayLike<number> }
+  window: { readonly count: number; readonly sums: ArrayLike<number> },
+  inputs: ReadonlyArray<StageInput>
 ): CheckpointHeader => ({
   format: "dgrl-checkpoint/1",
   architecture: { models: o.architecture, adamSteps },
@@ -113,7 +120,8 @@ const header = (
   rng: { seed: o.seed, counter: step },
   createdBy: `dgrl ${o.label}`,
   losses,
-  lossWindow: { count: window.count, sums: Array.from(window.sums, (v) => (Number.isFinite(v) ? v : null)) }
+  lossWindow: { count: window.count, sums: Array.from(window.sums, (v) => (Number.isFinite(v) ? v : null)) },
+  inputs
 })
 
 /** Runs (or resumes) the loop; returns the last logged losses (means over their window). */
@@ -136,6 +144,7 @@ export const run = Effect.fn("ResumableLoop.run")(function*(o: LoopOptions) {
     )
     if (existing !== undefined) {
       yield* StageConfig.check(o.checkpointPath, o.config, existing.header.config)
+      yield* StageInputs.check(o.checkpointPath, o.inputs ?? [], existing.header.inputs)
       const { adamSteps } = yield* decodeHeaderField(o.checkpointPath, "architecture", LoopArchitecture, existing.header.architecture)
       yield* restore(o.checkpointPath, o.models, existing.tensors, adamSteps)
       start = existing.header.step
@@ -147,13 +156,14 @@ export const run = Effect.fn("ResumableLoop.run")(function*(o: LoopOptions) {
       }
     }
   }
+  const inputs = yield* StageInputs.record(o.inputs ?? [])
   // The step of the checkpoint on disk; a save runs to its end even when the run is interrupted meanwhile.
   let saved = start
   const save = (step: number) =>
     Effect.uninterruptible(Effect.gen(function*() {
       const { tensors, adamSteps } = yield* snapshot(o.models)
       const sums = yield* backend.read(windowSum)
-      yield* checkpoints.save(o.checkpointPath, { header: header(o, step, adamSteps, losses, { count: windowCount, sums }), tensors })
+      yield* checkpoints.save(o.checkpointPath, { header: header(o, step, adamSteps, losses, { count: windowCount, sums }, inputs), tensors })
       saved = step
     }))
   const tracker = yield* progress.start(o.label, o.totalSteps, start)

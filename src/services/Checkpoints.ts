@@ -14,6 +14,10 @@ export const LossRecord = Schema.Struct({
 })
 export type LossRecord = typeof LossRecord.Type
 
+/** A checkpoint the stage was trained from, by file name and SHA-256 of its contents (StageInputs.ts). */
+export const StageInput = Schema.Struct({ name: Schema.String, sha256: Schema.String })
+export type StageInput = typeof StageInput.Type
+
 /** Checkpoint header, stored as a JSON string under `__metadata__.header`. */
 export const CheckpointHeader = Schema.Struct({
   format: Schema.Literal("dgrl-checkpoint/1"),
@@ -29,7 +33,9 @@ export const CheckpointHeader = Schema.Struct({
   /** The losses logged so far (a learning curve); a non-finite loss is stored as null. */
   losses: Schema.optionalKey(Schema.Array(LossRecord)),
   /** The logging window still open at `step`: how many steps it holds and their loss sums. */
-  lossWindow: Schema.optionalKey(Schema.Struct({ count: Schema.Int, sums: Schema.Array(Schema.NullOr(Schema.Finite)) }))
+  lossWindow: Schema.optionalKey(Schema.Struct({ count: Schema.Int, sums: Schema.Array(Schema.NullOr(Schema.Finite)) })),
+  /** The checkpoints the stage was trained from, as they were (absent in checkpoints written before they were recorded). */
+  inputs: Schema.optionalKey(Schema.Array(StageInput))
 })
 export type CheckpointHeader = typeof CheckpointHeader.Type
 

@@ -2,7 +2,8 @@
  * A run killed at a random step and resumed from its last checkpoint ends with exactly the
  * parameters of an uninterrupted run (counter-based randomness keyed by the step).
  */
-import { mkdtemp } from "node:fs/promises"
+import { createHash } from "node:crypto"
+import { mkdtemp, writeFile } from "node:fs/promises"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { it } from "@effect/vitest"
@@ -12,6 +13,7 @@ import { expect } from "vitest"
 import * as Rng from "../../src/domain/Rng.ts"
 import * as ResumableLoop from "../../src/programs/ResumableLoop.ts"
 import * as StageConfig from "../../src/programs/StageConfig.ts"
+import * as StageInputs from "../../src/programs/StageInputs.ts"
 import * as Critic from "../../src/rl/Critic.ts"
 import { Backend } from "../../src/services/Backend.ts"
 import { Checkpoints } from "../../src/services/Checkpoints.ts"
@@ -118,6 +120,41 @@ it.effect("logs each loss as the mean over its window, also across a resume insi
       { step: 20, values: { a: 14.5, b: 29 } },
       { step: 24, values: { a: 21.5, b: 43 } }
     ])
+  }).pipe(Effect.provide(layers)))
+
+it.effect("records its input checkpoints by digest, and will not resume once one has been rewritten (InputChanged naming both)", () =>
+  Effect.gen(function*() {
+    const dir = yield* Effect.promise(() => mkdtemp(join(tmpdir(), "inputs-")))
+    const path = join(dir, "w.safetensors")
+    const input = join(dir, "critic.safetensors")
+    const before = Buffer.from("the critic as trained first")
+    yield* Effect.promise(() => writeFile(input, before))
+    const loop = (killAt?: number) =>
+      Effect.gen(function*() {
+        const { ops: B } = yield* Backend
+        return yield* ResumableLoop.run({
+          label: "inputs", totalSteps: 24, checkpointPath: path, checkpointEvery: 4, resume: true, logEvery: 10,
+          models: {}, architecture: {}, config: noConfig, seed: 0, lossNames: ["a"], inputs: [input],
+          step: (i) => {
+            if (i === killAt) throw new Error(`killed at step ${i}`)
+            return B.upload(Float32Array.from([i]), 1, 1)
+          }
+        })
+      })
+    expect(Exit.isFailure(yield* Effect.exit(loop(17)))).toBe(true)
+    const saved = yield* Checkpoints.use((c) => c.load(path))
+    expect(saved.header.step).toBe(16)
+    expect(saved.header.inputs).toEqual([{ name: "critic.safetensors", sha256: createHash("sha256").update(before).digest("hex") }])
+    // the critic retrained meanwhile: no resume on top of a model trained from the old one
+    yield* Effect.promise(() => writeFile(input, "the critic retrained"))
+    const error = yield* Effect.flip(loop())
+    expect(error).toBeInstanceOf(StageInputs.InputChanged)
+    expect(error).toMatchObject({ path, input })
+    expect((yield* Checkpoints.use((c) => c.load(path))).header.step).toBe(16)
+    // the same bytes again: it resumes and finishes
+    yield* Effect.promise(() => writeFile(input, before))
+    expect(Exit.isSuccess(yield* Effect.exit(loop()))).toBe(true)
+    expect((yield* Checkpoints.use((c) => c.load(path))).header.step).toBe(24)
   }).pipe(Effect.provide(layers)))
 
 it.effect("resuming from a checkpoint that does not fit the models fails with a typed error naming the tensor or field", () =>

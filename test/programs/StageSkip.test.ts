@@ -14,6 +14,7 @@ import { DatasetStore } from "../../src/data/DatasetStore.ts"
 import * as Offline from "../../src/programs/Offline.ts"
 import * as OfflinePgd from "../../src/programs/OfflinePgd.ts"
 import type * as StageConfig from "../../src/programs/StageConfig.ts"
+import * as StageInputs from "../../src/programs/StageInputs.ts"
 import * as Agent from "../../src/services/Agent.ts"
 import { Backend } from "../../src/services/Backend.ts"
 import { Checkpoints } from "../../src/services/Checkpoints.ts"
@@ -32,15 +33,22 @@ const merge = (base: unknown, patch: unknown): unknown =>
 const patched = (c: Offline.OfflineConfig, patch: Json) =>
   Schema.decodeUnknownSync(Offline.OfflineConfig)(merge(Schema.encodeSync(Offline.OfflineConfig)(c), patch))
 
-/** A finished checkpoint (no tensors: a skip reads only the header) of `steps` steps trained with `stage`. */
-const writeCheckpoint = (path: string, stage: StageConfig.StageConfig, steps: number) =>
-  Effect.flatMap(Checkpoints, (checkpoints) =>
-    checkpoints.save(path, {
-      header: {
-        format: "dgrl-checkpoint/1", architecture: {}, config: stage.encoded, step: steps, rng: { seed: 0, counter: steps }, createdBy: "test"
-      },
-      tensors: []
-    }))
+/**
+ * A finished checkpoint (no tensors: a skip reads only the header) of `steps` steps trained with `stage`, from the
+ * checkpoints at `inputs` as they are now (none recorded when undefined: a checkpoint from before inputs were).
+ */
+const writeCheckpoint = (path: string, stage: StageConfig.StageConfig, steps: number, inputs?: ReadonlyArray<string>) =>
+  Effect.gen(function*() {
+    const recorded = inputs === undefined ? {} : { inputs: yield* StageInputs.record(inputs) }
+    yield* Checkpoints.use((checkpoints) =>
+      checkpoints.save(path, {
+        header: {
+          format: "dgrl-checkpoint/1", architecture: {}, config: stage.encoded, step: steps, rng: { seed: 0, counter: steps }, createdBy: "test",
+          ...recorded
+        },
+        tensors: []
+      }))
+  })
 
 interface Case {
   readonly stage: string
@@ -115,6 +123,53 @@ describe("a finished stage", () => {
       expect(yield* Effect.flip(Offline.trainDice(c))).toMatchObject({
         _tag: "ConfigChanged", path: join(c.runDir, "dice-critic.safetensors"), field: "valueLayerNorm", checkpoint: `"input"`, current: "absent"
       })
+    }).pipe(Effect.provide(layers)))
+
+  it.effect("a finished stage whose input checkpoint was retrained since is InputChanged naming both; unchanged or unrecorded inputs are skipped", () =>
+    Effect.gen(function*() {
+      const tiny = yield* tinyConfig(yield* Effect.promise(() => mkdtemp(join(tmpdir(), "stage-inputs-"))), STEPS)
+      const c = patched(tiny, { pgd: { model: { steps: STEPS } } })
+      const at = (name: string) => join(c.runDir, name)
+      // each stage, the checkpoint it was trained from, and that input's own stage config
+      const chains: ReadonlyArray<{
+        readonly last: StageConfig.StageConfig & { readonly path: string }
+        readonly input: string
+        readonly inputStage: StageConfig.StageConfig
+        readonly train: Effect.Effect<void, unknown, Checkpoints | Backend | Progress | DatasetStore>
+        readonly others?: ReadonlyArray<readonly [string, StageConfig.StageConfig]>
+      }> = [
+        { last: { path: at("swg.safetensors"), ...Offline.swgStage(c) }, input: at("critic.safetensors"), inputStage: Offline.criticStage(c), train: Offline.trainSwg(c) },
+        { last: { path: at("iql-actor.safetensors"), ...Offline.iqlStage(c) }, input: at("critic.safetensors"), inputStage: Offline.criticStage(c), train: Offline.trainIql(c) },
+        {
+          last: { path: at("qgpo.safetensors"), ...Offline.qgpoEnergyStage(c) }, input: at("swg.safetensors"), inputStage: Offline.swgStage(c), train: Offline.trainQgpo(c),
+          others: [["qgpo-q.safetensors", Offline.qgpoQStage(c)]]
+        },
+        {
+          last: { path: at("dice-guidance.safetensors"), ...Offline.diceGuidanceStage(c) }, input: at("dice-critic.safetensors"), inputStage: Offline.diceCriticStage(c),
+          train: Offline.trainDice(c), others: [["dice-behaviour.safetensors", Offline.diceBehaviourStage(c)]]
+        },
+        {
+          last: { path: Agent.runFiles(c.runDir).synthetic("td3bc-pgd"), ...OfflinePgd.syntheticStage(c, "td3bc") }, input: OfflinePgd.trajectoryPath(c),
+          inputStage: OfflinePgd.trajectoryStage(c), train: OfflinePgd.trainSynthetic(c, "td3bc", "pgd")
+        }
+      ]
+      for (const k of chains) {
+        yield* writeCheckpoint(k.input, k.inputStage, STEPS)
+        for (const [name, stage] of k.others ?? []) yield* writeCheckpoint(at(name), stage, STEPS, [k.input])
+        yield* writeCheckpoint(k.last.path, k.last, STEPS, [k.input, ...(k.others ?? []).map(([name]) => at(name))])
+        // the input as it was: skipped (the dataset does not exist, so any training would fail)
+        yield* k.train
+        // the input retrained since (here: one more step in its header): the stage is not skipped, and says why
+        yield* writeCheckpoint(k.input, k.inputStage, STEPS + 1)
+        const error = yield* Effect.flip(k.train)
+        expect(error).toMatchObject({ _tag: "InputChanged", input: k.input })
+        expect([k.last.path, ...(k.others ?? []).map(([name]) => at(name))]).toContain((error as StageInputs.InputChanged).path)
+        expect((error as Error).message).toContain("--fresh retrains this stage")
+        // a checkpoint from before inputs were recorded cannot be checked: skipped as before
+        yield* writeCheckpoint(k.last.path, k.last, STEPS)
+        for (const [name, stage] of k.others ?? []) yield* writeCheckpoint(at(name), stage, STEPS)
+        yield* k.train
+      }
     }).pipe(Effect.provide(layers)))
 
   it.effect("with resume off (--fresh) the checkpoint is not consulted: the stage trains (here: fails on the missing dataset)", () =>
