@@ -1,5 +1,6 @@
 /**
- * The SWG fidelity ablation's table (issue #16): per task, SWG, SWG-R and diffusion BC under each arm,
+ * The SWG fidelity ablation's table (issue #16): per task, SWG, SWG-R and diffusion BC under each arm (and IDQL and
+ * QGPO, which sample the SWG model, under the reference and smooth arms: smooth-baselines.sh),
  * as mean ± standard error over the seeds that have a result file, seeds in brackets. The reference
  * arm is the main table (results/); the other arms are this folder's data-range/ and smooth/.
  * Usage (from the repository root; Node 24, as npm scripts get it): npx node ablations/swg-fidelity/summarise.ts > ablations/swg-fidelity/results.md
@@ -14,11 +15,15 @@ const columns: ReadonlyArray<{ label: string; dir: string; method: string }> = [
   { label: "reference: SWG", dir: "results", method: "swg" },
   { label: "reference: SWG-R", dir: "results", method: "swg-r" },
   { label: "reference: BC", dir: "results", method: "diffusion-bc" },
+  { label: "reference: IDQL", dir: "results", method: "idql" },
+  { label: "reference: QGPO", dir: "results", method: "qgpo" },
   { label: "data-range: SWG", dir: "ablations/swg-fidelity/data-range", method: "swg" },
   { label: "data-range: SWG-R", dir: "ablations/swg-fidelity/data-range", method: "swg-r" },
   { label: "smooth: SWG", dir: "ablations/swg-fidelity/smooth", method: "swg" },
   { label: "smooth: SWG-R", dir: "ablations/swg-fidelity/smooth", method: "swg-r" },
-  { label: "smooth: BC", dir: "ablations/swg-fidelity/smooth", method: "diffusion-bc" }
+  { label: "smooth: BC", dir: "ablations/swg-fidelity/smooth", method: "diffusion-bc" },
+  { label: "smooth: IDQL", dir: "ablations/swg-fidelity/smooth", method: "idql" },
+  { label: "smooth: QGPO", dir: "ablations/swg-fidelity/smooth", method: "qgpo" }
 ]
 
 /** The normalised scores of one (dir, task, method) over the seeds that have a result file. */
