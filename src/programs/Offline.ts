@@ -440,23 +440,34 @@ export const loadSwg = Effect.fn("Offline.loadSwg")(function*(c: OfflineConfig, 
   return (yield* Agent.loadSwgModel(swgPath(c))).agent
 })
 
+/** The checkpoints of `c.runDir` that `method` acts with (none for the data). */
+const checkpointsOf = (c: OfflineConfig, method: string): ReadonlyArray<string> =>
+  Schema.is(Agent.AgentMethod)(method) ? Agent.checkpointsOf(c.runDir, method) : []
+
 /**
- * A result file written by an earlier evaluation with the same episode count, if there is one; a file that does
- * not decode fails (naming the file and the field) rather than being silently evaluated again.
+ * A result file written by an earlier evaluation with the same episode count, if there is one, and `stale`: the
+ * checkpoint it recorded that has been retrained since (the result is then not kept). A file that does not decode
+ * fails (naming the file and the field) rather than being silently evaluated again.
  */
-const readEarlierResult = (path: string, episodes: number) =>
-  ResultFile.readIfExists(path).pipe(Effect.map((r) => (r?.episodes === episodes ? r : undefined)))
+const readEarlierResult = (c: OfflineConfig, path: string, method: string) =>
+  Effect.gen(function*() {
+    const r = yield* ResultFile.readIfExists(path)
+    if (r === undefined || r.episodes !== c.evaluation.episodes) return { earlier: undefined, stale: undefined }
+    const changed = yield* StageInputs.firstChanged(checkpointsOf(c, method), r.checkpoints)
+    return changed === undefined ? { earlier: r, stale: undefined } : { earlier: undefined, stale: changed.input }
+  })
 
 /**
  * True when `resume` is on and every method of `c.evaluation.methods` already has its result file
- * for this (task, seed) with the configured episode count: `table` then skips the (task, seed)
- * without retraining models whose checkpoints are gone (result files outlive run directories).
+ * for this (task, seed) with the configured episode count, evaluated from the checkpoints there are now: `table`
+ * then skips the (task, seed) without retraining models whose checkpoints are gone (result files outlive run
+ * directories; a result is stale only while the checkpoint that replaced its model is there to say so).
  */
 export const evaluated = (c: OfflineConfig) =>
   Effect.gen(function*() {
     if (!c.resume) return false
     for (const method of c.evaluation.methods) {
-      const earlier = yield* readEarlierResult(ResultFile.pathOf(c.resultsDir, c.task, method, c.seed), c.evaluation.episodes)
+      const { earlier } = yield* readEarlierResult(c, ResultFile.pathOf(c.resultsDir, c.task, method, c.seed), method)
       if (earlier === undefined) return false
     }
     return true
@@ -535,12 +546,14 @@ export const evaluate = Effect.fn("Offline.evaluate")(function*(c: OfflineConfig
   for (const run of runs) {
     const suffix = scales === undefined ? "" : `-rho${run.rho}`
     const path = ResultFile.pathOf(c.resultsDir, c.task, run.method, c.seed, scales === undefined ? undefined : run.rho)
-    const earlier = c.resume ? yield* readEarlierResult(path, e.episodes) : undefined
+    const { earlier, stale } = c.resume ? yield* readEarlierResult(c, path, run.method) : { earlier: undefined, stale: undefined }
     if (earlier !== undefined) {
       results.push(earlier)
       yield* Console.log(`${c.task} ${run.method}${suffix} seed ${c.seed}: kept ${path} (--fresh re-evaluates)`)
       continue
     }
+    if (stale !== undefined) yield* Console.log(`${c.task} ${run.method}${suffix} seed ${c.seed}: ${stale} was retrained since ${path}; evaluating again`)
+    const checkpoints = yield* StageInputs.record(checkpointsOf(c, run.method))
     const outcome = yield* Effect.scoped(Effect.gen(function*() {
       const env = yield* environmentFor(c.task, e.episodes)
       const tracker = yield* progress.start(`evaluate ${c.task} ${run.method}${suffix} seed ${c.seed}`, env.maxEpisodeSteps)
@@ -560,7 +573,7 @@ export const evaluate = Effect.fn("Offline.evaluate")(function*(c: OfflineConfig
     const result: ResultFile.OfflineResult = {
       task: c.task, method: run.method, seed: c.seed, episodes: e.episodes,
       returnMean: outcome.returnMean, normalizedScore: outcome.normalizedScore, clipShare: outcome.clipShare,
-      ...(run.rho === undefined ? {} : { guidanceScale: run.rho })
+      ...(run.rho === undefined ? {} : { guidanceScale: run.rho }), checkpoints
     }
     results.push(result)
     yield* ResultFile.write(path, result)

@@ -3,6 +3,7 @@
  * written by `Offline.evaluate` and read back, through this one Schema, by `evaluate` (to resume) and `Results`.
  */
 import { Effect, Schema } from "effect"
+import { StageInput } from "../services/Checkpoints.ts"
 import { type FileError, readJson, writeJsonAtomically } from "../services/Files.ts"
 
 /** One evaluated (task, method, seed). */
@@ -22,7 +23,12 @@ export const OfflineResult = Schema.Struct({
    * over all steps of all episodes (for method "data": of the dataset's actions). A policy whose
    * share is far above the data's is pinned to the clip: a symptom of samples pushed out of range.
    */
-  clipShare: Schema.optionalKey(Schema.Finite)
+  clipShare: Schema.optionalKey(Schema.Finite),
+  /**
+   * The checkpoints the method acted with, by file name and SHA-256 (StageInputs.ts): a result whose model has been
+   * retrained since is stale. Absent for the data and in files written before they were recorded.
+   */
+  checkpoints: Schema.optionalKey(Schema.Array(StageInput))
 })
 export type OfflineResult = typeof OfflineResult.Type
 

@@ -5,7 +5,9 @@
  * skipped (Offline.finished) or resumed (ResumableLoop.run) only while those files are unchanged: when an earlier
  * stage has been retrained since, `InputChanged` names both checkpoints instead of letting a model built on the old
  * one pass for a model built on the new. Checkpoints written before inputs were recorded carry none and are not
- * checked; an input that is gone is not checked either (whatever loads it next reports it missing).
+ * checked; an input that is gone is not checked either (whatever loads it next reports it missing). Result files
+ * record the checkpoints they were evaluated from the same way (Offline.evaluate), and one whose model has been
+ * retrained since is evaluated again rather than kept.
  */
 import { createHash } from "node:crypto"
 import { readFile } from "node:fs/promises"
@@ -47,6 +49,25 @@ export const record = (paths: ReadonlyArray<string>): Effect.Effect<Array<StageI
   })
 
 /**
+ * The first of `paths` that `recorded` (matched by file name) holds with other contents than the file has now, with
+ * both digests; undefined when none changed, when nothing was recorded, or for a file that is gone.
+ */
+export const firstChanged = (
+  paths: ReadonlyArray<string>,
+  recorded: ReadonlyArray<StageInput> | undefined
+): Effect.Effect<{ readonly input: string; readonly recorded: string; readonly current: string } | undefined, Io> =>
+  Effect.gen(function*() {
+    if (recorded === undefined) return undefined
+    for (const input of paths) {
+      const then = recorded.find((r) => r.name === basename(input))
+      if (then === undefined) continue
+      const now = yield* digest(input)
+      if (now !== undefined && now !== then.sha256) return { input, recorded: then.sha256, current: now }
+    }
+    return undefined
+  })
+
+/**
  * Fails with `InputChanged` when one of `paths`, recorded in the header of the checkpoint at `path` (matched by file
  * name), now has other contents.
  */
@@ -55,14 +76,5 @@ export const check = (
   paths: ReadonlyArray<string>,
   recorded: ReadonlyArray<StageInput> | undefined
 ): Effect.Effect<void, InputChanged | Io> =>
-  Effect.gen(function*() {
-    if (recorded === undefined) return
-    for (const input of paths) {
-      const then = recorded.find((r) => r.name === basename(input))
-      if (then === undefined) continue
-      const now = yield* digest(input)
-      if (now !== undefined && now !== then.sha256) {
-        return yield* new InputChanged({ path, input, recorded: then.sha256, current: now })
-      }
-    }
-  })
+  Effect.flatMap(firstChanged(paths, recorded), (changed) =>
+    changed === undefined ? Effect.void : Effect.fail(new InputChanged({ path, ...changed })))

@@ -55,6 +55,33 @@ export const runFiles = (runDir: string) => ({
   synthetic: (method: SyntheticExperience.SyntheticMethod) => join(runDir, `${method}.safetensors`)
 })
 
+/** The checkpoints of a run directory that `method` acts with (what its result files record). */
+export const checkpointsOf = (runDir: string, method: AgentMethod): ReadonlyArray<string> => {
+  const f = runFiles(runDir)
+  switch (method) {
+    case "swg":
+    case "swg-r":
+    case "diffusion-bc":
+      return [f.swg]
+    case "idql":
+      return [f.swg, f.critic]
+    case "iql":
+      return [f.critic, f.iql]
+    case "qgpo":
+      return [f.swg, f.qgpo]
+    case "td3bc":
+      return [f.td3bc]
+    case "d-dice":
+      return [f.diceCritic, f.diceBehaviour, f.diceGuidance]
+    case "d-dice-guide-only":
+      return [f.diceBehaviour, f.diceGuidance]
+    case "d-dice-select-only":
+      return [f.diceCritic, f.diceBehaviour]
+    default:
+      return [f.synthetic(method)]
+  }
+}
+
 // ---- errors --------------------------------------------------------------------------------------
 
 /** The run directory has no checkpoint the method needs (that stage was not trained there). */

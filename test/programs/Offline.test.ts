@@ -3,6 +3,7 @@
  * SWG diffusion model and IQL actor are trained, every method is evaluated in the environment,
  * and one result file per (task, method, seed) is written.
  */
+import { createHash } from "node:crypto"
 import { mkdtemp, readdir, readFile, stat, writeFile } from "node:fs/promises"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
@@ -72,6 +73,27 @@ it.effect("trains the critic, SWG and IQL on Pendulum data and evaluates every m
     const redone = yield* Offline.evaluate(new Offline.OfflineConfig({ ...onlySwg, resume: false }))
     expect(redone.find((r) => r.method === "swg")!.returnMean).toBe(saved.returnMean)
     expect(JSON.parse(yield* Effect.promise(() => readFile(swgFile, "utf8"))).returnMean).toBe(saved.returnMean)
+
+    // A result records the checkpoints it acted with; once one is retrained the result is stale: evaluated again,
+    // while a result whose checkpoints did not change is kept.
+    const digestOf = (file: string) => Effect.promise(async () => createHash("sha256").update(await readFile(file)).digest("hex"))
+    const swgCheckpointFile = join(dir, "run", "swg.safetensors")
+    expect(JSON.parse(yield* Effect.promise(() => readFile(swgFile, "utf8"))).checkpoints)
+      .toEqual([{ name: "swg.safetensors", sha256: yield* digestOf(swgCheckpointFile) }])
+    const iqlFile = join(dir, "results", "pendulum-noisy", "iql-seed0.json")
+    const iqlSaved = JSON.parse(yield* Effect.promise(() => readFile(iqlFile, "utf8")))
+    expect(iqlSaved.checkpoints.map((r: { name: string }) => r.name)).toEqual(["critic.safetensors", "iql-actor.safetensors"])
+    yield* Effect.promise(() => writeFile(iqlFile, JSON.stringify({ ...iqlSaved, returnMean: 777 })))
+    yield* Effect.promise(() => writeFile(swgFile, JSON.stringify({ ...saved, returnMean: 12345, checkpoints: redone.find((r) => r.method === "swg")!.checkpoints })))
+    const swgAndIql = new Offline.OfflineConfig({ ...config, evaluation: { ...config.evaluation, methods: ["swg", "iql"] } })
+    expect(yield* Offline.evaluated(swgAndIql)).toBe(true)
+    const swgModel = yield* (yield* Checkpoints).load(swgCheckpointFile)
+    yield* (yield* Checkpoints).save(swgCheckpointFile, { ...swgModel, header: { ...swgModel.header, createdBy: "retrained" } })
+    expect(yield* Offline.evaluated(swgAndIql)).toBe(false)
+    const afterRetrain = yield* Offline.evaluate(swgAndIql)
+    expect(afterRetrain.find((r) => r.method === "swg")!.returnMean).toBe(saved.returnMean)
+    expect(afterRetrain.find((r) => r.method === "iql")!.returnMean).toBe(777)
+    expect(yield* Offline.evaluated(swgAndIql)).toBe(true)
 
     // A corrupted result file is a typed failure naming the file and the field, not a silent re-evaluation.
     yield* Effect.promise(() => writeFile(swgFile, JSON.stringify({ ...saved, returnMean: "12345" })))
