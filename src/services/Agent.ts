@@ -55,7 +55,7 @@ export const runFiles = (runDir: string) => ({
   synthetic: (method: SyntheticExperience.SyntheticMethod) => join(runDir, `${method}.safetensors`)
 })
 
-/** The checkpoints of a run directory that `method` acts with (what its result files record). */
+/** The checkpoints of a run directory that `loadRun` reads for `method` (what its result files record). */
 export const checkpointsOf = (runDir: string, method: AgentMethod): ReadonlyArray<string> => {
   const f = runFiles(runDir)
   switch (method) {
@@ -72,11 +72,9 @@ export const checkpointsOf = (runDir: string, method: AgentMethod): ReadonlyArra
     case "td3bc":
       return [f.td3bc]
     case "d-dice":
-      return [f.diceCritic, f.diceBehaviour, f.diceGuidance]
     case "d-dice-guide-only":
-      return [f.diceBehaviour, f.diceGuidance]
     case "d-dice-select-only":
-      return [f.diceCritic, f.diceBehaviour]
+      return [f.diceCritic, f.diceBehaviour, f.diceGuidance]
     default:
       return [f.synthetic(method)]
   }

@@ -5,9 +5,9 @@
  * AgentError naming what is wrong (missing or corrupt checkpoint, observation width, NaN, options
  * the method does not take, a failed device read).
  */
-import { mkdtemp, writeFile } from "node:fs/promises"
+import { copyFile, mkdtemp, writeFile } from "node:fs/promises"
 import { tmpdir } from "node:os"
-import { join } from "node:path"
+import { basename, join } from "node:path"
 import { assert, describe, expect, it } from "@effect/vitest"
 import { Effect, Layer } from "effect"
 import * as Rng from "../../src/domain/Rng.ts"
@@ -57,6 +57,21 @@ describe("Agent", () => {
           assert.deepStrictEqual(yield* agent.act(new Float64Array(0)), new Float64Array(0))
         })), 60_000)
   }
+
+  it.effect("checkpointsOf lists the files loadRun reads for each method: a directory with only those loads, one without any of them does not", () =>
+    Effect.gen(function*() {
+      for (const method of tinyRunMethods) {
+        const listed = Agent.checkpointsOf(runDir, method)
+        const only = yield* Effect.promise(() => mkdtemp(join(tmpdir(), `only-${method}-`)))
+        for (const file of listed) yield* Effect.promise(() => copyFile(file, join(only, basename(file))))
+        yield* Agent.loadRun(only, [method])
+        for (const missing of listed) {
+          const without = yield* Effect.promise(() => mkdtemp(join(tmpdir(), `without-${method}-`)))
+          for (const file of listed.filter((f) => f !== missing)) yield* Effect.promise(() => copyFile(file, join(without, basename(file))))
+          expect(yield* Effect.flip(Agent.loadRun(without, [method]))).toMatchObject({ _tag: "CheckpointError", path: join(without, basename(missing)) })
+        }
+      }
+    }).pipe(Effect.provide(base)), 60_000)
 
   it.effect("IQL's actions are tanh(MLP(s)) of the checkpoint's parameters, computed here in f64", () =>
     Effect.gen(function*() {
