@@ -27,6 +27,7 @@ import * as Parameters from "../nn/Parameters.ts"
 import { Tape, type Var } from "../nn/Tape.ts"
 import * as EpsNetwork from "./EpsNetwork.ts"
 import * as Sampler from "./Sampler.ts"
+import * as Training from "./Training.ts"
 import type { DiffusionData } from "./Training.ts"
 
 /** Smallest training time (the reference's 1e-3, also DPM-Solver's end time). */
@@ -90,10 +91,8 @@ export const loss = (
   batch: number,
   key: RngKey
 ): Var => {
-  const B = p.tape.backend
-  const index = B.randint(batch, 1, Rng.at(Rng.split(key, "index"), key.offset), data.z0.rows)
-  const condition = data.condition === undefined ? undefined : B.gatherRows(data.condition, index)
-  return lossOn(p, config, s, B.gatherRows(data.z0, index), condition, key)
+  const drawn = Training.minibatch(p.tape.backend, data, batch, key)
+  return lossOn(p, config, s, drawn.z0, drawn.condition, key)
 }
 
 /** A guidance term: the gradient ∇_{a_t} of log E[w* | a_t] (or its estimate g) at a grid point, [B, A]. */

@@ -63,8 +63,12 @@ export const epsLoss = (
   batch: number,
   key: RngKey
 ): Var => {
-  const B = p.tape.backend
+  const drawn = minibatch(p.tape.backend, data, batch, key)
+  return epsLossOn(p, config, tables, drawn.z0, drawn.condition, key)
+}
+
+/** `batch` rows of `data` drawn uniformly with replacement from the stream `key`: z₀ and its conditions. */
+export const minibatch = (B: TensorBackend, data: DiffusionData, batch: number, key: RngKey): DiffusionData => {
   const index = B.randint(batch, 1, Rng.at(Rng.split(key, "index"), key.offset), data.z0.rows)
-  const condition = data.condition === undefined ? undefined : B.gatherRows(data.condition, index)
-  return epsLossOn(p, config, tables, B.gatherRows(data.z0, index), condition, key)
+  return { z0: B.gatherRows(data.z0, index), condition: data.condition === undefined ? undefined : B.gatherRows(data.condition, index) }
 }
