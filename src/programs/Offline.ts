@@ -282,7 +282,8 @@ export const criticReport = Effect.fn("Offline.criticReport")(function*(c: Offli
 
 /** Stage 2: weights from the critic, then the SWG diffusion model on z = [a, w]. */
 export const trainSwg = Effect.fn("Offline.trainSwg")(function*(c: OfflineConfig) {
-  if (yield* finished(c, "swg", { path: swgPath(c), config: swgStage(c), inputs: [criticPath(c)] }, c.swg.steps)) return
+  const inputs = [criticPath(c)]
+  if (yield* finished(c, "swg", { path: swgPath(c), config: swgStage(c), inputs }, c.swg.steps)) return
   yield* Critic.checkWeightTau(c.critic, c.swg.weightFunction)
   const { prepared, device } = yield* loadData(c)
   const backend = yield* Backend
@@ -302,14 +303,15 @@ export const trainSwg = Effect.fn("Offline.trainSwg")(function*(c: OfflineConfig
     label: `swg ${c.task}`, totalSteps: c.swg.steps, checkpointPath: swgPath(c), checkpointEvery: c.checkpointEvery,
     resume: c.resume, logEvery: c.logEvery, models: { swg: agent.model },
     architecture: { kind: "swg", weightRange: [range[0], range[1]], observationDim: prepared.train.observationDim, actionDim: prepared.train.actionDim },
-    config: swgStage(c), seed: c.seed, lossNames: ["eps_loss"], inputs: [criticPath(c)],
+    config: swgStage(c), seed: c.seed, lossNames: ["eps_loss"], inputs,
     step: (i) => SwgAgent.trainStep(B, agent, data, tables, Rng.named(c.seed, "swg"), i)
   })
 })
 
 /** Stage 2b: IQL's AWR actor. */
 export const trainIql = Effect.fn("Offline.trainIql")(function*(c: OfflineConfig) {
-  if (yield* finished(c, "iql actor", { path: iqlPath(c), config: iqlStage(c), inputs: [criticPath(c)] }, c.iql.steps)) return
+  const inputs = [criticPath(c)]
+  if (yield* finished(c, "iql actor", { path: iqlPath(c), config: iqlStage(c), inputs }, c.iql.steps)) return
   const { prepared, device } = yield* loadData(c)
   const backend = yield* Backend
   const critic = yield* loadCritic(c, prepared.train)
@@ -318,7 +320,7 @@ export const trainIql = Effect.fn("Offline.trainIql")(function*(c: OfflineConfig
     label: `iql actor ${c.task}`, totalSteps: c.iql.steps, checkpointPath: iqlPath(c), checkpointEvery: c.checkpointEvery,
     resume: c.resume, logEvery: c.logEvery, models: { actor: actor.model },
     architecture: { kind: "iql-actor" }, config: iqlStage(c), seed: c.seed,
-    lossNames: ["awr_loss"], inputs: [criticPath(c)],
+    lossNames: ["awr_loss"], inputs,
     step: (i) => IqlActor.updateStep(backend.ops, actor, critic, device, Rng.named(c.seed, "iql"), i)
   })
 })

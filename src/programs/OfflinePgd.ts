@@ -199,7 +199,8 @@ export const trainSynthetic = Effect.fn("OfflinePgd.trainSynthetic")(function*(
   const path = Agent.runFiles(c.runDir).synthetic(method)
   const steps = syntheticSteps(c, agent)
   // The synthetic experience comes from the trajectory model.
-  if (yield* finished(c, method, { path, config: syntheticStage(c, agent), inputs: [trajectoryPath(c)] }, steps)) return
+  const inputs = [trajectoryPath(c)]
+  if (yield* finished(c, method, { path, config: syntheticStage(c, agent), inputs }, steps)) return
   const convention = agent === "td3bc" ? "none" : OfflineData.rewardConvention(c.task)
   const { prepared, device } = yield* loadData(c, convention)
   const { raw, data } = yield* trajectoryData(c)
@@ -223,7 +224,7 @@ export const trainSynthetic = Effect.fn("OfflinePgd.trainSynthetic")(function*(
     label: `${method} ${c.task}`, totalSteps: steps, checkpointPath: path, checkpointEvery: c.checkpointEvery,
     resume: c.resume, logEvery: c.logEvery, models: learner.models,
     architecture: { kind: method, observationDim, actionDim }, config: learner.config, seed: c.seed, lossNames: learner.lossNames,
-    inputs: [trajectoryPath(c)],
+    inputs,
     step: (i) => {
       const generation = SyntheticExperience.generationOf(i, period)
       if (current?.generation !== generation) {
