@@ -1,8 +1,8 @@
 /**
- * The SWG fidelity ablation's table (issue #16): per task, SWG, SWG-R and diffusion BC under each arm (and IDQL and
- * QGPO, which sample the SWG model, under the reference and smooth arms: smooth-baselines.sh),
- * as mean ± standard error over the seeds that have a result file, seeds in brackets. The reference
- * arm is the main table (results/); the other arms are this folder's data-range/ and smooth/.
+ * The SWG fidelity ablation's table (issue #16): per task, the columns that sample the SWG model (SWG, SWG-R,
+ * diffusion BC, IDQL, QGPO) under each arm, as mean ± standard error over the seeds that have a result file, seeds in
+ * brackets. The default arm (reference clip, smooth expectile) is the main table (results/); the hard-expectile arm is
+ * this folder's hard/, and the data-range clip (with hard expectile weights, the agent before issue #16) its data-range/.
  * Usage (from the repository root; Node 24, as npm scripts get it): npx node ablations/swg-fidelity/summarise.ts > ablations/swg-fidelity/results.md
  */
 import { existsSync, readdirSync, readFileSync } from "node:fs"
@@ -12,18 +12,18 @@ import { mean, standardError } from "../../src/domain/Statistics.ts"
 const tasks = ["maze2d-umaze-v1", "maze2d-medium-v1", "halfcheetah-medium-v2", "hopper-medium-replay-v2", "walker2d-medium-expert-v2"]
 const columns: ReadonlyArray<{ label: string; dir: string; method: string }> = [
   { label: "data", dir: "results", method: "data" },
-  { label: "reference: SWG", dir: "results", method: "swg" },
-  { label: "reference: SWG-R", dir: "results", method: "swg-r" },
-  { label: "reference: BC", dir: "results", method: "diffusion-bc" },
-  { label: "reference: IDQL", dir: "results", method: "idql" },
-  { label: "reference: QGPO", dir: "results", method: "qgpo" },
-  { label: "data-range: SWG", dir: "ablations/swg-fidelity/data-range", method: "swg" },
-  { label: "data-range: SWG-R", dir: "ablations/swg-fidelity/data-range", method: "swg-r" },
-  { label: "smooth: SWG", dir: "ablations/swg-fidelity/smooth", method: "swg" },
-  { label: "smooth: SWG-R", dir: "ablations/swg-fidelity/smooth", method: "swg-r" },
-  { label: "smooth: BC", dir: "ablations/swg-fidelity/smooth", method: "diffusion-bc" },
-  { label: "smooth: IDQL", dir: "ablations/swg-fidelity/smooth", method: "idql" },
-  { label: "smooth: QGPO", dir: "ablations/swg-fidelity/smooth", method: "qgpo" }
+  { label: "smooth (default): SWG", dir: "results", method: "swg" },
+  { label: "smooth: SWG-R", dir: "results", method: "swg-r" },
+  { label: "smooth: BC", dir: "results", method: "diffusion-bc" },
+  { label: "smooth: IDQL", dir: "results", method: "idql" },
+  { label: "smooth: QGPO", dir: "results", method: "qgpo" },
+  { label: "hard: SWG", dir: "ablations/swg-fidelity/hard", method: "swg" },
+  { label: "hard: SWG-R", dir: "ablations/swg-fidelity/hard", method: "swg-r" },
+  { label: "hard: BC", dir: "ablations/swg-fidelity/hard", method: "diffusion-bc" },
+  { label: "hard: IDQL", dir: "ablations/swg-fidelity/hard", method: "idql" },
+  { label: "hard: QGPO", dir: "ablations/swg-fidelity/hard", method: "qgpo" },
+  { label: "data-range + hard: SWG", dir: "ablations/swg-fidelity/data-range", method: "swg" },
+  { label: "data-range + hard: SWG-R", dir: "ablations/swg-fidelity/data-range", method: "swg-r" }
 ]
 
 /** The normalised scores of one (dir, task, method) over the seeds that have a result file. */

@@ -40,7 +40,7 @@ describe("check", () => {
       expect(hidden.message).toBe(
         "checkpoint x.safetensors was trained with hidden = 128, the config now has 64; --fresh retrains the stage (or set hidden back to use the checkpoint)"
       )
-      const tau = yield* Effect.flip(StageConfig.check("x.safetensors", current, { ...header, weightFunction: { _tag: "Expectile", tau: 0.9 } }))
+      const tau = yield* Effect.flip(StageConfig.check("x.safetensors", current, { ...header, weightFunction: { _tag: "SmoothExpectile", tau: 0.9, kappa: 3 } }))
       expect(tau).toMatchObject({ field: "weightFunction.tau", checkpoint: "0.9", current: "0.7" })
       // the default left out of an old header is the default now: a changed default is a difference
       const { emaRate: _, ...older } = header

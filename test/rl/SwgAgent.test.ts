@@ -111,15 +111,15 @@ describe("the clip of ŵ₀ (issue: guidance switched off off the data range)", 
     expect(Number.isFinite(linexHi) && linexHi > 1e38).toBe(true)
   })
 
-  it("the reference clip is the default; the data-range clip and the smooth expectile are selectable in the config", () => {
+  it("the reference clip and the smooth expectile are the defaults; the data-range clip and the hard expectile are selectable in the config", () => {
     expect(Schema.decodeSync(SwgAgent.SwgAgentConfig)({}).weightClip).toBe("reference")
-    expect(Schema.decodeSync(SwgAgent.SwgAgentConfig)({}).weightFunction).toEqual(WeightFunction.expectile(0.7))
+    expect(Schema.decodeSync(SwgAgent.SwgAgentConfig)({}).weightFunction).toEqual(WeightFunction.smoothExpectile(0.7, 3))
     const c = Schema.decodeUnknownSync(Offline.OfflineConfig)({
       task: "t", dataset: "d", runDir: "r",
-      swg: { weightFunction: { _tag: "SmoothExpectile", tau: 0.7, kappa: 3 }, weightClip: "data-range" },
+      swg: { weightFunction: { _tag: "Expectile", tau: 0.7 }, weightClip: "data-range" },
       evaluation: { swgRRule: "categorical" }
     })
-    expect(c.swg.weightFunction).toEqual(WeightFunction.smoothExpectile(0.7, 3))
+    expect(c.swg.weightFunction).toEqual(WeightFunction.expectile(0.7))
     expect(c.swg.weightClip).toBe("data-range")
     expect(c.evaluation.swgRRule).toBe("categorical")
     expect(Schema.decodeUnknownSync(Offline.OfflineConfig)({ task: "t", dataset: "d", runDir: "r" }).evaluation.swgRRule).toBe("greedy")

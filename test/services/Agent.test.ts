@@ -200,7 +200,7 @@ describe("Agent: SWG's weight clip is a sampling choice", () => {
     Effect.gen(function*() {
       const dataRange = yield* act("data-range")
       const reference = yield* act("reference")
-      // Expectile weights with τ = 0.7 take the values 0.3 and 0.7: the data-range clip.
+      // The tiny run's smooth expectile weights (τ = 0.7) lie inside [0.3, 0.7], and so does the data-range clip.
       for (const w of dataRange.weights!) expect(w >= Math.fround(0.3) && w <= Math.fround(0.7)).toBe(true)
       expect(Array.from(dataRange.actions)).not.toEqual(Array.from(reference.actions))
     }), 60_000)
