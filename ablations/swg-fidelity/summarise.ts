@@ -2,7 +2,8 @@
  * The SWG fidelity ablation's table (issue #16): per task, the columns that sample the SWG model (SWG, SWG-R,
  * diffusion BC, IDQL, QGPO) under each arm, as mean ± standard error over the seeds that have a result file, seeds in
  * brackets. The default arm (reference clip, smooth expectile) is the main table (results/); the hard-expectile arm is
- * this folder's hard/, and the data-range clip (with hard expectile weights, the agent before issue #16) its data-range/.
+ * this folder's hard/, the data-range clip (with hard expectile weights, the agent before issue #16) its data-range/,
+ * and the follow-up arm with κ = 10 (kappa10.sh) its kappa10/.
  * Usage (from the repository root; Node 24, as npm scripts get it): npx node ablations/swg-fidelity/summarise.ts > ablations/swg-fidelity/results.md
  */
 import { existsSync, readdirSync, readFileSync } from "node:fs"
@@ -23,7 +24,10 @@ const columns: ReadonlyArray<{ label: string; dir: string; method: string }> = [
   { label: "hard: IDQL", dir: "ablations/swg-fidelity/hard", method: "idql" },
   { label: "hard: QGPO", dir: "ablations/swg-fidelity/hard", method: "qgpo" },
   { label: "data-range + hard: SWG", dir: "ablations/swg-fidelity/data-range", method: "swg" },
-  { label: "data-range + hard: SWG-R", dir: "ablations/swg-fidelity/data-range", method: "swg-r" }
+  { label: "data-range + hard: SWG-R", dir: "ablations/swg-fidelity/data-range", method: "swg-r" },
+  { label: "smooth κ = 10: SWG", dir: "ablations/swg-fidelity/kappa10", method: "swg" },
+  { label: "smooth κ = 10: SWG-R", dir: "ablations/swg-fidelity/kappa10", method: "swg-r" },
+  { label: "smooth κ = 10: BC", dir: "ablations/swg-fidelity/kappa10", method: "diffusion-bc" }
 ]
 
 /** The normalised scores of one (dir, task, method) over the seeds that have a result file. */
