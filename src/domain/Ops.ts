@@ -206,6 +206,23 @@ export const groupNormShape = (
   return { batch }
 }
 
+/** groupNormBackward's inputs: `x` and γ as in the forward, `dy` shaped like `x`, the saved mean and rstd [batch, groups]. */
+export const groupNormBackwardShape = (
+  op: string,
+  dy: Shape,
+  x: Shape,
+  gamma: Shape | undefined,
+  mean: Shape,
+  rstd: Shape,
+  length: number,
+  groups: number
+): void => {
+  const { batch } = groupNormShape(op, x, gamma, undefined, length, groups)
+  sameShape(op, dy, x)
+  sameShape(op, mean, { rows: batch, cols: groups })
+  sameShape(op, rstd, { rows: batch, cols: groups })
+}
+
 /** Max-pool by 2 along time: the length must be even (pairs never straddle two sequences). */
 export const maxPool2Shape = (op: string, x: Shape, length: number): Shape => {
   sequenceBatch(op, x, length)

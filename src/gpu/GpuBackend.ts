@@ -692,10 +692,7 @@ export const make = (device: GPUDevice, options: GpuBackendOptions): GpuBackend 
     const op = "groupNormBackward"
     const [dy, x, mean, rstd] = [dyT, xT, meanT, rstdT].map((t) => asGpu(op, t))
     const gamma = gammaT === undefined ? undefined : asGpu(op, gammaT)
-    const { batch } = Ops.groupNormShape(op, x, gamma, undefined, length, groups)
-    Ops.sameShape(op, dy, x)
-    Ops.sameShape(op, mean, { rows: batch, cols: groups })
-    Ops.sameShape(op, rstd, { rows: batch, cols: groups })
+    Ops.groupNormBackwardShape(op, dy, x, gamma, mean, rstd, length, groups)
     const dx = alloc(op, x.rows, x.cols)
     const args = {
       rows: x.rows, cols: x.cols, length, groups, x: bind(x), dy: bind(dy), gamma: gamma && bind(gamma),

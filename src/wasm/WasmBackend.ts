@@ -783,10 +783,7 @@ export const make = (options: WasmBackendOptions = {}): WasmBackend => {
     const op = "groupNormBackward"
     const [dy, x, mean, rstd] = [dyT, xT, meanT, rstdT].map((t) => as(op, t))
     const gamma = gammaT === undefined ? undefined : as(op, gammaT)
-    const { batch } = Ops.groupNormShape(op, x, gamma, undefined, length, groups)
-    Ops.sameShape(op, dy, x)
-    Ops.sameShape(op, mean, { rows: batch, cols: groups })
-    Ops.sameShape(op, rstd, { rows: batch, cols: groups })
+    Ops.groupNormBackwardShape(op, dy, x, gamma, mean, rstd, length, groups)
     const dx = alloc(op, x.rows, x.cols)
     const n = x.cols
     const sums = withAffine ? f64(2 * n).fill(0, 0, 2 * n) : undefined

@@ -356,10 +356,7 @@ export const make = (options: CpuBackendOptions = {}): TensorBackend => {
     const op = "groupNormBackward"
     const [dy, x, mean, rstd] = [dyT, xT, meanT, rstdT].map((t) => asCpu(op, t))
     const gamma = gammaT === undefined ? undefined : asCpu(op, gammaT)
-    const { batch } = Ops.groupNormShape(op, x, gamma, undefined, length, groups)
-    Ops.sameShape(op, dy, x)
-    Ops.sameShape(op, mean, { rows: batch, cols: groups })
-    Ops.sameShape(op, rstd, { rows: batch, cols: groups })
+    Ops.groupNormBackwardShape(op, dy, x, gamma, mean, rstd, length, groups)
     const dx = alloc(x.rows, x.cols)
     const dgamma = withAffine ? new Float64Array(x.cols) : undefined
     const dbeta = withAffine ? new Float64Array(x.cols) : undefined
