@@ -57,9 +57,8 @@ const program = Effect.gen(function*() {
   console.log("| --- | --- | --- | --- |")
   for (const [name, f] of functions) {
     const w = WeightFunction.weights(f, a)
-    const mean = w.reduce((s, x) => s + x, 0) / w.length
-    const std = Math.sqrt(w.reduce((s, x) => s + (x - mean) ** 2, 0) / w.length)
-    const near = w.filter((x) => Math.abs(x - 0.5) < 0.02).length / w.length
+    const { std, nearMidpoint } = WeightFunction.spread(f, w) // within 0.02 of 1/2 for τ = 0.7
+    const near = nearMidpoint ?? Number.NaN
     const meanOf = (rows: ReadonlyArray<number>) => rows.reduce((s, i) => s + w[i], 0) / rows.length
     const gap = meanOf(order.slice(-decile)) - meanOf(order.slice(0, decile))
     console.log(`| ${name} | ${fmt(std)} | ${(100 * near).toFixed(1)} % | ${fmt(gap)} |`)

@@ -13,6 +13,7 @@ import type { IndexOutOfRange } from "../domain/Ops.ts"
 import * as Rng from "../domain/Rng.ts"
 import * as Statistics from "../domain/Statistics.ts"
 import type { Tensor } from "../domain/TensorBackend.ts"
+import type * as WeightFunction from "../domain/WeightFunction.ts"
 import * as OfflineDataset from "../data/OfflineDataset.ts"
 import { DatasetStore } from "../data/DatasetStore.ts"
 import type * as Training from "../diffusion/Training.ts"
@@ -280,6 +281,24 @@ export const criticReport = Effect.fn("Offline.criticReport")(function*(c: Offli
   return { groups: report, markdown: CriticReport.markdown(report, scored && ((r) => Environment.normalizedScore(scored, r))) }
 })
 
+/**
+ * Above this share of weights near the midpoint of their range, train-swg suggests the hard expectile: maze2d-umaze's
+ * smooth weights had 30 % there and guided far worse than its hard ones; the locomotion tasks', 5–10 %, did not.
+ */
+const FLAT_SHARE = 0.2
+
+/** The suggestion train-swg prints when smooth expectile weights sit mostly near their midpoint, else undefined. */
+export const flatWeightsNote = (f: WeightFunction.WeightFunction, spread: WeightFunction.Spread): string | undefined =>
+  f._tag === "SmoothExpectile" && spread.nearMidpoint !== undefined && spread.nearMidpoint > FLAT_SHARE
+    ? `note: ${(100 * spread.nearMidpoint).toFixed(0)} % of the weights are within ${spread.tolerance.toPrecision(2)} of the midpoint: the ` +
+      `critic's advantages are small for κ = ${f.kappa}, so guidance has little to go on. On such data the hard expectile ` +
+      `did far better (maze2d-umaze, docs/methods.md §2.3): swg.weightFunction {"_tag": "Expectile", "tau": ${f.tau}}`
+    : undefined
+
+const weightSummary = (range: readonly [number, number], spread: WeightFunction.Spread): string =>
+  `weights in [${range[0].toFixed(4)}, ${range[1].toFixed(4)}], std ${spread.std.toFixed(3)}` +
+  (spread.nearMidpoint === undefined ? "" : `, ${(100 * spread.nearMidpoint).toFixed(1)} % within ${spread.tolerance.toPrecision(2)} of the midpoint`)
+
 /** Stage 2: weights from the critic, then the SWG diffusion model on z = [a, w]. */
 export const trainSwg = Effect.fn("Offline.trainSwg")(function*(c: OfflineConfig) {
   const inputs = [criticPath(c)]
@@ -290,8 +309,10 @@ export const trainSwg = Effect.fn("Offline.trainSwg")(function*(c: OfflineConfig
   const B = backend.ops
   const critic = yield* loadCritic(c, prepared.train)
   const advantages = yield* readAdvantages(critic, device.observations, device.actions)
-  const { z, range } = SwgAgent.augmentedData(c.swg.weightFunction, prepared.train.actions, prepared.train.actionDim, advantages)
-  yield* Console.log(`${c.task}: ${z.length / (prepared.train.actionDim + 1)} weighted samples, weights in [${range[0].toFixed(4)}, ${range[1].toFixed(4)}]`)
+  const { z, range, spread } = SwgAgent.augmentedData(c.swg.weightFunction, prepared.train.actions, prepared.train.actionDim, advantages)
+  yield* Console.log(`${c.task}: ${z.length / (prepared.train.actionDim + 1)} weighted samples, ${weightSummary(range, spread)}`)
+  const note = flatWeightsNote(c.swg.weightFunction, spread)
+  if (note !== undefined) yield* Console.log(note)
   const agent = yield* backend.run((ops) =>
     SwgAgent.create(ops, c.swg, prepared.train.observationDim, prepared.train.actionDim, range, Rng.named(c.seed, "swg-init")))
   const data: Training.DiffusionData = {

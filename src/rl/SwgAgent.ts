@@ -88,7 +88,7 @@ export const augmentedData = (
   actions: Float32Array,
   actionDim: number,
   advantages: Float32Array
-): { readonly z: Float32Array; readonly range: readonly [number, number] } => {
+): { readonly z: Float32Array; readonly range: readonly [number, number]; readonly spread: WeightFunction.Spread } => {
   const w = WeightFunction.weights(f, advantages)
   const n = advantages.length
   const z = new Float32Array(n * (actionDim + 1))
@@ -100,7 +100,7 @@ export const augmentedData = (
     lo = Math.min(lo, w[i])
     hi = Math.max(hi, w[i])
   }
-  return { z, range: [lo, hi] }
+  return { z, range: [lo, hi], spread: WeightFunction.spread(f, w) }
 }
 
 /** One diffusion training step on device data (z [N, A+1], observations [N, S]); returns the loss [1, 1]. */

@@ -90,3 +90,35 @@ describe("weights of many advantages", () => {
     expect(Array.from(W.weights(f, [Number.NaN, Number.NaN]))).toEqual([0, 0])
   })
 })
+
+describe("spread of a data set's weights", () => {
+  it("is the weights' standard deviation and the share within 5 % of the range's width of its midpoint", () => {
+    // τ = 0.7: range [0.3, 0.7], midpoint 0.5, tolerance 0.02; 0.51 and 0.485 count, 0.52 (|0.02| not < 0.02) does not
+    const w = [0.3, 0.7, 0.51, 0.485, 0.52, 0.6]
+    const got = W.spread(W.smoothExpectile(0.7, 3), w)
+    const mean = w.reduce((s, x) => s + x, 0) / w.length
+    expect(got.std).toBeCloseTo(Math.sqrt(w.reduce((s, x) => s + (x - mean) ** 2, 0) / w.length), 12)
+    expect(got.tolerance).toBeCloseTo(0.02, 12)
+    expect(got.nearMidpoint).toBeCloseTo(2 / 6, 12)
+    // τ = 0.9: range [0.1, 0.9], tolerance 0.04: 0.52 now counts too
+    expect(W.spread(W.expectile(0.9), w).nearMidpoint).toBeCloseTo(3 / 6, 12)
+  })
+
+  it("has no midpoint share for an unbounded weight function", () => {
+    const got = W.spread(new W.Linex({ beta: 1 }), [1, 3])
+    expect(got.std).toBeCloseTo(1, 12)
+    expect(got.nearMidpoint).toBeUndefined()
+  })
+
+  it("of the smooth expectile shrinks with the advantages' scale, the hard expectile's does not", () => {
+    const advantages = Array.from({ length: 200 }, (_, i) => (i - 99.5) / 100) // A in (−1, 1)
+    // |w − 1/2| < 0.02 at κ = 3 exactly where |A| < logit(0.55)/3 ≈ 0.067
+    const small = advantages.map((a) => a / 100)
+    const smooth = W.smoothExpectile(0.7, 3)
+    const hard = W.expectile(0.7)
+    expect(W.spread(smooth, W.weights(smooth, small)).nearMidpoint!).toBeGreaterThan(0.9)
+    expect(W.spread(smooth, W.weights(smooth, advantages)).nearMidpoint!).toBeLessThan(0.2)
+    expect(W.spread(hard, W.weights(hard, small)).nearMidpoint).toBe(0)
+    expect(W.spread(hard, W.weights(hard, small)).std).toBeCloseTo(0.2, 12)
+  })
+})

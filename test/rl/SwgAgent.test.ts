@@ -195,6 +195,23 @@ describe("SWG-R: ranking by ŵ₀ and ties", () => {
   })
 })
 
+describe("train-swg's weight spread and its note", () => {
+  it("augmentedData reports the spread of the weights it appends, and the note fires only for flat smooth weights", () => {
+    const smooth = WeightFunction.smoothExpectile(0.7, 3)
+    const flat = Float32Array.from({ length: 100 }, (_, i) => (i - 49.5) / 5000) // |A| ≤ 0.01: every weight near 1/2
+    const { spread, z } = SwgAgent.augmentedData(smooth, new Float32Array(100), 1, flat)
+    expect(spread.nearMidpoint).toBe(1)
+    expect(spread.std).toBeCloseTo(WeightFunction.spread(smooth, Array.from({ length: 100 }, (_, i) => z[2 * i + 1])).std, 8) // z holds them in f32
+    const note = Offline.flatWeightsNote(smooth, spread)
+    expect(note).toContain("100 % of the weights")
+    expect(note).toContain('"_tag": "Expectile", "tau": 0.7')
+    // spread weights (|A| up to 1): 7 % near 1/2, no note; the hard expectile never gets one
+    const wide = Float32Array.from({ length: 100 }, (_, i) => (i - 49.5) / 50)
+    expect(Offline.flatWeightsNote(smooth, SwgAgent.augmentedData(smooth, new Float32Array(100), 1, wide).spread)).toBeUndefined()
+    expect(Offline.flatWeightsNote(WeightFunction.expectile(0.7), { std: 0, nearMidpoint: 1, tolerance: 0.02 })).toBeUndefined()
+  })
+})
+
 describe("one τ", () => {
   const critic = (tau: number, valueLoss: "expectile" | "quantile" | "linex" = "expectile") =>
     new Critic.CriticConfig({ ...Schema.decodeSync(Critic.CriticConfig)({}), tau, valueLoss })
