@@ -22,7 +22,7 @@ export { FileError, Io, Malformed, NotFound } from "./services/Files.ts"
 export { DatasetError, DatasetStore, NotHdf5 } from "./data/DatasetStore.ts"
 export { Environments } from "./env/Environments.ts"
 export { EnvironmentError } from "./env/Environment.ts"
-export { IndexOutOfRange, ShapeError } from "./domain/Ops.ts"
+export { IndexOutOfRange, MemoryLimit, ShapeError } from "./domain/Ops.ts"
 export {
   Agent,
   AgentError,

@@ -54,6 +54,21 @@ export class IndexOutOfRange extends Schema.TaggedError<IndexOutOfRange>()("Inde
   }
 }
 
+/**
+ * An allocation the backend cannot make: `bytes` more on top of the `inUse` it holds exceeds its memory, `limit`
+ * bytes (the WASM backend: WebAssembly's 4 GiB). Thrown by the op that allocates; `Backend.run` fails with it.
+ */
+export class MemoryLimit extends Schema.TaggedError<MemoryLimit>()("MemoryLimit", {
+  backend: Schema.String,
+  bytes: Schema.Number,
+  inUse: Schema.Number,
+  limit: Schema.Number
+}) {
+  override get message(): string {
+    return `${this.backend} backend: ${this.bytes} more bytes on top of the ${this.inUse} in use exceed its ${this.limit}-byte memory`
+  }
+}
+
 export const show = (s: Shape): string => `[${s.rows}, ${s.cols}]`
 
 const fail = (op: string, detail: string): never => {

@@ -79,6 +79,8 @@ export const hint = (error: unknown): string | undefined => {
         : reason === "OutOfMemory"
         ? "use a smaller batch, or --backend wasm or cpu"
         : "retry with --backend wasm or cpu"
+    case "MemoryLimit":
+      return "use a smaller batch in --config, or --backend gpu"
     case "TauMismatch":
       return "use the same τ for the critic and the weight function (--config), or retrain the critic with --fresh"
     case "AgentError":

@@ -17,7 +17,7 @@
  */
 import { basename, dirname, join } from "node:path"
 import { Context, Effect, Layer, Schema, type Scope, Semaphore } from "effect"
-import { IndexOutOfRange, ShapeError } from "../domain/Ops.ts"
+import { IndexOutOfRange, MemoryLimit, ShapeError } from "../domain/Ops.ts"
 import * as Rng from "../domain/Rng.ts"
 import type { RngKey } from "../domain/Rng.ts"
 import type { TensorBackend } from "../domain/TensorBackend.ts"
@@ -128,7 +128,7 @@ export class InvalidActOptions extends Schema.TaggedError<InvalidActOptions>()("
 
 /** The device failed while computing or reading the actions back. */
 export class DeviceFailure extends Schema.TaggedError<DeviceFailure>()("DeviceFailure", {
-  error: Schema.Union([GpuError, IndexOutOfRange, ShapeError])
+  error: Schema.Union([GpuError, IndexOutOfRange, ShapeError, MemoryLimit])
 }) {
   override get message(): string {
     return this.error.message
@@ -450,7 +450,7 @@ export class Agent extends Context.Service<Agent, AgentShape>()("dgrl/services/A
 const taskOf = (runDir: string): string | null => (/^seed\d+$/.test(basename(runDir)) ? basename(dirname(runDir)) || null : null)
 
 /** Library errors of loading, as `AgentError` reasons. */
-const loadReason = (error: CheckpointError | CheckpointMismatch | GpuError | IndexOutOfRange | ShapeError): AgentErrorReason => {
+const loadReason = (error: CheckpointError | CheckpointMismatch | GpuError | IndexOutOfRange | ShapeError | MemoryLimit): AgentErrorReason => {
   if (error instanceof CheckpointError) {
     return error.reason._tag === "NotFound"
       ? new MissingCheckpoint({ path: error.path })

@@ -7,7 +7,7 @@
  */
 import { Context, Effect, Layer, Schema } from "effect"
 import * as CpuBackend from "../domain/cpu/CpuBackend.ts"
-import { IndexOutOfRange, ShapeError } from "../domain/Ops.ts"
+import { IndexOutOfRange, MemoryLimit, ShapeError } from "../domain/Ops.ts"
 import type { Tensor, TensorBackend } from "../domain/TensorBackend.ts"
 import * as WasmBackend from "../wasm/WasmBackend.ts"
 import { Gpu, GpuError, OutOfMemory, probeAdapter, ReadbackFailed } from "./Gpu.ts"
@@ -20,9 +20,10 @@ export class Backend extends Context.Service<Backend, {
   readonly ops: TensorBackend
   /**
    * Runs graph-building code; a shape error, a bad gather/scatter index (CPU: found by the op) or a tensor over
-   * the device's limits (GPU: GpuError with reason OutOfMemory) thrown inside becomes a typed failure.
+   * the device's limits (GPU: GpuError with reason OutOfMemory; WASM: MemoryLimit, over 4 GiB in all) thrown inside
+   * becomes a typed failure.
    */
-  readonly run: <A>(build: (ops: TensorBackend) => A) => Effect.Effect<A, ShapeError | IndexOutOfRange | GpuError>
+  readonly run: <A>(build: (ops: TensorBackend) => A) => Effect.Effect<A, ShapeError | IndexOutOfRange | MemoryLimit | GpuError>
   /**
    * Reads a tensor back to the host, waiting for pending work; fails with IndexOutOfRange when a GPU gather or
    * scatter recorded since the last read met a bad index (the GPU checks indices on the device).
@@ -85,8 +86,8 @@ const make = (ops: TensorBackend) =>
     ops,
     run: (build) =>
       Effect.try({ try: () => build(ops), catch: (e) => e }).pipe(
-        Effect.catch((e): Effect.Effect<never, ShapeError | IndexOutOfRange | GpuError> =>
-          e instanceof ShapeError || e instanceof IndexOutOfRange
+        Effect.catch((e): Effect.Effect<never, ShapeError | IndexOutOfRange | MemoryLimit | GpuError> =>
+          e instanceof ShapeError || e instanceof IndexOutOfRange || e instanceof MemoryLimit
             ? Effect.fail(e)
             : e instanceof OutOfMemory
             ? Effect.fail(new GpuError({ reason: e }))

@@ -9,6 +9,7 @@
  * backend registers an allocation made inside a scope only if it leaves the outermost scope (a
  * registration and its removal cost about as much as the allocation itself).
  */
+import { MemoryLimit } from "../domain/Ops.ts"
 import { MAX_PAGES } from "./Kernels.ts"
 
 /** One block of the memory; `live` turns false when it is freed. */
@@ -71,7 +72,7 @@ export class Arena {
       const pages = Math.max(Math.ceil((end + GUARD - have) / PAGE), Math.ceil(have / PAGE / 2))
       const allowed = Math.min(pages, MAX_PAGES - have / PAGE)
       if (have / PAGE + allowed < Math.ceil((end + GUARD) / PAGE)) {
-        throw new RangeError(`wasm backend: ${end} bytes exceed the 4 GiB memory limit`)
+        throw new MemoryLimit({ backend: "wasm", bytes: size, inUse: offset, limit: MAX_PAGES * PAGE })
       }
       this.memory.grow(allowed)
     }
