@@ -7,6 +7,7 @@
 export { Backend, BackendChoice } from "./services/Backend.ts"
 export {
   AdapterUnavailable,
+  AllocationFailed,
   DeviceLost,
   Gpu,
   GpuError,

@@ -34,6 +34,12 @@ export interface BufferPool {
   readonly created: () => number
   /** Allocations acquired and not yet released (flat over a loop that leaks nothing). */
   readonly live: () => number
+  /**
+   * The first buffer creation Dawn refused for lack of memory since the last call (its size and Dawn's message),
+   * once every creation's error scope has resolved; undefined when there was none. Each new buffer (not a reused
+   * one) is created inside an out-of-memory error scope: a device can run out below its per-buffer limits.
+   */
+  readonly takeAllocationFailure: () => Promise<{ readonly bytes: number; readonly message: string } | undefined>
 }
 
 /**
@@ -67,9 +73,28 @@ export const makeBufferPool = (
     return allocation
   }
 
+  const pending = new Set<Promise<void>>()
+  let failure: { readonly bytes: number; readonly message: string } | undefined
+
   const createBuffer = (size: number): GPUBuffer => {
     created++
-    return device.createBuffer({ label: `${label}[${size}]`, size, usage })
+    device.pushErrorScope("out-of-memory")
+    const buffer = device.createBuffer({ label: `${label}[${size}]`, size, usage })
+    const check: Promise<void> = device.popErrorScope().then(
+      (error) => {
+        if (error !== null && failure === undefined) failure = { bytes: size, message: error.message }
+      },
+      () => undefined // a lost device rejects every scope: the read that follows reports it
+    ).finally(() => pending.delete(check))
+    pending.add(check)
+    return buffer
+  }
+
+  const takeAllocationFailure = async () => {
+    if (pending.size > 0) await Promise.all(pending)
+    const taken = failure
+    failure = undefined
+    return taken
   }
 
   const release = (allocation: Allocation): void => {
@@ -92,5 +117,5 @@ export const makeBufferPool = (
     }
   }
 
-  return { acquire, release, enter: () => void frames.push([]), exit, created: () => created, live: () => live }
+  return { acquire, release, enter: () => void frames.push([]), exit, created: () => created, live: () => live, takeAllocationFailure }
 }

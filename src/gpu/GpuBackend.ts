@@ -62,6 +62,15 @@ import { INDEX_FAULT_BYTES, INDEX_FAULT_OPS } from "./wgsl/indexFault.wgsl.ts"
  * A tensor of `bytes` bytes exceeds what the device can allocate and bind: `limit` bytes, the smaller of its
  * `maxBufferSize` and `maxStorageBufferBindingSize`. Raised by the op before Dawn sees the request.
  */
+/**
+ * Dawn refused to create a buffer of `bytes` bytes for lack of device memory, below the per-buffer limits that
+ * OutOfMemory checks (the device's memory was used up). Reported by the next read.
+ */
+export class AllocationFailed extends Schema.TaggedError<AllocationFailed>()("AllocationFailed", {
+  bytes: Schema.Number,
+  message: Schema.String
+}) {}
+
 export class OutOfMemory extends Schema.TaggedError<OutOfMemory>()("OutOfMemory", {
   op: Schema.String,
   rows: Schema.Int,
@@ -289,6 +298,8 @@ export const make = (device: GPUDevice, options: GpuBackendOptions): GpuBackend 
     const fault = new DataView(mapped.slice(bytes))
     target.unmap()
     giveStaging(target)
+    const allocation = await pool.takeAllocationFailure()
+    if (allocation !== undefined) throw new AllocationFailed(allocation)
     // IndexFault { flag: u32, op: u32, position: u32, index: f32, rows: u32 } (wgsl/indexFault.wgsl.ts)
     if (fault.getUint32(0, true) !== 0) {
       device.queue.writeBuffer(indexFault.buffer, 0, new ArrayBuffer(INDEX_FAULT_BYTES))

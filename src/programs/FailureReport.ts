@@ -76,7 +76,7 @@ export const hint = (error: unknown): string | undefined => {
     case "GpuError":
       return reason === "AdapterUnavailable"
         ? "use --backend wasm or --backend cpu, or install a Vulkan driver (README, \"Getting a GPU path\")"
-        : reason === "OutOfMemory"
+        : reason === "OutOfMemory" || reason === "AllocationFailed"
         ? "use a smaller batch, or --backend wasm or cpu"
         : "retry with --backend wasm or cpu"
     case "MemoryLimit":

@@ -10,7 +10,7 @@ import * as CpuBackend from "../domain/cpu/CpuBackend.ts"
 import { IndexOutOfRange, MemoryLimit, ShapeError } from "../domain/Ops.ts"
 import type { Tensor, TensorBackend } from "../domain/TensorBackend.ts"
 import * as WasmBackend from "../wasm/WasmBackend.ts"
-import { Gpu, GpuError, OutOfMemory, probeAdapter, ReadbackFailed } from "./Gpu.ts"
+import { AllocationFailed, Gpu, GpuError, OutOfMemory, probeAdapter, ReadbackFailed } from "./Gpu.ts"
 
 export const BackendChoice = Schema.Literals(["auto", "gpu", "cpu", "wasm"])
 export type BackendChoice = typeof BackendChoice.Type
@@ -97,6 +97,9 @@ const make = (ops: TensorBackend) =>
     read: (t) =>
       Effect.tryPromise({
         try: () => ops.read(t),
-        catch: (e) => e instanceof IndexOutOfRange ? e : new GpuError({ reason: new ReadbackFailed({ message: String(e) }) })
+        catch: (e) =>
+          e instanceof IndexOutOfRange
+            ? e
+            : new GpuError({ reason: e instanceof AllocationFailed ? e : new ReadbackFailed({ message: String(e) }) })
       })
   })

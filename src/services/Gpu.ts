@@ -33,6 +33,10 @@ export class ShaderCompilation extends Schema.TaggedError<ShaderCompilation>()("
 export const OutOfMemory = GpuBackend.OutOfMemory
 export type OutOfMemory = GpuBackend.OutOfMemory
 
+/** The device ran out of memory creating a buffer below the per-buffer limits; the next read reports it. */
+export const AllocationFailed = GpuBackend.AllocationFailed
+export type AllocationFailed = GpuBackend.AllocationFailed
+
 /** Mapping a staging buffer to read a tensor back failed. */
 export class ReadbackFailed extends Schema.TaggedError<ReadbackFailed>()("ReadbackFailed", {
   message: Schema.String
@@ -44,7 +48,7 @@ export class UnknownToggle extends Schema.TaggedError<UnknownToggle>()("UnknownT
 }) {}
 
 /** What went wrong with the GPU. */
-export const GpuErrorReason = Schema.Union([AdapterUnavailable, DeviceLost, ShaderCompilation, OutOfMemory, ReadbackFailed, UnknownToggle])
+export const GpuErrorReason = Schema.Union([AdapterUnavailable, DeviceLost, ShaderCompilation, OutOfMemory, AllocationFailed, ReadbackFailed, UnknownToggle])
 export type GpuErrorReason = typeof GpuErrorReason.Type
 
 /** The Gpu service's one error, with a tagged `reason`. */
@@ -58,6 +62,7 @@ export class GpuError extends Schema.TaggedError<GpuError>()("GpuError", {
       case "DeviceLost": return `WebGPU device lost: ${r.message}`
       case "ShaderCompilation": return `kernel ${r.kernel} failed to compile: ${r.message}`
       case "OutOfMemory": return `out of GPU memory: ${r.message}`
+      case "AllocationFailed": return `out of GPU memory: the device could not create a ${r.bytes}-byte buffer (${r.message})`
       case "ReadbackFailed": return `reading a tensor back failed: ${r.message}`
       case "UnknownToggle": return `DGRL_DAWN_TOGGLES: unknown Dawn toggle "${r.toggle}" (known: ${DawnToggle.literals.join(", ")})`
     }
