@@ -6,13 +6,11 @@
 # SWG, SWG-R and diffusion BC into ablations/swg-fidelity/kappa10. Stages resume or are skipped when done.
 # Usage: ablations/swg-fidelity/kappa10.sh [seeds] [tasks]   (from the repository root, after run.sh or table has
 # trained the critic of each (task, seed))
-set -euo pipefail
-seeds=${1:-0,1,2}
-tasks=${2:-maze2d-umaze-v1,hopper-medium-replay-v2,walker2d-medium-expert-v2,halfcheetah-medium-v2,maze2d-medium-v1}
+set -- "${1:-0,1,2}" "${2:-maze2d-umaze-v1,hopper-medium-replay-v2,walker2d-medium-expert-v2,halfcheetah-medium-v2,maze2d-medium-v1}"
+source "$(dirname "$0")/../lib.sh"
 dir=ablations/swg-fidelity
-cli() { echo "[$(date +%T)] $*"; npm run --silent cli -- "$@"; }
-for s in ${seeds//,/ }; do
-  for t in ${tasks//,/ }; do
+for s in $seeds; do
+  for t in $tasks; do
     run=runs/$t/seed$s arm=runs/sf-kappa10/$t/seed$s
     [ -f "$run/critic.safetensors" ] || { echo "skipping $t seed $s: no critic in $run (run.sh trains it)"; continue; }
     a=(--task "$t" --seed "$s" --config $dir/kappa10.json --run-dir "$arm")

@@ -12,13 +12,10 @@
 # The arms run first (they need only the critic), then the table's stages, then the sweeps.
 # Every stage resumes or is skipped when done, so the script can be re-run after an interruption.
 # Usage: ablations/swg-fidelity/run.sh [seeds] [tasks]   (from the repository root)
-set -euo pipefail
-seeds=${1:-0,1,2}
-tasks=${2:-hopper-medium-replay-v2,walker2d-medium-expert-v2,halfcheetah-medium-v2,maze2d-umaze-v1,maze2d-medium-v1}
+source "$(dirname "$0")/../lib.sh"
 dir=ablations/swg-fidelity
-cli() { echo "[$(date +%T)] $*"; npm run --silent cli -- "$@"; }
-for s in ${seeds//,/ }; do
-  for t in ${tasks//,/ }; do
+for s in $seeds; do
+  for t in $tasks; do
     run=runs/$t/seed$s hard=runs/sf-hard/$t/seed$s
     a=(--task "$t" --seed "$s")
     h=("${a[@]}" --config $dir/hard.json --run-dir "$hard")

@@ -6,12 +6,9 @@
 # (categorical.json: the cpu preset but for evaluation.swgRRule) into ablations/swgr-rule/categorical; the greedy
 # column is the main table's. Evaluation only; results are kept when done.
 # Usage: ablations/swgr-rule/run.sh [seeds] [tasks]   (from the repository root)
-set -euo pipefail
-seeds=${1:-0,1,2}
-tasks=${2:-hopper-medium-replay-v2,walker2d-medium-expert-v2,halfcheetah-medium-v2,maze2d-umaze-v1,maze2d-medium-v1}
-cli() { echo "[$(date +%T)] $*"; npm run --silent cli -- "$@"; }
-for s in ${seeds//,/ }; do
-  for t in ${tasks//,/ }; do
+source "$(dirname "$0")/../lib.sh"
+for s in $seeds; do
+  for t in $tasks; do
     [ -f runs/$t/seed$s/swg.safetensors ] || { echo "skipping $t seed $s: no SWG model in runs/$t/seed$s"; continue; }
     cli evaluate --task "$t" --seed "$s" --config ablations/swgr-rule/categorical.json --run-dir runs/$t/seed$s \
       --results ablations/swgr-rule/categorical --methods swg-r

@@ -3,13 +3,10 @@
 # on our narrow ARS datasets α = 2.5 lets the actor leave the data and the critic diverges
 # (docs/methods.md §6.1). Trains into runs/td3bc-alpha/<task>/seed<s>, results into this folder.
 # Usage: ablations/td3bc-alpha/run.sh [seeds] [tasks]   (from the repository root)
-set -euo pipefail
-seeds=${1:-0,1,2}
-tasks=${2:-hopper-medium-replay-v2,walker2d-medium-expert-v2,halfcheetah-medium-v2,maze2d-umaze-v1,maze2d-medium-v1}
+source "$(dirname "$0")/../lib.sh"
 dir=ablations/td3bc-alpha
-cli() { echo "[$(date +%T)] $*"; npm run --silent cli -- "$@"; }
-for s in ${seeds//,/ }; do
-  for t in ${tasks//,/ }; do
+for s in $seeds; do
+  for t in $tasks; do
     [ -f $dir/$t/td3bc-seed$s.json ] && continue
     a=(--task "$t" --seed "$s" --config $dir/alpha-0.25.json --run-dir runs/td3bc-alpha/$t/seed$s)
     cli dataset generate --name "$t"

@@ -59,10 +59,6 @@ import { type Binding, makeRecorder } from "./Recorder.ts"
 import { INDEX_FAULT_BYTES, INDEX_FAULT_OPS } from "./wgsl/indexFault.wgsl.ts"
 
 /**
- * A tensor of `bytes` bytes exceeds what the device can allocate and bind: `limit` bytes, the smaller of its
- * `maxBufferSize` and `maxStorageBufferBindingSize`. Raised by the op before Dawn sees the request.
- */
-/**
  * Dawn refused to create a buffer of `bytes` bytes for lack of device memory, below the per-buffer limits that
  * OutOfMemory checks (the device's memory was used up). Reported by the next read.
  */
@@ -71,6 +67,10 @@ export class AllocationFailed extends Schema.TaggedError<AllocationFailed>()("Al
   message: Schema.String
 }) {}
 
+/**
+ * A tensor of `bytes` bytes exceeds what the device can allocate and bind: `limit` bytes, the smaller of its
+ * `maxBufferSize` and `maxStorageBufferBindingSize`. Raised by the op before Dawn sees the request.
+ */
 export class OutOfMemory extends Schema.TaggedError<OutOfMemory>()("OutOfMemory", {
   op: Schema.String,
   rows: Schema.Int,
